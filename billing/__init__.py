@@ -1,0 +1,1 @@
+"""Tariffs, one invoice per visit (energy, parking, idle time), payments through Stripe."""

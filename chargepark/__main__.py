@@ -1,0 +1,5 @@
+import sys
+
+from chargepark.cli import main
+
+sys.exit(main())

@@ -1,0 +1,267 @@
+"""Settings: read once from `CHARGEPARK_*` env vars and CLI flags, validated, then passed down.
+
+A bad value stops start-up with one line naming the variable (or flag) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from chargepark.errors import ConfigError
+
+SERVICES: tuple[str, ...] = ("accounts", "csms", "parking", "billing", "ops")
+
+# Where each service's REST app is mounted in the embedded process and at the gateway.
+MOUNT_PREFIXES: Mapping[str, str] = MappingProxyType(
+    {
+        "accounts": "/accounts",
+        "csms": "/charging",
+        "parking": "/parking",
+        "billing": "/billing",
+        "ops": "/ops",
+    }
+)
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "text")
+
+# env var -> (settings key, default). The flag for a key is `--` + key with dashes.
+_SCALARS: dict[str, tuple[str, str]] = {
+    "CHARGEPARK_HOST": ("host", "127.0.0.1"),
+    "CHARGEPARK_HTTP_PORT": ("http_port", "8080"),
+    "CHARGEPARK_OCPP_PORT": ("ocpp_port", "9000"),
+    "CHARGEPARK_OCPP_PATH": ("ocpp_path", "/ocpp"),
+    "CHARGEPARK_DATA_DIR": ("data_dir", "var"),
+    "CHARGEPARK_LOG_LEVEL": ("log_level", "info"),
+    "CHARGEPARK_LOG_FORMAT": ("log_format", "json"),
+    "CHARGEPARK_BUS_URL": ("bus_url", ""),
+    "CHARGEPARK_BUS_STREAM": ("bus_stream", "CHARGEPARK"),
+    "CHARGEPARK_BUS_SUBJECT_PREFIX": ("bus_subject_prefix", "chargepark"),
+    "CHARGEPARK_DATABASE_URL": ("database_url", ""),
+    "CHARGEPARK_MAX_BODY_BYTES": ("max_body_bytes", str(1024 * 1024)),
+    "CHARGEPARK_JWKS_URL": ("jwks_url", ""),
+    "CHARGEPARK_MIGRATE_ON_START": ("migrate_on_start", ""),
+}
+
+
+def service_database_env(service: str) -> str:
+    return f"CHARGEPARK_{service.upper()}_DATABASE_URL"
+
+
+KNOWN_ENV_VARS: frozenset[str] = frozenset(_SCALARS) | {service_database_env(s) for s in SERVICES}
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    url: str | None  # None: the in-process bus (embedded)
+    stream: str = "CHARGEPARK"
+    subject_prefix: str = "chargepark"
+
+    @property
+    def in_process(self) -> bool:
+        return self.url is None
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    ocpp_port: int = 9000
+    ocpp_path: str = "/ocpp"
+    data_dir: Path = Path("var")
+    log_level: str = "info"
+    log_format: str = "json"
+    bus: BusSettings = BusSettings(url=None)
+    database_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    max_body_bytes: int = 1024 * 1024
+    jwks_url: str | None = None
+    migrate_on_start: bool = True
+
+    def database_url(self, service: str) -> str:
+        try:
+            return self.database_urls[service]
+        except KeyError:
+            raise ConfigError(f"no database configured for service {service!r}") from None
+
+
+class _Source:
+    """Looks a key up in flags first, then env, remembering where a value came from."""
+
+    def __init__(self, env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
+        self.env = env
+        self.flags = {k: v for k, v in flags.items() if v is not None}
+
+    def get(self, var: str) -> tuple[str, str]:
+        key, default = _SCALARS[var]
+        if key in self.flags:
+            return str(self.flags[key]), "--" + key.replace("_", "-")
+        if var in self.env:
+            return self.env[var], var
+        return default, var
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    *,
+    services: tuple[str, ...] = SERVICES,
+    migrate_default: bool = True,
+) -> Settings:
+    """Build the settings of a process that runs `services`; raises ConfigError on bad input."""
+    src = _Source(os.environ if env is None else env, flags or {})
+    unknown = sorted(
+        k for k in src.env if k.startswith("CHARGEPARK_") and k not in KNOWN_ENV_VARS
+    )
+    if unknown:
+        # A typo in a setting's name must not pass silently as "default".
+        raise ConfigError(f"{unknown[0]}: unknown setting (known: see README, Configuration)")
+
+    host, _ = src.get("CHARGEPARK_HOST")
+    data_dir = Path(src.get("CHARGEPARK_DATA_DIR")[0]).expanduser().absolute()
+    urls = _database_urls(src, services, data_dir)
+    if any(u.startswith("sqlite") for u in urls.values()):
+        _ensure_writable_dir(data_dir, src.get("CHARGEPARK_DATA_DIR")[1])
+
+    migrate_raw, migrate_name = src.get("CHARGEPARK_MIGRATE_ON_START")
+    return Settings(
+        host=host,
+        http_port=_port(*src.get("CHARGEPARK_HTTP_PORT")),
+        ocpp_port=_port(*src.get("CHARGEPARK_OCPP_PORT")),
+        ocpp_path=_path_prefix(*src.get("CHARGEPARK_OCPP_PATH")),
+        data_dir=data_dir,
+        log_level=_choice(*src.get("CHARGEPARK_LOG_LEVEL"), LOG_LEVELS),
+        log_format=_choice(*src.get("CHARGEPARK_LOG_FORMAT"), LOG_FORMATS),
+        bus=BusSettings(
+            url=_bus_url(*src.get("CHARGEPARK_BUS_URL")),
+            stream=_token(*src.get("CHARGEPARK_BUS_STREAM")),
+            subject_prefix=_token(*src.get("CHARGEPARK_BUS_SUBJECT_PREFIX")),
+        ),
+        database_urls=MappingProxyType(urls),
+        max_body_bytes=_positive_int(*src.get("CHARGEPARK_MAX_BODY_BYTES")),
+        jwks_url=_optional_http_url(*src.get("CHARGEPARK_JWKS_URL")),
+        migrate_on_start=_bool(migrate_raw, migrate_name) if migrate_raw else migrate_default,
+    )
+
+
+def _database_urls(src: _Source, services: tuple[str, ...], data_dir: Path) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    single, single_name = src.get("CHARGEPARK_DATABASE_URL")
+    for service in services:
+        var = service_database_env(service)
+        if var in src.env and src.env[var]:
+            raw, name = src.env[var], var
+        elif single and len(services) == 1:
+            raw, name = single, single_name
+        else:
+            urls[service] = f"sqlite+aiosqlite:///{data_dir / (service + '.db')}"
+            continue
+        urls[service] = normalize_database_url(raw, name)
+    if single and len(services) > 1:
+        raise ConfigError(
+            f"{single_name}: names one database, but this process runs {len(services)} "
+            "services; set CHARGEPARK_<SERVICE>_DATABASE_URL for each instead"
+        )
+    return urls
+
+
+def normalize_database_url(raw: str, name: str = "database URL") -> str:
+    """Accept postgresql:// and sqlite:/// and pick the async drivers chargepark uses."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(f"{name}: {raw!r} is not a database URL") from None
+    backend = url.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+asyncpg")
+        if not url.database:
+            raise ConfigError(f"{name}: the PostgreSQL URL names no database")
+    elif backend == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+        if not url.database:
+            raise ConfigError(f"{name}: in-memory SQLite loses data on restart; name a file")
+    else:
+        raise ConfigError(
+            f"{name}: unsupported database {backend!r}; use postgresql://... or sqlite:///..."
+        )
+    return url.render_as_string(hide_password=False)
+
+
+def _ensure_writable_dir(path: Path, name: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{name}: data dir {str(path)!r} is not writable ({exc.strerror})") from None
+
+
+def _port(raw: str, name: str) -> int:
+    if raw.isdigit() and 0 < int(raw) < 65536:
+        return int(raw)
+    raise ConfigError(f"{name}: {raw!r} is not a port number (1-65535)")
+
+
+def _positive_int(raw: str, name: str) -> int:
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    raise ConfigError(f"{name}: {raw!r} is not a positive whole number")
+
+
+def _choice(raw: str, name: str, allowed: tuple[str, ...]) -> str:
+    value = raw.lower()
+    if value in allowed:
+        return value
+    raise ConfigError(f"{name}: {raw!r} is not one of {', '.join(allowed)}")
+
+
+def _bool(raw: str, name: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: {raw!r} is not a boolean (true/false)")
+
+
+def _token(raw: str, name: str) -> str:
+    if raw and all(c.isalnum() or c in "-_" for c in raw):
+        return raw
+    raise ConfigError(f"{name}: {raw!r} may hold only letters, digits, '-' and '_'")
+
+
+def _path_prefix(raw: str, name: str) -> str:
+    if raw.startswith("/") and " " not in raw and raw != "/":
+        return raw.rstrip("/")
+    raise ConfigError(f"{name}: {raw!r} is not a URL path such as /ocpp")
+
+
+def _bus_url(raw: str, name: str) -> str | None:
+    if raw in ("", "inprocess", "in-process"):
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme in ("nats", "tls") and parts.hostname:
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ConfigError(f"{name}: {raw!r} has a bad port") from None
+        return raw
+    raise ConfigError(f"{name}: {raw!r} is not a NATS URL such as nats://127.0.0.1:4222")
+
+
+def _optional_http_url(raw: str, name: str) -> str | None:
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return raw
+    raise ConfigError(f"{name}: {raw!r} is not an http(s) URL")

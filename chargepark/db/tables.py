@@ -1,0 +1,70 @@
+"""The kernel's tables, added to every service's own MetaData.
+
+outbox: events written in the same transaction as the state change, published later by the relay.
+inbox: ids of events a consumer has applied, so a redelivery has no second effect.
+dead_letters: events a consumer gave up on after its retries, kept for an operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a long-lived log.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+@dataclass(frozen=True)
+class KernelTables:
+    outbox: Table
+    inbox: Table
+    dead_letters: Table
+
+
+def kernel_tables(metadata: MetaData) -> KernelTables:
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", _BigId, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_type", String(64), nullable=False),
+        Column("payload", Text, nullable=False),  # serialized once, published as is
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("sent_at", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", Text, nullable=True),
+    )
+    Index("ix_outbox_unsent", outbox.c.sent_at, outbox.c.id)
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(64), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("event_type", String(64), nullable=False),
+        Column("outcome", String(16), nullable=False),  # applied | rejected
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+    dead_letters = Table(
+        "dead_letters",
+        metadata,
+        Column("id", _BigId, primary_key=True, autoincrement=True),
+        Column("consumer", String(64), nullable=False),
+        Column("event_id", String(36), nullable=False),
+        Column("event_type", String(64), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("error", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("failed_at", DateTime(timezone=True), nullable=False),
+    )
+    return KernelTables(outbox=outbox, inbox=inbox, dead_letters=dead_letters)

@@ -1,0 +1,82 @@
+"""Unit of work: one transaction for a use case's state change and the events it emits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chargepark.clock import Clock
+from chargepark.db.engine import Database
+from chargepark.events.envelope import DomainEvent, envelope_of
+from chargepark.events.registry import validate_event
+
+
+class UnitOfWork:
+    """`async with uow: ...; uow.emit(event); await uow.commit()`. Leaving without commit rolls back.
+
+    Services subclass it to add their repositories, built on `self.session`.
+    """
+
+    def __init__(
+        self, db: Database, outbox: Table, clock: Clock, on_commit: Callable[[], None]
+    ) -> None:
+        self.db = db
+        self.outbox_table = outbox
+        self.clock = clock
+        self._on_commit = on_commit
+        self.session: AsyncSession
+        self.events: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> Self:
+        self.session = self.db.sessions()
+        self.events = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.session.in_transaction():
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def emit(self, event: DomainEvent | Mapping[str, Any]) -> dict[str, Any]:
+        """Queue an event for the outbox; it is validated now and written at commit."""
+        doc = envelope_of(event) if isinstance(event, DomainEvent) else dict(event)
+        validate_event(doc)
+        self.events.append(doc)
+        return doc
+
+    async def commit(self) -> None:
+        if self.events:
+            now = self.clock.now()
+            await self.session.execute(
+                insert(self.outbox_table),
+                [
+                    {
+                        "event_id": e["event_id"],
+                        "event_type": e["event"],
+                        "payload": json.dumps(e, separators=(",", ":")),
+                        "created_at": now,
+                        "attempts": 0,
+                    }
+                    for e in self.events
+                ],
+            )
+        await self.session.commit()
+        if self.events:
+            self.events = []
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self.events = []

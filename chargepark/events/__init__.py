@@ -1,0 +1,1 @@
+"""Events: envelopes and schemas, the outbox relay, inbox-idempotent consumers, two transports."""

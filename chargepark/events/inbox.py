@@ -1,0 +1,111 @@
+"""Idempotent consumers: the effect of an event and its inbox row commit together.
+
+A redelivered event finds its inbox row and is acknowledged without a second effect. A
+DomainError from a handler is a business "no": recorded as rejected and acknowledged. Any other
+error is retried by the transport with backoff; after `max_attempts` the event is kept in
+dead_letters and acknowledged, so one poisoned event cannot stall the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Table, insert
+from sqlalchemy.exc import IntegrityError
+
+from chargepark.db.uow import UnitOfWork
+from chargepark.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+U = TypeVar("U", bound=UnitOfWork)
+EventHandler = Callable[[dict[str, Any], U], Awaitable[None]]
+
+
+class Consumer(Generic[U]):
+    def __init__(
+        self,
+        name: str,
+        uow: Callable[[], U],
+        inbox: Table,
+        dead_letters: Table,
+        handlers: Mapping[str, EventHandler[U]],
+        *,
+        max_attempts: int = 8,
+    ) -> None:
+        self.name = name
+        self.uow = uow
+        self.inbox = inbox
+        self.dead_letters = dead_letters
+        self.handlers = dict(handlers)
+        self.max_attempts = max_attempts
+
+    @property
+    def event_types(self) -> list[str]:
+        return sorted(self.handlers)
+
+    async def deliver(self, event: dict[str, Any], attempt: int) -> None:
+        """The bus handler. Returns when the event is done with; raises to be redelivered."""
+        handler = self.handlers.get(event.get("event", ""))
+        if handler is None:
+            return
+        try:
+            await self._apply(handler, event)
+        except DomainError as exc:
+            log.info("event rejected", extra=self._ids(event) | {"reason": str(exc)})
+            await self._record(event, "rejected")
+        except Exception as exc:
+            if attempt < self.max_attempts:
+                raise
+            log.error("event dead-lettered", exc_info=True, extra=self._ids(event))
+            await self._dead_letter(event, exc, attempt)
+
+    async def _apply(self, handler: EventHandler[U], event: dict[str, Any]) -> None:
+        async with self.uow() as uow:
+            try:
+                await uow.session.execute(insert(self.inbox), self._inbox_row(uow, event, "applied"))
+            except IntegrityError:
+                log.debug("duplicate event ignored", extra=self._ids(event))
+                return
+            await handler(event, uow)
+            await uow.commit()
+
+    async def _record(self, event: dict[str, Any], outcome: str) -> None:
+        async with self.uow() as uow:
+            try:
+                await uow.session.execute(insert(self.inbox), self._inbox_row(uow, event, outcome))
+                await uow.commit()
+            except IntegrityError:
+                pass
+
+    async def _dead_letter(self, event: dict[str, Any], exc: Exception, attempts: int) -> None:
+        async with self.uow() as uow:
+            await uow.session.execute(
+                insert(self.dead_letters),
+                {
+                    "consumer": self.name,
+                    "event_id": event.get("event_id", ""),
+                    "event_type": event.get("event", ""),
+                    "payload": json.dumps(event),
+                    "error": f"{type(exc).__name__}: {exc}"[:2000],
+                    "attempts": attempts,
+                    "failed_at": uow.clock.now(),
+                },
+            )
+            await uow.commit()
+
+    def _inbox_row(self, uow: UnitOfWork, event: dict[str, Any], outcome: str) -> dict[str, Any]:
+        return {
+            "consumer": self.name,
+            "event_id": event["event_id"],
+            "event_type": event["event"],
+            "outcome": outcome,
+            "processed_at": uow.clock.now(),
+        }
+
+    def _ids(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {"consumer": self.name, "event_id": event.get("event_id"),
+                "event": event.get("event")}

@@ -1,0 +1,1 @@
+"""HTTP kernel: the app factory every service uses, problem+json, correlation ids, metrics."""

@@ -1,0 +1,47 @@
+"""Reading JSON request bodies: 415 for the wrong type, 400 for bad JSON, 422 for bad shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import fastjsonschema
+from aiohttp import web
+
+from chargepark.errors import DomainError, Invalid
+from chargepark.http.problem import BadRequest
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    kind = "unsupported-media-type"
+
+
+# Keyed by identity: route schemas are module constants, compiled on first use and kept.
+_validators: dict[int, tuple[dict[str, Any], Callable[[Any], Any]]] = {}
+
+
+def _compiled(schema: dict[str, Any]) -> Callable[[Any], Any]:
+    entry = _validators.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, fastjsonschema.compile(schema))
+        _validators[id(schema)] = entry
+    return entry[1]
+
+
+async def read_json(request: web.Request, schema: dict[str, Any] | None = None) -> Any:
+    """The request body as JSON, checked against `schema` (compiled once per schema)."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    raw = await request.read()  # aiohttp raises 413 past client_max_size
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if schema is not None:
+        try:
+            _compiled(schema)(body)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            raise Invalid(exc.message.replace("data.", "", 1).replace("data ", "body ", 1)) from None
+    return body

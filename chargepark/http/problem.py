@@ -1,0 +1,78 @@
+"""RFC 9457 problem details: every error a service answers is `application/problem+json`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from chargepark.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    kind: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
+    body: dict[str, Any] = {
+        "type": f"urn:chargepark:problem:{kind}" if kind else "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return web.Response(
+        status=status, text=json.dumps(body), content_type=PROBLEM_JSON, headers=headers
+    )
+
+
+class BadRequest(DomainError):
+    """Malformed input at an edge (bad JSON, wrong content type): 400."""
+
+    kind = "bad-request"
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in _KEPT_HEADERS}
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None
+        return problem(exc.status, detail or _default_detail(exc, request), headers=headers)
+    except DomainError as exc:
+        return problem(exc.status, exc.detail or None, kind=exc.kind,
+                       **getattr(exc, "extra", {}))
+    except Exception:
+        # Never a traceback to the client; the log has it with the correlation id.
+        log.exception("unhandled error", extra={"method": request.method, "path": request.path})
+        return problem(500, "An internal error occurred; it has been logged.")
+
+
+_KEPT_HEADERS = {"allow", "www-authenticate", "retry-after"}
+
+
+def _default_detail(exc: web.HTTPException, request: web.Request) -> str | None:
+    if exc.status == 404:
+        return f"No resource at {request.path}"
+    if exc.status == 405:
+        return f"{request.method} is not allowed on {request.path}"
+    if exc.status == 413:
+        return "The request body is larger than this service accepts"
+    return None

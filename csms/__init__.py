@@ -1,0 +1,1 @@
+"""The OCPP central system: chargers, EVSEs, connectors, sessions and meter values."""

@@ -1,0 +1,20 @@
+"""csms: the kernel's outbox, inbox and dead-letter tables.
+
+Revision ID: csms_0001
+Revises:
+"""
+
+from chargepark.db.migrate import create_kernel_tables_v1, drop_kernel_tables_v1
+
+revision = "csms_0001"
+down_revision = None
+branch_labels = ("csms",)
+depends_on = None
+
+
+def upgrade() -> None:
+    create_kernel_tables_v1()
+
+
+def downgrade() -> None:
+    drop_kernel_tables_v1()

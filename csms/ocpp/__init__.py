@@ -1,0 +1,1 @@
+"""OCPP-J endpoint: the WebSocket server and one adapter per protocol version."""

@@ -1,0 +1,1 @@
+"""Telemetry, metric series, alert rules and incidents."""

@@ -1,0 +1,18 @@
+"""Wiring of the ops service: the only place that picks its implementations."""
+
+from __future__ import annotations
+
+from chargepark.http.app import make_service_app
+from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
+from ops.store import kernel, metadata
+
+TITLE = "chargepark ops"
+
+
+def build(ctx: ServiceContext) -> ServiceParts:
+    return ServiceParts(app=make_service_app(ctx, TITLE))
+
+
+DEFINITION = ServiceDefinition(
+    name="ops", title=TITLE, metadata=metadata, tables=kernel, build=build
+)

@@ -1,0 +1,1 @@
+"""Charge point simulators, scenarios and load tests: outside clients of the platform (OCPP, REST)."""

@@ -1,0 +1,216 @@
+"""The outbox and inbox on SQLite and PostgreSQL, over the in-process bus and NATS JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from chargepark.errors import BusUnavailable, DomainError, SchemaViolation
+from chargepark.events.bus import EventBus
+from chargepark.events.inbox import Consumer
+from chargepark.events.inprocess import InProcessBus
+from chargepark.events.outbox import OutboxRelay
+from tests.support import notes as n
+
+
+async def wait_until(predicate, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.02)
+
+
+async def wired(db, bus: EventBus, clock, *, handler=None, max_attempts: int = 8):
+    await n.create_schema(db)
+    relay = OutboxRelay("notes", db, n.kernel.outbox, bus, clock=clock, poll_interval=0.05)
+    service = n.Notes(db, relay, clock)
+    consumer = Consumer("notes-consumer", service.uow, n.kernel.inbox, n.kernel.dead_letters,
+                        {"VehicleParked": handler or service.record_effect},
+                        max_attempts=max_attempts)
+    await bus.subscribe("notes", consumer.event_types, consumer.deliver)
+    return service, relay, consumer
+
+
+class SwitchableBus:
+    """Wraps a bus and fails every publish while `down`, as a dead NATS does."""
+
+    def __init__(self, inner: EventBus) -> None:
+        self.inner = inner
+        self.down = True
+
+    async def subscribe(self, *args: Any) -> None:
+        await self.inner.subscribe(*args)
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def publish(self, event_type: str, event_id: str, payload: bytes) -> None:
+        if self.down:
+            raise BusUnavailable("bus down (test)")
+        await self.inner.publish(event_type, event_id, payload)
+
+    def is_ready(self) -> bool:
+        return not self.down
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_state_change_and_event_commit_together_and_reach_the_consumer(any_db, bus, clock):
+    service, relay, _ = await wired(any_db, bus, clock)
+    await bus.start()
+    relay.start()
+    try:
+        await service.park("AB123")
+        await wait_until(lambda: _equals(service.count(n.effects), 1))
+        assert await service.count(n.notes) == 1
+        await wait_until(lambda: _equals(service.unsent(), 0))
+    finally:
+        await relay.stop()
+        await bus.close()
+
+
+async def test_a_use_case_that_fails_before_commit_leaves_neither_state_nor_event(any_db, clock):
+    service, _, _ = await wired(any_db, InProcessBus(), clock)
+    with pytest.raises(RuntimeError):
+        await service.park("AB123", fail_before_commit=True)
+    assert await service.count(n.notes) == 0
+    assert await service.count(n.kernel.outbox) == 0
+
+
+async def test_an_event_that_breaks_its_schema_fails_the_use_case_before_commit(any_db, clock):
+    service, _, _ = await wired(any_db, InProcessBus(), clock)
+    async with service.uow() as uow:
+        bad = n.parked("AB123", clock) | {"kind": "TRUCK"}
+        with pytest.raises(SchemaViolation, match="kind"):
+            uow.emit(bad)
+    assert await service.count(n.kernel.outbox) == 0
+
+
+async def test_events_wait_in_the_outbox_while_the_bus_is_down_then_go_out(any_db, clock):
+    bus = SwitchableBus(InProcessBus())
+    service, relay, _ = await wired(any_db, bus, clock)
+    await bus.start()
+    relay.start()
+    try:
+        for regnum in ("AA1", "BB2", "CC3"):
+            await service.park(regnum)  # the request succeeds although the bus is dead
+        await asyncio.sleep(0.2)
+        assert await service.unsent() == 3
+        assert await service.count(n.effects) == 0
+        bus.down = False
+        await wait_until(lambda: _equals(service.count(n.effects), 3), timeout=10)
+        assert await service.unsent() == 0
+    finally:
+        await relay.stop()
+        await bus.close()
+
+
+async def test_a_relay_restarted_mid_stream_delivers_every_event_with_one_effect(
+    any_db, bus, clock
+):
+    service, relay, _ = await wired(any_db, bus, clock)
+    await bus.start()
+    relay.batch_size = 5
+    for i in range(20):
+        await service.park(f"CAR{i}")
+    assert await relay.run_once() == 5  # the first relay gets one batch out, then "dies"
+    # Rows published but never marked sent (a crash before the mark) are published again.
+    await _forget_sent(service, limit=3)
+    second = OutboxRelay("notes", any_db, n.kernel.outbox, bus, clock=clock, poll_interval=0.05)
+    second.start()
+    try:
+        await wait_until(lambda: _equals(service.unsent(), 0), timeout=10)
+        await wait_until(lambda: _equals(service.count(n.effects), 20), timeout=10)
+        await asyncio.sleep(0.2)  # any duplicate would land now
+        assert await service.count(n.effects) == 20
+    finally:
+        await second.stop()
+        await bus.close()
+
+
+async def test_a_duplicate_delivery_has_one_effect(any_db, clock):
+    service, _, consumer = await wired(any_db, InProcessBus(), clock)
+    event = n.parked("AB123", clock)
+    await consumer.deliver(dict(event), 1)
+    await consumer.deliver(dict(event), 2)
+    await asyncio.gather(*(consumer.deliver(dict(event), 3) for _ in range(5)))
+    assert await service.count(n.effects) == 1
+    assert await service.count(n.kernel.inbox) == 1
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered(any_db, clock):
+    calls: list[int] = []
+
+    async def broken(event: dict[str, Any], uow) -> None:
+        calls.append(1)
+        raise RuntimeError("handler bug")
+
+    bus = InProcessBus(retry_base=0.001, retry_cap=0.005)
+    service, relay, _ = await wired(any_db, bus, clock, handler=broken, max_attempts=3)
+    await bus.start()
+    await service.park("AB123")
+    await relay.run_once()  # returns once the consumer has given up on the event
+    assert len(calls) == 3
+    assert await service.count(n.kernel.dead_letters) == 1
+    assert await service.unsent() == 0
+    async with any_db.engine.connect() as conn:
+        row = (await conn.execute(select(n.kernel.dead_letters))).one()
+    assert row.error == "RuntimeError: handler bug" and row.attempts == 3
+    await bus.close()
+
+
+async def test_a_business_rejection_is_recorded_once_and_not_retried(any_db, clock):
+    calls: list[int] = []
+
+    async def says_no(event: dict[str, Any], uow) -> None:
+        calls.append(1)
+        raise DomainError("not for this lot")
+
+    service, _, consumer = await wired(any_db, InProcessBus(), clock, handler=says_no)
+    event = n.parked("AB123", clock)
+    await consumer.deliver(dict(event), 1)
+    await consumer.deliver(dict(event), 2)
+    assert len(calls) == 1
+    async with any_db.engine.connect() as conn:
+        outcome = (await conn.execute(select(n.kernel.inbox.c.outcome))).scalar_one()
+    assert outcome == "rejected"
+
+
+async def test_concurrent_relays_on_postgres_deliver_each_event_once(postgres_db, clock):
+    bus = InProcessBus()
+    service, _, _ = await wired(postgres_db, bus, clock)
+    await bus.start()
+    for i in range(60):
+        await service.park(f"CAR{i}")
+    relays = [
+        OutboxRelay("notes", postgres_db, n.kernel.outbox, bus, clock=clock, batch_size=7)
+        for _ in range(3)
+    ]
+
+    async def drain(relay: OutboxRelay) -> None:
+        while await relay.run_once():
+            pass
+
+    await asyncio.gather(*(drain(r) for r in relays))
+    assert await service.unsent() == 0
+    assert await service.count(n.effects) == 60
+    assert await service.count(n.kernel.inbox) == 60
+    await bus.close()
+
+
+async def _equals(awaitable, expected: int) -> bool:
+    return await awaitable == expected
+
+
+async def _forget_sent(service: n.Notes, *, limit: int) -> None:
+    from sqlalchemy import update
+
+    t = n.kernel.outbox
+    async with service.db.engine.begin() as conn:
+        ids = (await conn.execute(
+            select(t.c.id).where(t.c.sent_at.is_not(None)).order_by(t.c.id).limit(limit)
+        )).scalars().all()
+        await conn.execute(update(t).where(t.c.id.in_(ids)).values(sent_at=None))
