@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from billing.store import kernel, metadata
 from chargepark.http.app import make_service_app
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
-from billing.store import kernel, metadata
 
 TITLE = "chargepark billing"
 

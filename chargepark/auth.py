@@ -125,8 +125,14 @@ def _pick(keys: Mapping[str | None, jwt.PyJWK], kid: str | None) -> jwt.PyJWK:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySource, *, issuer: str | None = None,
-                 audience: str | None = None, leeway: float = 30.0) -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway: float = 30.0,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
@@ -177,9 +183,12 @@ def auth_middleware(verifier: TokenVerifier | None) -> object:
         except InvalidToken as exc:
             return _unauthorized(str(exc), error="invalid_token")
         if scope and not principal.has(scope):
-            return problem(403, f"this needs the scope {scope!r}", kind="insufficient-scope",
-                           headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", '
-                                                        f'scope="{scope}"'})
+            return problem(
+                403,
+                f"this needs the scope {scope!r}",
+                kind="insufficient-scope",
+                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+            )
         request[PRINCIPAL] = principal
         return await handler(request)
 

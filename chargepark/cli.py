@@ -31,18 +31,31 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(p: argparse.ArgumentParser, *, http: bool = True) -> None:
     g = p.add_argument_group("common settings (flags win over CHARGEPARK_* env vars)")
-    g.add_argument("--data-dir", metavar="DIR",
-                   help="where SQLite databases live (CHARGEPARK_DATA_DIR, default ./var)")
-    g.add_argument("--bus-url", metavar="URL",
-                   help="nats://host:4222 for NATS JetStream; empty for the in-process bus "
-                        "(CHARGEPARK_BUS_URL)")
-    g.add_argument("--log-level", metavar="LEVEL",
-                   help="debug, info, warning or error (CHARGEPARK_LOG_LEVEL, default info)")
-    g.add_argument("--log-format", metavar="FMT",
-                   help="json or text (CHARGEPARK_LOG_FORMAT, default json)")
+    g.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where SQLite databases live (CHARGEPARK_DATA_DIR, default ./var)",
+    )
+    g.add_argument(
+        "--bus-url",
+        metavar="URL",
+        help="nats://host:4222 for NATS JetStream; empty for the in-process bus "
+        "(CHARGEPARK_BUS_URL)",
+    )
+    g.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        help="debug, info, warning or error (CHARGEPARK_LOG_LEVEL, default info)",
+    )
+    g.add_argument(
+        "--log-format", metavar="FMT", help="json or text (CHARGEPARK_LOG_FORMAT, default json)"
+    )
     if http:
-        g.add_argument("--host", metavar="ADDR",
-                       help="address to listen on (CHARGEPARK_HOST, default 127.0.0.1)")
+        g.add_argument(
+            "--host",
+            metavar="ADDR",
+            help="address to listen on (CHARGEPARK_HOST, default 127.0.0.1)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,53 +65,75 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Every flag has a CHARGEPARK_* environment variable; see the README.",
     )
     parser.add_argument("--version", action="version", version=f"chargepark {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
 
     up = sub.add_parser(
-        "up", help="run all five services in one process (embedded: SQLite, in-process bus)",
+        "up",
+        help="run all five services in one process (embedded: SQLite, in-process bus)",
         description="Run accounts, csms, parking, billing and ops in one process. REST on "
-                    "--http-port with each service under its prefix ("
-                    + ", ".join(f"{s} at {p}" for s, p in MOUNT_PREFIXES.items())
-                    + "); OCPP WebSocket on --ocpp-port at /ocpp/{charge_point_id}.",
+        "--http-port with each service under its prefix ("
+        + ", ".join(f"{s} at {p}" for s, p in MOUNT_PREFIXES.items())
+        + "); OCPP WebSocket on --ocpp-port at /ocpp/{charge_point_id}.",
     )
     up.add_argument("--http-port", metavar="PORT", help="REST port (CHARGEPARK_HTTP_PORT, 8080)")
     up.add_argument("--ocpp-port", metavar="PORT", help="OCPP port (CHARGEPARK_OCPP_PORT, 9000)")
     _common(up)
 
     serve = sub.add_parser(
-        "serve", help="run one service on its own (distributed deployments)",
+        "serve",
+        help="run one service on its own (distributed deployments)",
         description="Run one service with its routes at the root (e.g. /healthz). Its database "
-                    "comes from --database-url, CHARGEPARK_DATABASE_URL or "
-                    "CHARGEPARK_<SERVICE>_DATABASE_URL; migrations run only with --migrate.",
+        "comes from --database-url, CHARGEPARK_DATABASE_URL or "
+        "CHARGEPARK_<SERVICE>_DATABASE_URL; migrations run only with --migrate.",
     )
-    serve.add_argument("service", choices=SERVICES, metavar="SERVICE",
-                       help="one of: " + ", ".join(SERVICES))
-    serve.add_argument("--port", dest="http_port", metavar="PORT",
-                       help="REST port (CHARGEPARK_HTTP_PORT, 8080)")
-    serve.add_argument("--ocpp-port", metavar="PORT",
-                       help="csms only: OCPP port (CHARGEPARK_OCPP_PORT, 9000)")
-    serve.add_argument("--database-url", metavar="URL",
-                       help="postgresql://... or sqlite:///... (CHARGEPARK_DATABASE_URL)")
-    serve.add_argument("--migrate", dest="migrate_on_start", action="store_const", const="true",
-                       help="apply this service's migrations before serving "
-                            "(CHARGEPARK_MIGRATE_ON_START)")
+    serve.add_argument(
+        "service", choices=SERVICES, metavar="SERVICE", help="one of: " + ", ".join(SERVICES)
+    )
+    serve.add_argument(
+        "--port", dest="http_port", metavar="PORT", help="REST port (CHARGEPARK_HTTP_PORT, 8080)"
+    )
+    serve.add_argument(
+        "--ocpp-port", metavar="PORT", help="csms only: OCPP port (CHARGEPARK_OCPP_PORT, 9000)"
+    )
+    serve.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="postgresql://... or sqlite:///... (CHARGEPARK_DATABASE_URL)",
+    )
+    serve.add_argument(
+        "--migrate",
+        dest="migrate_on_start",
+        action="store_const",
+        const="true",
+        help="apply this service's migrations before serving (CHARGEPARK_MIGRATE_ON_START)",
+    )
     _common(serve)
 
     mig = sub.add_parser(
-        "migrate", help="apply (or roll back) database migrations",
+        "migrate",
+        help="apply (or roll back) database migrations",
         description="Upgrade each named service's database to its newest migration "
-                    "(all services when none is named), or roll back with --downgrade.",
+        "(all services when none is named), or roll back with --downgrade.",
     )
-    mig.add_argument("service", nargs="?", choices=SERVICES, metavar="SERVICE",
-                     help="one of: " + ", ".join(SERVICES) + " (default: all)")
-    mig.add_argument("--database-url", metavar="URL",
-                     help="with SERVICE: its database (CHARGEPARK_DATABASE_URL)")
+    mig.add_argument(
+        "service",
+        nargs="?",
+        choices=SERVICES,
+        metavar="SERVICE",
+        help="one of: " + ", ".join(SERVICES) + " (default: all)",
+    )
+    mig.add_argument(
+        "--database-url", metavar="URL", help="with SERVICE: its database (CHARGEPARK_DATABASE_URL)"
+    )
     how = mig.add_mutually_exclusive_group()
-    how.add_argument("--revision", default="head", metavar="REV",
-                     help="upgrade to this revision (default: head)")
-    how.add_argument("--downgrade", metavar="REV",
-                     help="downgrade to this revision ('base' removes every table)")
+    how.add_argument(
+        "--revision", default="head", metavar="REV", help="upgrade to this revision (default: head)"
+    )
+    how.add_argument(
+        "--downgrade", metavar="REV", help="downgrade to this revision ('base' removes every table)"
+    )
     _common(mig, http=False)
     return parser
 
@@ -114,8 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         log.exception("chargepark failed")
-        print(f"chargepark: failed: {type(exc).__name__}: {exc} (details in the log)",
-              file=sys.stderr)
+        print(
+            f"chargepark: failed: {type(exc).__name__}: {exc} (details in the log)", file=sys.stderr
+        )
         return 1
 
 
@@ -132,23 +168,25 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(settings, SERVICES)
     if args.command == "serve":
         settings = load_settings(
-            flags=_flags(args, "http_port", "ocpp_port", "database_url", "migrate_on_start",
-                         *_COMMON),
-            services=(args.service,), migrate_default=False,
+            flags=_flags(
+                args, "http_port", "ocpp_port", "database_url", "migrate_on_start", *_COMMON
+            ),
+            services=(args.service,),
+            migrate_default=False,
         )
         return _run(settings, (args.service,))
     services = (args.service,) if args.service else SERVICES
     if args.database_url and not args.service:
         raise ConfigError("--database-url: name the SERVICE it belongs to")
-    settings = load_settings(flags=_flags(args, "database_url", *_COMMON[:-1]),
-                             services=services)
+    settings = load_settings(flags=_flags(args, "database_url", *_COMMON[:-1]), services=services)
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(_migrate(settings, services, args.revision, args.downgrade))
     return 0
 
 
-async def _migrate(settings: Settings, services: Sequence[str], revision: str,
-                   downgrade: str | None) -> None:
+async def _migrate(
+    settings: Settings, services: Sequence[str], revision: str, downgrade: str | None
+) -> None:
     from chargepark.db import migrate
     from chargepark.db.engine import Database
 
@@ -172,8 +210,12 @@ def _run(settings: Settings, services: Sequence[str]) -> int:
 
 
 async def _serve(settings: Settings, services: Sequence[str]) -> None:
+    from chargepark.net import ensure_port_free
     from chargepark.runtime import Platform
 
+    ensure_port_free("HTTP", settings.host, settings.http_port)
+    if "csms" in services:
+        ensure_port_free("OCPP", settings.host, settings.ocpp_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -191,14 +233,18 @@ async def _serve(settings: Settings, services: Sequence[str]) -> None:
 
 def _banner(settings: Settings, services: Sequence[str]) -> str:
     base = f"http://{settings.host}:{settings.http_port}"
-    lines = [f"chargepark {__version__} is up ({'embedded' if len(services) > 1 else 'serve'}, "
-             f"bus: {'in-process' if settings.bus.in_process else settings.bus.url})"]
+    lines = [
+        f"chargepark {__version__} is up ({'embedded' if len(services) > 1 else 'serve'}, "
+        f"bus: {'in-process' if settings.bus.in_process else settings.bus.url})"
+    ]
     if len(services) > 1:
         lines += [f"  {s:<9} {base}{MOUNT_PREFIXES[s]}/healthz" for s in services]
     else:
         lines.append(f"  {services[0]:<9} {base}/healthz")
     if "csms" in services:
-        lines.append(f"  OCPP      ws://{settings.host}:{settings.ocpp_port}"
-                     f"{settings.ocpp_path}/{{charge_point_id}}")
+        lines.append(
+            f"  OCPP      ws://{settings.host}:{settings.ocpp_port}"
+            f"{settings.ocpp_path}/{{charge_point_id}}"
+        )
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)

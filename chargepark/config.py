@@ -119,9 +119,7 @@ def load_settings(
 ) -> Settings:
     """Build the settings of a process that runs `services`; raises ConfigError on bad input."""
     src = _Source(os.environ if env is None else env, flags or {})
-    unknown = sorted(
-        k for k in src.env if k.startswith("CHARGEPARK_") and k not in KNOWN_ENV_VARS
-    )
+    unknown = sorted(k for k in src.env if k.startswith("CHARGEPARK_") and k not in KNOWN_ENV_VARS)
     if unknown:
         # A typo in a setting's name must not pass silently as "default".
         raise ConfigError(f"{unknown[0]}: unknown setting (known: see README, Configuration)")
@@ -158,7 +156,7 @@ def _database_urls(src: _Source, services: tuple[str, ...], data_dir: Path) -> d
     single, single_name = src.get("CHARGEPARK_DATABASE_URL")
     for service in services:
         var = service_database_env(service)
-        if var in src.env and src.env[var]:
+        if src.env.get(var):
             raw, name = src.env[var], var
         elif single and len(services) == 1:
             raw, name = single, single_name
@@ -202,7 +200,9 @@ def _ensure_writable_dir(path: Path, name: str) -> None:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        raise ConfigError(f"{name}: data dir {str(path)!r} is not writable ({exc.strerror})") from None
+        raise ConfigError(
+            f"{name}: data dir {str(path)!r} is not writable ({exc.strerror})"
+        ) from None
 
 
 def _port(raw: str, name: str) -> int:

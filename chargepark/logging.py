@@ -50,4 +50,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # aiohttp's access log duplicates our request metrics and logs; keep it at warning.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Libraries' own info lines (alembic's plugin set-up, websockets' listening notices) are
+    # noise next to ours; their warnings still show.
+    for noisy in ("aiohttp.access", "alembic", "websockets.server"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -65,11 +65,18 @@ class ServiceHost:
         self.db = Database(self.settings.database_url(self.name))
         if self.settings.migrate_on_start:
             await migrate.upgrade(self.name, self.db)
-        self.relay = OutboxRelay(self.name, self.db, self.definition.tables.outbox, self.bus,
-                                 clock=self.clock)
+        self.relay = OutboxRelay(
+            self.name, self.db, self.definition.tables.outbox, self.bus, clock=self.clock
+        )
         ctx = ServiceContext(
-            name=self.name, settings=self.settings, db=self.db, tables=self.definition.tables,
-            bus=self.bus, relay=self.relay, clock=self.clock, verifier=self.verifier,
+            name=self.name,
+            settings=self.settings,
+            db=self.db,
+            tables=self.definition.tables,
+            bus=self.bus,
+            relay=self.relay,
+            clock=self.clock,
+            verifier=self.verifier,
         )
         self.parts = self.definition.build(ctx)
         if self.parts.consumer is not None:
@@ -141,15 +148,20 @@ class Platform:
             try:
                 await site.start()
             except OSError as exc:
-                raise ConfigError(bind_error("HTTP", self.settings.host,
-                                              self.settings.http_port, exc)) from None
+                raise ConfigError(
+                    bind_error("HTTP", self.settings.host, self.settings.http_port, exc)
+                ) from None
         except BaseException:
             await self.stop()
             raise
-        log.info("chargepark is up", extra={
-            "services": list(self.services), "http": self.base_url,
-            "bus": "in-process" if self.settings.bus.in_process else "nats",
-        })
+        log.info(
+            "chargepark is up",
+            extra={
+                "services": list(self.services),
+                "http": self.base_url,
+                "bus": "in-process" if self.settings.bus.in_process else "nats",
+            },
+        )
 
     @property
     def base_url(self) -> str:

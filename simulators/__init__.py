@@ -1,1 +1,4 @@
-"""Charge point simulators, scenarios and load tests: outside clients of the platform (OCPP, REST)."""
+"""Charge point simulators, scenarios and load tests.
+
+Outside clients of the platform: they speak only OCPP and REST.
+"""

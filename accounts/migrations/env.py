@@ -1,6 +1,6 @@
 """Alembic environment of the accounts service (driven by chargepark.db.migrate)."""
 
-from chargepark.db.migrate import run_env
 from accounts.store import metadata
+from chargepark.db.migrate import run_env
 
 run_env(metadata)

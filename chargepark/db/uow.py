@@ -17,7 +17,9 @@ from chargepark.events.registry import validate_event
 
 
 class UnitOfWork:
-    """`async with uow: ...; uow.emit(event); await uow.commit()`. Leaving without commit rolls back.
+    """`async with uow: ...; uow.emit(event); await uow.commit()`.
+
+    Leaving the block without commit() rolls back.
 
     Services subclass it to add their repositories, built on `self.session`.
     """

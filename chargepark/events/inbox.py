@@ -66,7 +66,9 @@ class Consumer(Generic[U]):
     async def _apply(self, handler: EventHandler[U], event: dict[str, Any]) -> None:
         async with self.uow() as uow:
             try:
-                await uow.session.execute(insert(self.inbox), self._inbox_row(uow, event, "applied"))
+                await uow.session.execute(
+                    insert(self.inbox), self._inbox_row(uow, event, "applied")
+                )
             except IntegrityError:
                 log.debug("duplicate event ignored", extra=self._ids(event))
                 return
@@ -107,5 +109,8 @@ class Consumer(Generic[U]):
         }
 
     def _ids(self, event: dict[str, Any]) -> dict[str, Any]:
-        return {"consumer": self.name, "event_id": event.get("event_id"),
-                "event": event.get("event")}
+        return {
+            "consumer": self.name,
+            "event_id": event.get("event_id"),
+            "event": event.get("event"),
+        }

@@ -59,8 +59,11 @@ class InProcessBus:
                 log.warning(
                     "delivery failed; retrying",
                     exc_info=True,
-                    extra={"consumer": consumer, "event_id": event.get("event_id"),
-                           "attempt": attempt},
+                    extra={
+                        "consumer": consumer,
+                        "event_id": event.get("event_id"),
+                        "attempt": attempt,
+                    },
                 )
             delay = backoff_delay(attempt, base=self._retry_base, cap=self._retry_cap)
             try:

@@ -194,8 +194,9 @@ class NatsBus:
                 # close() writes out what is still buffered (acks, naks) before disconnecting.
                 await nc.close()
             except Exception:
-                log.warning("closing the NATS connection failed", exc_info=True,
-                            extra=self._fields())
+                log.warning(
+                    "closing the NATS connection failed", exc_info=True, extra=self._fields()
+                )
 
     # -- connection and stream ---------------------------------------------------------------
 
@@ -242,8 +243,11 @@ class NatsBus:
                         extra=self._fields() | {"error": f"{type(exc).__name__}: {exc}"},
                     )
                 else:
-                    log.debug("NATS still unreachable", extra=self._fields()
-                              | {"error": f"{type(exc).__name__}: {exc}", "attempt": failures})
+                    log.debug(
+                        "NATS still unreachable",
+                        extra=self._fields()
+                        | {"error": f"{type(exc).__name__}: {exc}", "attempt": failures},
+                    )
                 await asyncio.sleep(
                     backoff_delay(failures, base=_CONNECT_BACKOFF_BASE, cap=self._retry_cap)
                 )
@@ -265,8 +269,11 @@ class NatsBus:
             except Exception as exc:
                 failures += 1
                 level = logging.WARNING if failures == 1 else logging.DEBUG
-                log.log(level, "cannot ensure the JetStream stream; retrying",
-                        extra=self._fields() | {"error": f"{type(exc).__name__}: {exc}"})
+                log.log(
+                    level,
+                    "cannot ensure the JetStream stream; retrying",
+                    extra=self._fields() | {"error": f"{type(exc).__name__}: {exc}"},
+                )
                 await asyncio.sleep(
                     backoff_delay(failures, base=_CONNECT_BACKOFF_BASE, cap=self._retry_cap)
                 )
@@ -304,12 +311,15 @@ class NatsBus:
         await self._js.update_stream(
             current.evolve(subjects=wanted_subjects, duplicate_window=self._duplicate_window)
         )
-        log.info("JetStream stream updated", extra=self._fields()
-                 | {"duplicate_window": self._duplicate_window})
+        log.info(
+            "JetStream stream updated",
+            extra=self._fields() | {"duplicate_window": self._duplicate_window},
+        )
 
     async def _on_error(self, exc: Exception) -> None:
-        log.debug("NATS client error", extra=self._fields()
-                  | {"error": f"{type(exc).__name__}: {exc}"})
+        log.debug(
+            "NATS client error", extra=self._fields() | {"error": f"{type(exc).__name__}: {exc}"}
+        )
 
     async def _on_disconnected(self) -> None:
         self._stream_ready.clear()
@@ -371,9 +381,12 @@ class NatsBus:
                 except Exception as exc:
                     failures += 1
                     level = logging.WARNING if failures == 1 else logging.DEBUG
-                    log.log(level, "fetching events failed; retrying", extra=self._fields()
-                            | {"consumer": durable.name,
-                               "error": f"{type(exc).__name__}: {exc}"})
+                    log.log(
+                        level,
+                        "fetching events failed; retrying",
+                        extra=self._fields()
+                        | {"consumer": durable.name, "error": f"{type(exc).__name__}: {exc}"},
+                    )
                     if psub is not None:
                         # Bind again (and re-create the durable if it went missing) next time.
                         with contextlib.suppress(Exception):
@@ -408,15 +421,20 @@ class NatsBus:
 
     async def _handle(self, durable: _Durable, msg: Msg) -> None:
         attempt = msg.metadata.num_delivered
-        ids = {"consumer": durable.name, "stream_seq": msg.metadata.sequence.stream,
-               "attempt": attempt}
+        ids = {
+            "consumer": durable.name,
+            "stream_seq": msg.metadata.sequence.stream,
+            "attempt": attempt,
+        }
         try:
             event = json.loads(msg.data)
             if not isinstance(event, dict):
                 raise ValueError("an event is a JSON object")
         except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
-            log.error("undecodable event terminated", extra=self._fields() | ids
-                      | {"error": str(exc), "subject": msg.subject})
+            log.error(
+                "undecodable event terminated",
+                extra=self._fields() | ids | {"error": str(exc), "subject": msg.subject},
+            )
             await msg.term()
             return
         ids["event_id"] = event.get("event_id")
@@ -424,8 +442,11 @@ class NatsBus:
             await durable.handler(event, attempt)
         except Exception:
             delay = backoff_delay(attempt, base=self._retry_base, cap=self._retry_cap)
-            log.warning("delivery failed; retrying", exc_info=True, extra=self._fields() | ids
-                        | {"retry_in": delay})
+            log.warning(
+                "delivery failed; retrying",
+                exc_info=True,
+                extra=self._fields() | ids | {"retry_in": delay},
+            )
             await msg.nak(delay=delay)
             return
         await msg.ack()

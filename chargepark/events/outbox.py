@@ -169,16 +169,20 @@ class OutboxRelay:
             except BusUnavailable as exc:
                 failures += 1
                 if failures == 1:
-                    log.warning("bus unavailable; events wait in the outbox",
-                                extra={"service": self.service, "error": str(exc)})
-                await self._sleep(backoff_delay(failures, base=0.5, cap=self.max_backoff),
-                                  wake_on_commit=False)
+                    log.warning(
+                        "bus unavailable; events wait in the outbox",
+                        extra={"service": self.service, "error": str(exc)},
+                    )
+                await self._sleep(
+                    backoff_delay(failures, base=0.5, cap=self.max_backoff), wake_on_commit=False
+                )
                 continue
             except Exception:
                 failures += 1
                 log.exception("outbox relay pass failed", extra={"service": self.service})
-                await self._sleep(backoff_delay(failures, base=0.5, cap=self.max_backoff),
-                                  wake_on_commit=False)
+                await self._sleep(
+                    backoff_delay(failures, base=0.5, cap=self.max_backoff), wake_on_commit=False
+                )
                 continue
             if sent < self.batch_size:
                 await self._sleep(self.poll_interval)

@@ -51,8 +51,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 @public
-@operation("Readiness: database and event bus reachable", tags=["health"],
-           responses={200: "Ready", 503: "Not ready (problem+json names what is down)"})
+@operation(
+    "Readiness: database and event bus reachable",
+    tags=["health"],
+    responses={200: "Ready", 503: "Not ready (problem+json names what is down)"},
+)
 async def readyz(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     checks: dict[str, str] = {}

@@ -43,5 +43,7 @@ async def read_json(request: web.Request, schema: dict[str, Any] | None = None) 
         try:
             _compiled(schema)(body)
         except fastjsonschema.JsonSchemaValueException as exc:
-            raise Invalid(exc.message.replace("data.", "", 1).replace("data ", "body ", 1)) from None
+            raise Invalid(
+                exc.message.replace("data.", "", 1).replace("data ", "body ", 1)
+            ) from None
     return body

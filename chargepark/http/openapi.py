@@ -25,8 +25,16 @@ def operation(
     tags: list[str] | None = None,
 ) -> Callable[[F], F]:
     def mark(fn: F) -> F:
-        setattr(fn, _ATTR, {"summary": summary, "request": request,
-                            "responses": responses or {200: "OK"}, "tags": tags or []})
+        setattr(
+            fn,
+            _ATTR,
+            {
+                "summary": summary,
+                "request": request,
+                "responses": responses or {200: "OK"},
+                "tags": tags or [],
+            },
+        )
         return fn
 
     return mark
@@ -40,7 +48,7 @@ def build_openapi(app: web.Application, *, title: str, version: str, base: str =
             continue
         template = _template(resource.canonical)
         if base and template.startswith(base):
-            template = template[len(base):] or "/"
+            template = template[len(base) :] or "/"
         paths.setdefault(template, {})[route.method.lower()] = _describe(route, template)
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -59,15 +67,15 @@ def _template(canonical: str) -> str:
 
 def _describe(route: web.AbstractRoute, template: str) -> dict[str, Any]:
     meta = getattr(route.handler, _ATTR, None) or {
-        "summary": route.handler.__name__.replace("_", " "), "request": None,
-        "responses": {200: "OK"}, "tags": [],
+        "summary": route.handler.__name__.replace("_", " "),
+        "request": None,
+        "responses": {200: "OK"},
+        "tags": [],
     }
     op: dict[str, Any] = {
         "summary": meta["summary"],
         "operationId": f"{route.method.lower()}_{route.handler.__name__}",
-        "responses": {
-            str(code): {"description": text} for code, text in meta["responses"].items()
-        },
+        "responses": {str(code): {"description": text} for code, text in meta["responses"].items()},
     }
     if meta["tags"]:
         op["tags"] = meta["tags"]

@@ -57,8 +57,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None
         return problem(exc.status, detail or _default_detail(exc, request), headers=headers)
     except DomainError as exc:
-        return problem(exc.status, exc.detail or None, kind=exc.kind,
-                       **getattr(exc, "extra", {}))
+        return problem(exc.status, exc.detail or None, kind=exc.kind, **getattr(exc, "extra", {}))
     except Exception:
         # Never a traceback to the client; the log has it with the correlation id.
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})

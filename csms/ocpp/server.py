@@ -36,7 +36,9 @@ class OcppServer:
     async def start(self) -> None:
         try:
             self._server = await serve(
-                self._handle, self.host, self.port,
+                self._handle,
+                self.host,
+                self.port,
                 process_request=self._check_request,
                 select_subprotocol=_select_subprotocol,
                 subprotocols=list(SUBPROTOCOLS),
@@ -56,19 +58,22 @@ class OcppServer:
     def charge_point_id(self, path: str) -> str | None:
         if not path.startswith(self.prefix):
             return None
-        cp_id = unquote(path[len(self.prefix):].split("?", 1)[0])
+        cp_id = unquote(path[len(self.prefix) :].split("?", 1)[0])
         if not cp_id or "/" in cp_id or len(cp_id) > _MAX_ID_LEN:
             return None
         return cp_id
 
     def _check_request(self, conn: ServerConnection, request: Request) -> Response | None:
         if self.charge_point_id(request.path) is None:
-            return _refuse(http.HTTPStatus.NOT_FOUND,
-                           f"connect to {self.prefix}{{charge_point_id}}\n")
+            return _refuse(
+                http.HTTPStatus.NOT_FOUND, f"connect to {self.prefix}{{charge_point_id}}\n"
+            )
         offered = _offered(request.headers)
         if not any(p in offered for p in SUBPROTOCOLS):
-            return _refuse(http.HTTPStatus.BAD_REQUEST,
-                           "offer one of the subprotocols: " + ", ".join(SUBPROTOCOLS) + "\n")
+            return _refuse(
+                http.HTTPStatus.BAD_REQUEST,
+                "offer one of the subprotocols: " + ", ".join(SUBPROTOCOLS) + "\n",
+            )
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
@@ -93,5 +98,9 @@ def _select_subprotocol(conn: ServerConnection, offered: list[str]) -> str | Non
 
 
 def _refuse(status: http.HTTPStatus, text: str) -> Response:
-    return Response(status.value, status.phrase,
-                    Headers([("Content-Type", "text/plain; charset=utf-8")]), text.encode())
+    return Response(
+        status.value,
+        status.phrase,
+        Headers([("Content-Type", "text/plain; charset=utf-8")]),
+        text.encode(),
+    )

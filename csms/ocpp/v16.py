@@ -21,7 +21,8 @@ class ChargePoint(_ChargePoint):
     @on(Action.boot_notification)
     async def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
         return call_result.BootNotification(
-            current_time=_now(), interval=HEARTBEAT_INTERVAL_SEC,
+            current_time=_now(),
+            interval=HEARTBEAT_INTERVAL_SEC,
             status=RegistrationStatus.accepted,
         )
 

@@ -36,11 +36,20 @@ async def create_schema(db: Database) -> None:
 
 
 def parked(regnum: str, clock: Clock) -> dict[str, Any]:
-    return envelope("VehicleParked", {
-        "ts": clock.now().isoformat().replace("+00:00", "Z"), "lot_id": "A1", "level": "1",
-        "slot_ui": "7", "regnum": regnum, "kind": "CAR", "fuel": "EV", "charger_id": None,
-        "connector_id": None,
-    })
+    return envelope(
+        "VehicleParked",
+        {
+            "ts": clock.now().isoformat().replace("+00:00", "Z"),
+            "lot_id": "A1",
+            "level": "1",
+            "slot_ui": "7",
+            "regnum": regnum,
+            "kind": "CAR",
+            "fuel": "EV",
+            "charger_id": None,
+            "connector_id": None,
+        },
+    )
 
 
 class Notes:

@@ -31,6 +31,7 @@ async def bus(request) -> AsyncIterator[EventBus]:
     from chargepark.events.nats import NatsBus
 
     stream = unique_name("TEST").upper()
-    yield NatsBus(NATS_URL, stream=stream, subject_prefix=stream.lower(),
-                  retry_base=0.01, retry_cap=0.05)
+    yield NatsBus(
+        NATS_URL, stream=stream, subject_prefix=stream.lower(), retry_base=0.01, retry_cap=0.05
+    )
     await delete_stream(NATS_URL, stream)

@@ -16,9 +16,10 @@ from chargepark.events.outbox import OutboxRelay
 from tests.support import notes as n
 
 
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
+async def wait_until(predicate, within: float = 5.0) -> None:
+    # Polls the database: there is no event to wait on for a row another task commits.
+    async with asyncio.timeout(within):
+        while not await predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
 
@@ -26,9 +27,14 @@ async def wired(db, bus: EventBus, clock, *, handler=None, max_attempts: int = 8
     await n.create_schema(db)
     relay = OutboxRelay("notes", db, n.kernel.outbox, bus, clock=clock, poll_interval=0.05)
     service = n.Notes(db, relay, clock)
-    consumer = Consumer("notes-consumer", service.uow, n.kernel.inbox, n.kernel.dead_letters,
-                        {"VehicleParked": handler or service.record_effect},
-                        max_attempts=max_attempts)
+    consumer = Consumer(
+        "notes-consumer",
+        service.uow,
+        n.kernel.inbox,
+        n.kernel.dead_letters,
+        {"VehicleParked": handler or service.record_effect},
+        max_attempts=max_attempts,
+    )
     await bus.subscribe("notes", consumer.event_types, consumer.deliver)
     return service, relay, consumer
 
@@ -101,7 +107,7 @@ async def test_events_wait_in_the_outbox_while_the_bus_is_down_then_go_out(any_d
         assert await service.unsent() == 3
         assert await service.count(n.effects) == 0
         bus.down = False
-        await wait_until(lambda: _equals(service.count(n.effects), 3), timeout=10)
+        await wait_until(lambda: _equals(service.count(n.effects), 3), within=10)
         assert await service.unsent() == 0
     finally:
         await relay.stop()
@@ -122,8 +128,8 @@ async def test_a_relay_restarted_mid_stream_delivers_every_event_with_one_effect
     second = OutboxRelay("notes", any_db, n.kernel.outbox, bus, clock=clock, poll_interval=0.05)
     second.start()
     try:
-        await wait_until(lambda: _equals(service.unsent(), 0), timeout=10)
-        await wait_until(lambda: _equals(service.count(n.effects), 20), timeout=10)
+        await wait_until(lambda: _equals(service.unsent(), 0), within=10)
+        await wait_until(lambda: _equals(service.count(n.effects), 20), within=10)
         await asyncio.sleep(0.2)  # any duplicate would land now
         assert await service.count(n.effects) == 20
     finally:
@@ -169,7 +175,7 @@ async def test_a_business_rejection_is_recorded_once_and_not_retried(any_db, clo
         calls.append(1)
         raise DomainError("not for this lot")
 
-    service, _, consumer = await wired(any_db, InProcessBus(), clock, handler=says_no)
+    _, _, consumer = await wired(any_db, InProcessBus(), clock, handler=says_no)
     event = n.parked("AB123", clock)
     await consumer.deliver(dict(event), 1)
     await consumer.deliver(dict(event), 2)
@@ -210,7 +216,13 @@ async def _forget_sent(service: n.Notes, *, limit: int) -> None:
 
     t = n.kernel.outbox
     async with service.db.engine.begin() as conn:
-        ids = (await conn.execute(
-            select(t.c.id).where(t.c.sent_at.is_not(None)).order_by(t.c.id).limit(limit)
-        )).scalars().all()
+        ids = (
+            (
+                await conn.execute(
+                    select(t.c.id).where(t.c.sent_at.is_not(None)).order_by(t.c.id).limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
         await conn.execute(update(t).where(t.c.id.in_(ids)).values(sent_at=None))
