@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -82,39 +83,52 @@ class RemoteJwks:
         self.ttl = ttl
         self.min_refetch = min_refetch
         self._keys: dict[str | None, jwt.PyJWK] = {}
-        self._fetched_at = 0.0
+        self._fetched_at = -math.inf  # last successful fetch
+        self._tried_at = -math.inf  # last attempt, successful or not
         self._lock = asyncio.Lock()
 
-    async def key_for(self, kid: str | None) -> jwt.PyJWK:
+    def _due(self, kid: str | None) -> bool:
         now = time.monotonic()
-        stale = now - self._fetched_at > self.ttl
-        unknown = kid not in self._keys and now - self._fetched_at > self.min_refetch
-        if stale or unknown:
-            await self._refresh()
+        if now - self._tried_at <= self.min_refetch:
+            return False  # fetched (or failed to) a moment ago
+        return kid not in self._keys or now - self._fetched_at > self.ttl
+
+    async def key_for(self, kid: str | None) -> jwt.PyJWK:
+        if self._due(kid):
+            async with self._lock:
+                if self._due(kid):  # a request that held the lock may have just fetched
+                    await self._refresh()
         return _pick(self._keys, kid)
 
-    async def _refresh(self) -> None:
-        async with self._lock:
-            try:
-                timeout = aiohttp.ClientTimeout(total=3)
-                async with aiohttp.ClientSession(timeout=timeout) as http, http.get(self.url) as r:
-                    r.raise_for_status()
-                    self._keys = _index(await r.json(content_type=None))
-                    self._fetched_at = time.monotonic()
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                # Keep verifying with the keys we have; the issuer may be restarting.
-                log.warning("JWKS fetch failed", extra={"url": self.url, "error": str(exc)})
-                if not self._keys:
-                    raise InvalidToken("the token issuer's keys are unavailable") from exc
+    async def _refresh(self) -> None:  # the caller holds self._lock
+        try:
+            timeout = aiohttp.ClientTimeout(total=3)
+            async with aiohttp.ClientSession(timeout=timeout) as http, http.get(self.url) as r:
+                r.raise_for_status()
+                self._keys = _index(await r.json(content_type=None))
+                self._fetched_at = time.monotonic()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # Keep verifying with the keys we have; the issuer may be restarting.
+            log.warning("JWKS fetch failed", extra={"url": self.url, "error": str(exc)})
+            if not self._keys:
+                raise InvalidToken("the token issuer's keys are unavailable") from exc
+        finally:
+            self._tried_at = time.monotonic()
 
 
 def _index(jwks: Mapping[str, Any]) -> dict[str | None, jwt.PyJWK]:
+    entries = jwks.get("keys") if isinstance(jwks, Mapping) else None
+    if not isinstance(entries, list):
+        raise ValueError("not a JWKS: no 'keys' list")
     keys: dict[str | None, jwt.PyJWK] = {}
-    for data in jwks.get("keys", []):
+    for data in entries:
+        kid = data.get("kid") if isinstance(data, dict) else None
         try:
-            keys[data.get("kid")] = jwt.PyJWK(data)
-        except jwt.PyJWKError:
-            log.warning("unusable key in JWKS skipped", extra={"kid": data.get("kid")})
+            if not isinstance(data, dict) or not isinstance(kid, str | None):
+                raise jwt.PyJWKError("not a JWK object with a string kid")
+            keys[kid] = jwt.PyJWK(data)
+        except jwt.PyJWTError:  # PyJWKError, and InvalidKeyError for bad key material
+            log.warning("unusable key in JWKS skipped", extra={"kid": repr(kid)})
     return keys
 
 

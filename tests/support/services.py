@@ -12,10 +12,10 @@ import uuid
 
 import pytest
 
-PG_HOST = os.environ.get("CHARGEPARK_TEST_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("CHARGEPARK_TEST_PG_PORT", "5432"))
-PG_USER = os.environ.get("CHARGEPARK_TEST_PG_USER", "postgres")
-NATS_URL = os.environ.get("CHARGEPARK_TEST_NATS_URL", "nats://127.0.0.1:4222")
+PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("TEST_PG_USER", "postgres")
+NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
 def in_ci() -> bool:
