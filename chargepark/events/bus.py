@@ -30,4 +30,6 @@ class EventBus(Protocol):
 
 def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 30.0) -> float:
     """Seconds to wait before delivery number `attempt + 1`: doubling from `base`, capped."""
-    return min(cap, base * (2 ** max(0, attempt - 1)))
+    # The exponent is bounded: a relay counting failures through a long outage must not
+    # overflow a float after a thousand attempts.
+    return min(cap, base * (2 ** min(max(0, attempt - 1), 32)))

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chargepark.db.uow import UnitOfWork
 from chargepark.errors import DomainError
+from chargepark.logging import correlation_id
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,15 @@ class Consumer(Generic[U]):
         handler = self.handlers.get(event.get("event", ""))
         if handler is None:
             return
+        # The producer's correlation id follows the event into this service's logs and into
+        # any event the handler emits in turn.
+        token = correlation_id.set(event.get("correlation_id"))
+        try:
+            await self._handle(handler, event, attempt)
+        finally:
+            correlation_id.reset(token)
+
+    async def _handle(self, handler: EventHandler[U], event: dict[str, Any], attempt: int) -> None:
         try:
             await self._apply(handler, event)
         except DomainError as exc:

@@ -53,6 +53,8 @@ _MSG_ID = "Nats-Msg-Id"
 _STREAM_NAME_IN_USE = 10058
 # How long one pull request waits on the server for new messages.
 _FETCH_WAIT = 5.0
+# After this many empty fetches in a row, check that the durable still exists.
+_IDLE_FETCHES_BEFORE_CHECK = 12
 # Connecting and re-ensuring the stream back off from this, up to retry_cap.
 _CONNECT_BACKOFF_BASE = 0.25
 _CONNECT_TIMEOUT = 2.0
@@ -107,6 +109,9 @@ class NatsBus:
         self._js: JetStreamContext | None = None
         self._stream_ready = asyncio.Event()
         self._reensure = asyncio.Event()
+        # Counts stream (re-)ensures; a fetch loop binds its durable again when it changes, as
+        # a server that lost its storage has lost the consumers too.
+        self._generation = 0
         self._supervisor: asyncio.Task[None] | None = None
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._started = False
@@ -249,7 +254,9 @@ class NatsBus:
                         | {"error": f"{type(exc).__name__}: {exc}", "attempt": failures},
                     )
                 await asyncio.sleep(
-                    backoff_delay(failures, base=_CONNECT_BACKOFF_BASE, cap=self._retry_cap)
+                    backoff_delay(
+                        min(failures, 64), base=_CONNECT_BACKOFF_BASE, cap=self._retry_cap
+                    )
                 )
                 continue
             nc.options["allow_reconnect"] = True
@@ -275,9 +282,12 @@ class NatsBus:
                     extra=self._fields() | {"error": f"{type(exc).__name__}: {exc}"},
                 )
                 await asyncio.sleep(
-                    backoff_delay(failures, base=_CONNECT_BACKOFF_BASE, cap=self._retry_cap)
+                    backoff_delay(
+                        min(failures, 64), base=_CONNECT_BACKOFF_BASE, cap=self._retry_cap
+                    )
                 )
                 continue
+            self._generation += 1
             if self._nc is not None and self._nc.is_connected:
                 self._stream_ready.set()
             return
@@ -362,19 +372,31 @@ class NatsBus:
 
     async def _fetch_loop(self, durable: _Durable) -> None:
         psub: JetStreamContext.PullSubscription | None = None
+        bound_to = 0
         failures = 0
+        idle = 0
         try:
             while True:
                 await self._stream_ready.wait()
                 try:
+                    if psub is not None and bound_to != self._generation:
+                        with contextlib.suppress(Exception):
+                            await psub.unsubscribe()
+                        psub = None
                     if psub is None:
+                        bound_to = self._generation
                         psub = await self._bind(durable)
                     try:
                         msgs = await psub.fetch(self._fetch_batch, timeout=_FETCH_WAIT)
                     except TimeoutError:
                         failures = 0
+                        idle += 1
+                        if idle % _IDLE_FETCHES_BEFORE_CHECK == 0:
+                            # A pull request to a missing durable gets no answer at all;
+                            # NotFoundError here makes the loop create it again.
+                            await psub.consumer_info()
                         continue
-                    failures = 0
+                    failures = idle = 0
                     await self._handle_batch(durable, msgs)
                 except asyncio.CancelledError:
                     raise
@@ -393,7 +415,9 @@ class NatsBus:
                             await psub.unsubscribe()
                         psub = None
                     await asyncio.sleep(
-                        backoff_delay(failures, base=_CONNECT_BACKOFF_BASE, cap=self._retry_cap)
+                        backoff_delay(
+                            min(failures, 64), base=_CONNECT_BACKOFF_BASE, cap=self._retry_cap
+                        )
                     )
         finally:
             if psub is not None:
@@ -441,7 +465,8 @@ class NatsBus:
         try:
             await durable.handler(event, attempt)
         except Exception:
-            delay = backoff_delay(attempt, base=self._retry_base, cap=self._retry_cap)
+            # backoff_delay overflows past ~1000 attempts; the cap is reached long before 64.
+            delay = backoff_delay(min(attempt, 64), base=self._retry_base, cap=self._retry_cap)
             log.warning(
                 "delivery failed; retrying",
                 exc_info=True,

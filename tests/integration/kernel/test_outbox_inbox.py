@@ -226,3 +226,15 @@ async def _forget_sent(service: n.Notes, *, limit: int) -> None:
             .all()
         )
         await conn.execute(update(t).where(t.c.id.in_(ids)).values(sent_at=None))
+
+
+async def test_an_event_emitted_by_a_consumer_keeps_the_producers_correlation_id(sqlite_db, clock):
+    emitted: list[dict[str, Any]] = []
+
+    async def reacts(event: dict[str, Any], uow) -> None:
+        emitted.append(uow.emit(n.parked("ZZ" + event["regnum"], clock)))
+
+    _, _, consumer = await wired(sqlite_db, InProcessBus(), clock, handler=reacts)
+    cause = n.parked("AB123", clock) | {"correlation_id": "visit-7"}
+    await consumer.deliver(cause, 1)
+    assert emitted[0]["correlation_id"] == "visit-7"
