@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chargepark.events.inbox import Consumer
-from chargepark.events.outbox import OutboxRelay
-from tests.integration.kernel.test_outbox_inbox import wait_until
+from tests.integration.kernel.test_outbox_inbox import wait_until, wired
 from tests.support import notes as n
 from tests.support.procs import free_port
 from tests.support.services import in_ci
@@ -62,19 +60,7 @@ async def test_events_survive_a_nats_outage_and_arrive_once(sqlite_db, clock, pr
     from chargepark.events.nats import NatsBus
 
     bus = NatsBus(private_nats.url, retry_base=0.01, retry_cap=0.1, publish_timeout=0.5)
-    await n.create_schema(sqlite_db)
-    relay = OutboxRelay(
-        "notes", sqlite_db, n.kernel.outbox, bus, clock=clock, poll_interval=0.05, max_backoff=0.3
-    )
-    service = n.Notes(sqlite_db, relay, clock)
-    consumer = Consumer(
-        "notes-consumer",
-        service.uow,
-        n.kernel.inbox,
-        n.kernel.dead_letters,
-        {"VehicleParked": service.record_effect},
-    )
-    await bus.subscribe("notes", consumer.event_types, consumer.deliver)
+    service, relay, _ = await wired(sqlite_db, bus, clock, max_backoff=0.3)
     await bus.start()
     relay.start()
     try:

@@ -23,9 +23,11 @@ async def wait_until(predicate, within: float = 5.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def wired(db, bus: EventBus, clock, *, handler=None, max_attempts: int = 8):
+async def wired(db, bus: EventBus, clock, *, handler=None, max_attempts: int = 8, **relay_opts):
+    """The `notes` test service with a relay and a consumer subscribed to `bus`."""
     await n.create_schema(db)
-    relay = OutboxRelay("notes", db, n.kernel.outbox, bus, clock=clock, poll_interval=0.05)
+    relay_opts.setdefault("poll_interval", 0.05)
+    relay = OutboxRelay("notes", db, n.kernel.outbox, bus, clock=clock, **relay_opts)
     service = n.Notes(db, relay, clock)
     consumer = Consumer(
         "notes-consumer",
