@@ -52,6 +52,12 @@ class Principal:
     def has(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
 
+    @property
+    def customer_id(self) -> str | None:
+        """Set when a customer (not an operator or a service) holds the token: handlers then
+        show that customer's own data only."""
+        return self.subject if self.claims.get("role") == "customer" else None
+
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 

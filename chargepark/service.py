@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from sqlalchemy import MetaData
@@ -22,6 +22,9 @@ from chargepark.db.uow import UnitOfWork
 from chargepark.events.bus import EventBus
 from chargepark.events.inbox import Consumer
 from chargepark.events.outbox import OutboxRelay
+
+
+U = TypeVar("U", bound=UnitOfWork)
 
 
 class Server(Protocol):
@@ -43,8 +46,9 @@ class ServiceContext:
     clock: Clock
     verifier: TokenVerifier | None
 
-    def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.db, self.tables.outbox, self.clock, self.relay.notify)
+    def units_of_work(self, cls: type[U]) -> Callable[[], U]:
+        """A factory of the service's UnitOfWork subclass, wired to its outbox and relay."""
+        return lambda: cls(self.db, self.tables.outbox, self.clock, self.relay.notify)
 
 
 @dataclass
