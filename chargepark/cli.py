@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from chargepark import __version__
 from chargepark.config import MOUNT_PREFIXES, SERVICES, Settings, load_settings
-from chargepark.errors import ConfigError
+from chargepark.errors import ConfigError, DomainError
 from chargepark.logging import configure_logging
 
 log = logging.getLogger("chargepark")
@@ -135,6 +135,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--downgrade", metavar="REV", help="downgrade to this revision ('base' removes every table)"
     )
     _common(mig, http=False)
+
+    clients = sub.add_parser(
+        "clients",
+        help="manage API clients (operator tools and services)",
+        description="Create, list or revoke the API clients that get tokens with the OAuth2 "
+        "client_credentials grant. Works on the accounts database.",
+    )
+    clients_sub = clients.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    create = clients_sub.add_parser("create", help="create a client; prints its secret once")
+    create.add_argument("--name", required=True, help="what the client is for")
+    create.add_argument(
+        "--scopes", metavar="'S1 S2'", help="space-separated scopes (default: every scope)"
+    )
+    clients_sub.add_parser("list", help="list clients")
+    revoke = clients_sub.add_parser("revoke", help="revoke a client")
+    revoke.add_argument("client_id", metavar="CLIENT_ID")
+
+    keys = sub.add_parser(
+        "keys",
+        help="manage the token signing keys",
+        description="Rotate the key that signs tokens (the old one keeps verifying until its "
+        "tokens expire), or list the keys.",
+    )
+    keys_sub = keys.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    keys_sub.add_parser("rotate", help="make a new signing key")
+    keys_sub.add_parser("list", help="list signing keys")
+    for admin in (clients, keys):
+        admin.add_argument(
+            "--database-url", metavar="URL", help="the accounts database (CHARGEPARK_DATABASE_URL)"
+        )
+        _common(admin, http=False)
     return parser
 
 
@@ -142,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except ConfigError as exc:
+    except (ConfigError, DomainError) as exc:
         print(f"chargepark: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -175,12 +210,33 @@ def _dispatch(args: argparse.Namespace) -> int:
             migrate_default=False,
         )
         return _run(settings, (args.service,))
+    if args.command in ("clients", "keys"):
+        return _admin(args)
     services = (args.service,) if args.service else SERVICES
     if args.database_url and not args.service:
         raise ConfigError("--database-url: name the SERVICE it belongs to")
     settings = load_settings(flags=_flags(args, "database_url", *_COMMON[:-1]), services=services)
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(_migrate(settings, services, args.revision, args.downgrade))
+    return 0
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from accounts.identity import admin
+
+    settings = load_settings(
+        flags=_flags(args, "database_url", *_COMMON[:-1]), services=("accounts",)
+    )
+    configure_logging(settings.log_level, settings.log_format)
+    commands = {
+        ("clients", "create"): lambda: admin.create_client(settings, args.name, args.scopes),
+        ("clients", "list"): lambda: admin.list_clients(settings),
+        ("clients", "revoke"): lambda: admin.revoke_client(settings, args.client_id),
+        ("keys", "rotate"): lambda: admin.rotate_key(settings),
+        ("keys", "list"): lambda: admin.list_keys(settings),
+    }
+    for line in asyncio.run(commands[(args.command, args.action)]()):
+        print(line)
     return 0
 
 
@@ -223,6 +279,8 @@ async def _serve(settings: Settings, services: Sequence[str]) -> None:
     platform = Platform(settings, services)
     await platform.start()
     print(_banner(settings, services), flush=True)
+    for notice in platform.notices:
+        print(notice, flush=True)
     try:
         await stop.wait()
     finally:

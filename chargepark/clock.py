@@ -20,3 +20,9 @@ def isoformat_utc(ts: datetime) -> str:
     if ts.tzinfo is None:
         raise ValueError("naive datetime: every timestamp in chargepark is UTC-aware")
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def as_utc(ts: datetime) -> datetime:
+    """A datetime read back from the database, made UTC-aware (SQLite returns naive ones for
+    timezone-aware columns; chargepark stores UTC only)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

@@ -51,6 +51,12 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_MAX_BODY_BYTES": ("max_body_bytes", str(1024 * 1024)),
     "CHARGEPARK_JWKS_URL": ("jwks_url", ""),
     "CHARGEPARK_MIGRATE_ON_START": ("migrate_on_start", ""),
+    "CHARGEPARK_TOKEN_ISSUER": ("token_issuer", "chargepark"),
+    "CHARGEPARK_ACCESS_TOKEN_TTL": ("access_token_ttl", "900"),
+    "CHARGEPARK_REFRESH_TOKEN_TTL": ("refresh_token_ttl", str(30 * 24 * 3600)),
+    "CHARGEPARK_KEY_SECRET": ("key_secret", ""),
+    "CHARGEPARK_BOOTSTRAP_CLIENT_ID": ("bootstrap_client_id", ""),
+    "CHARGEPARK_BOOTSTRAP_CLIENT_SECRET": ("bootstrap_client_secret", ""),
 }
 
 
@@ -73,6 +79,16 @@ class BusSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    issuer: str = "chargepark"  # the `iss` of every token; also its audience
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    key_secret: str | None = None  # encrypts signing keys at rest when set
+    bootstrap_client_id: str | None = None
+    bootstrap_client_secret: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     http_port: int = 8080
@@ -86,6 +102,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     jwks_url: str | None = None
     migrate_on_start: bool = True
+    auth: AuthSettings = AuthSettings()
 
     def database_url(self, service: str) -> str:
         try:
@@ -148,6 +165,30 @@ def load_settings(
         max_body_bytes=_positive_int(*src.get("CHARGEPARK_MAX_BODY_BYTES")),
         jwks_url=_optional_http_url(*src.get("CHARGEPARK_JWKS_URL")),
         migrate_on_start=_bool(migrate_raw, migrate_name) if migrate_raw else migrate_default,
+        auth=_auth_settings(src),
+    )
+
+
+def _auth_settings(src: _Source) -> AuthSettings:
+    client_id, id_name = src.get("CHARGEPARK_BOOTSTRAP_CLIENT_ID")
+    secret, secret_name = src.get("CHARGEPARK_BOOTSTRAP_CLIENT_SECRET")
+    if bool(client_id) != bool(secret):
+        missing = secret_name if client_id else id_name
+        raise ConfigError(f"{missing}: set both bootstrap client variables, or neither")
+    if client_id:
+        _token(client_id, id_name)
+        if len(secret) < 16:
+            raise ConfigError(f"{secret_name}: use at least 16 characters")
+    issuer, issuer_name = src.get("CHARGEPARK_TOKEN_ISSUER")
+    if not issuer or len(issuer) > 200:
+        raise ConfigError(f"{issuer_name}: {issuer!r} is not a usable issuer name")
+    return AuthSettings(
+        issuer=issuer,
+        access_token_ttl=_positive_int(*src.get("CHARGEPARK_ACCESS_TOKEN_TTL")),
+        refresh_token_ttl=_positive_int(*src.get("CHARGEPARK_REFRESH_TOKEN_TTL")),
+        key_secret=src.get("CHARGEPARK_KEY_SECRET")[0] or None,
+        bootstrap_client_id=client_id or None,
+        bootstrap_client_secret=secret or None,
     )
 
 

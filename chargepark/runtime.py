@@ -37,6 +37,22 @@ def definition_of(service: str) -> ServiceDefinition:
     return module.DEFINITION
 
 
+def default_verifier(settings: Settings, services: Sequence[str]) -> TokenVerifier | None:
+    """Tokens are checked against the issuer's JWKS over HTTP, in every topology: embedded, the
+    process asks its own accounts app, so the path is the same as between processes."""
+    url = settings.jwks_url
+    if url is None and "accounts" in services:
+        host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        prefix = MOUNT_PREFIXES["accounts"] if len(services) > 1 else ""
+        url = f"http://{host}:{settings.http_port}{prefix}/.well-known/jwks.json"
+    if url is None:
+        log.warning("no token issuer configured (CHARGEPARK_JWKS_URL): protected routes answer 401")
+        return None
+    issuer = settings.auth.issuer
+    return TokenVerifier(RemoteJwks(url), issuer=issuer, audience=issuer)
+
+
 class ServiceHost:
     """One service inside a process: its database, outbox relay, consumer and app."""
 
@@ -47,7 +63,9 @@ class ServiceHost:
         bus: EventBus,
         clock: Clock,
         verifier: TokenVerifier | None,
+        notices: list[str],
     ) -> None:
+        self.notices = notices
         self.definition = definition
         self.settings = settings
         self.bus = bus
@@ -120,11 +138,12 @@ class Platform:
         self.services = tuple(services)
         self.bus = bus or make_bus(settings.bus)
         self.clock = clock or SystemClock()
-        if verifier is None and settings.jwks_url:
-            verifier = TokenVerifier(RemoteJwks(settings.jwks_url))
-        self.verifier = verifier
+        self.verifier = verifier or default_verifier(settings, self.services)
+        self.notices: list[str] = []  # what the operator must see once (printed by the CLI)
         self.hosts = [
-            ServiceHost(definition_of(s), settings, self.bus, self.clock, verifier)
+            ServiceHost(
+                definition_of(s), settings, self.bus, self.clock, self.verifier, self.notices
+            )
             for s in self.services
         ]
         self.app: web.Application | None = None

@@ -23,7 +23,6 @@ from chargepark.events.bus import EventBus
 from chargepark.events.inbox import Consumer
 from chargepark.events.outbox import OutboxRelay
 
-
 U = TypeVar("U", bound=UnitOfWork)
 
 
@@ -45,6 +44,11 @@ class ServiceContext:
     relay: OutboxRelay
     clock: Clock
     verifier: TokenVerifier | None
+    notices: list[str] = field(default_factory=list)
+
+    def announce(self, message: str) -> None:
+        """Something the operator must see once on the console (the CLI prints it)."""
+        self.notices.append(message)
 
     def units_of_work(self, cls: type[U]) -> Callable[[], U]:
         """A factory of the service's UnitOfWork subclass, wired to its outbox and relay."""
