@@ -173,28 +173,35 @@ class TokenService:
             raise OAuthError("invalid_request", "refresh_token is required")
         now = self.clock.now()
         t = refresh_tokens
+        refusal: str | None = None
         async with self.db.engine.begin() as conn:
             row = (
                 await conn.execute(select(t).where(t.c.token_hash == _digest(presented)))
             ).first()
             if row is None or as_utc(row.expires_at) <= now:
-                raise OAuthError("invalid_grant", "the refresh token is unknown or expired")
-            if row.used_at is not None:
+                refusal = "the refresh token is unknown or expired"
+            elif row.used_at is not None:
+                # Committed before answering: the revocation must stand although we refuse.
                 await conn.execute(
                     update(t)
                     .where(t.c.subject == row.subject, t.c.used_at.is_(None))
                     .values(used_at=now)
                 )
-                raise OAuthError("invalid_grant", "the refresh token was already used")
-            if row.client_id and (client is None or client.client_id != row.client_id):
-                raise OAuthError("invalid_grant", "the refresh token belongs to another client")
-            claimed = await conn.execute(
-                update(t)
-                .where(t.c.token_hash == row.token_hash, t.c.used_at.is_(None))
-                .values(used_at=now)
-            )
-            if claimed.rowcount != 1:  # a concurrent refresh won
-                raise OAuthError("invalid_grant", "the refresh token was already used")
+                refusal = "the refresh token was already used"
+            elif row.client_id and (client is None or client.client_id != row.client_id):
+                refusal = "the refresh token belongs to another client"
+            else:
+                claimed = await conn.execute(
+                    update(t)
+                    .where(t.c.token_hash == row.token_hash, t.c.used_at.is_(None))
+                    .values(used_at=now)
+                )
+                if claimed.rowcount != 1:  # a concurrent refresh won
+                    refusal = "the refresh token was already used"
+        if refusal is not None:
+            raise OAuthError("invalid_grant", refusal)
+        assert row is not None
+        async with self.db.engine.connect() as conn:
             active = await conn.scalar(
                 select(func.count())
                 .select_from(customers)
