@@ -165,11 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keys_sub.add_parser("rotate", help="make a new signing key")
     keys_sub.add_parser("list", help="list signing keys")
-    for admin in (clients, keys):
-        admin.add_argument(
-            "--database-url", metavar="URL", help="the accounts database (CHARGEPARK_DATABASE_URL)"
-        )
-        _common(admin, http=False)
+    for actions in (clients_sub, keys_sub):
+        for action in actions.choices.values():
+            action.add_argument(
+                "--database-url",
+                metavar="URL",
+                help="the accounts database (CHARGEPARK_DATABASE_URL)",
+            )
+            _common(action, http=False)
     return parser
 
 
