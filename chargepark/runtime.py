@@ -95,6 +95,7 @@ class ServiceHost:
             relay=self.relay,
             clock=self.clock,
             verifier=self.verifier,
+            notices=self.notices,
         )
         self.parts = self.definition.build(ctx)
         if self.parts.consumer is not None:

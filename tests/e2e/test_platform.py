@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -180,3 +183,43 @@ def test_chargepark_up_serves_then_stops_cleanly_on_sigterm(tmp_path):
     assert {p.name for p in tmp_path.iterdir() if p.suffix == ".db"} == {
         f"{s}.db" for s in SERVICES
     }
+
+
+def test_first_start_prints_a_client_whose_token_opens_the_api(tmp_path):
+    port, ocpp = free_port(), free_port()
+    env = clean_env(
+        CHARGEPARK_DATA_DIR=str(tmp_path),
+        CHARGEPARK_HTTP_PORT=str(port),
+        CHARGEPARK_OCPP_PORT=str(ocpp),
+    )
+    proc = subprocess.Popen(
+        [*CHARGEPARK, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/accounts/healthz") == 200
+        lines: dict[str, str] = {}
+        for _ in range(30):  # the banner, then the notice with the client
+            key, _, value = proc.stdout.readline().partition(":")
+            lines[key.strip()] = value.strip()
+            if "client_secret" in lines:
+                break
+        assert "client_secret" in lines, lines
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": lines["client_id"],
+                "client_secret": lines["client_secret"],
+            }
+        ).encode()
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/accounts/auth/token", data=form) as r:
+            token = json.load(r)["access_token"]
+        request = urllib.request.Request(
+            f"{base}/accounts/customers?query=a", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request) as r:
+            assert r.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err

@@ -1,0 +1,103 @@
+"""Every route of every service, through the embedded platform: the token rules hold.
+
+No token: 401. A token without the route's scope: 403. A token with it: neither. Tokens come
+from the platform's own issuer, and each service verifies them against its JWKS over HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from accounts.identity.clients import ClientStore
+from accounts.identity.scopes import ALL_SCOPES
+from chargepark.auth import PUBLIC_ATTR, SCOPE_ATTR
+from chargepark.config import MOUNT_PREFIXES, SERVICES, load_settings
+from chargepark.runtime import Platform
+from tests.support.procs import free_port
+
+BOOTSTRAP = {
+    "CHARGEPARK_BOOTSTRAP_CLIENT_ID": "route-test",
+    "CHARGEPARK_BOOTSTRAP_CLIENT_SECRET": "route-test-secret-0123456789",
+}
+
+
+@pytest.fixture
+async def platform(tmp_path) -> AsyncIterator[Platform]:
+    settings = load_settings(
+        {"CHARGEPARK_DATA_DIR": str(tmp_path), **BOOTSTRAP},
+        {"http_port": free_port(), "ocpp_port": free_port()},
+    )
+    platform = Platform(settings, SERVICES)
+    await platform.start()
+    yield platform
+    await platform.stop()
+
+
+def protected_routes(platform: Platform) -> list[tuple[str, str, str | None]]:
+    found = []
+    for host in platform.hosts:
+        assert host.parts is not None
+        for route in host.parts.app.router.routes():
+            if route.method == "HEAD" or getattr(route.handler, PUBLIC_ATTR, False):
+                continue
+            path = re.sub(r"\{[^}]+\}", "x", route.resource.canonical)
+            found.append((route.method, path, getattr(route.handler, SCOPE_ATTR, None)))
+    return found
+
+
+class Tokens:
+    def __init__(self, platform: Platform, http: aiohttp.ClientSession) -> None:
+        self.platform, self.http = platform, http
+        accounts = next(h for h in platform.hosts if h.name == "accounts")
+        assert accounts.db is not None
+        self.clients = ClientStore(accounts.db, platform.clock)
+        self._cache: dict[frozenset[str], str] = {}
+
+    async def with_scopes(self, scopes: frozenset[str]) -> str:
+        if scopes not in self._cache:
+            new = await self.clients.create("route test", scopes)
+            url = f"{self.platform.base_url}/accounts/auth/token"
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": new.client.client_id,
+                "client_secret": new.secret,
+            }
+            async with self.http.post(url, data=form) as r:
+                assert r.status == 200, await r.text()
+                self._cache[scopes] = (await r.json())["access_token"]
+        return self._cache[scopes]
+
+
+async def test_every_route_needs_a_token_with_its_scope(platform):
+    routes = protected_routes(platform)
+    assert routes, "services expose protected routes"
+    undeclared = [(m, p) for m, p, scope in routes if scope is None]
+    assert undeclared == [], "every protected route declares its scope"
+    async with aiohttp.ClientSession() as http:
+        tokens = Tokens(platform, http)
+        for method, path, scope in routes:
+            url = platform.base_url + path
+            async with http.request(method, url) as r:
+                assert r.status == 401, (method, path, r.status)
+                assert r.headers["WWW-Authenticate"].startswith("Bearer")
+            wrong = await tokens.with_scopes(frozenset(ALL_SCOPES - {scope, "admin"}))
+            async with http.request(method, url, headers={"Authorization": f"Bearer {wrong}"}) as r:
+                assert r.status == 403, (method, path, r.status)
+            right = await tokens.with_scopes(frozenset({scope}))
+            async with http.request(method, url, headers={"Authorization": f"Bearer {right}"}) as r:
+                assert r.status not in (401, 403), (method, path, r.status, await r.text())
+
+
+async def test_the_public_routes_need_no_token(platform):
+    async with aiohttp.ClientSession() as http:
+        for service in SERVICES:
+            for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+                async with http.get(platform.base_url + MOUNT_PREFIXES[service] + path) as r:
+                    assert r.status == 200, (service, path)
+        for path in ("/.well-known/jwks.json", "/.well-known/openid-configuration"):
+            async with http.get(platform.base_url + "/accounts" + path) as r:
+                assert r.status == 200
