@@ -1,0 +1,76 @@
+"""What every accounts handler shares: the route table, the service key, who is asking."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from accounts.domain import UnknownCustomer
+from accounts.service import AccountsService
+from chargepark.auth import PRINCIPAL
+from chargepark.clock import isoformat_utc
+from chargepark.errors import DomainError, Invalid
+
+routes = web.RouteTableDef()
+SERVICE = web.AppKey("accounts_service", AccountsService)
+
+READ = "accounts:read"
+WRITE = "accounts:write"
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
+
+
+class Forbidden(DomainError):
+    status = 403
+    kind = "forbidden"
+
+
+def service(request: web.Request) -> AccountsService:
+    return request.app[SERVICE]
+
+
+def caller_customer_id(request: web.Request) -> str | None:
+    """The customer holding the token, or None for an operator or a service."""
+    return request[PRINCIPAL].customer_id
+
+
+def path_customer_id(request: web.Request) -> str:
+    """The customer in the path, which a customer's token may only name if it is its own."""
+    customer_id = request.match_info["customer_id"]
+    own = caller_customer_id(request)
+    if own is not None and own != customer_id:
+        raise UnknownCustomer(customer_id)  # the very answer an unknown id gets
+    return customer_id
+
+
+def operators_only(request: web.Request, what: str) -> None:
+    if caller_customer_id(request) is not None:
+        raise Forbidden(f"a customer's token cannot {what}")
+
+
+def query_int(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise Invalid(f"{name} must be a whole number")
+    return int(raw)
+
+
+def parse_utc(value: str | None) -> datetime | None:
+    """An ISO-8601 timestamp with its offset (the request schema checked the shape)."""
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{value!r} is not a timestamp") from None
+    if ts.tzinfo is None:
+        raise Invalid(f"{value!r} has no UTC offset")
+    return ts.astimezone(UTC)
+
+
+def iso(ts: datetime | None) -> str | None:
+    return None if ts is None else isoformat_utc(ts)
