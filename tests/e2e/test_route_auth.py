@@ -101,3 +101,40 @@ async def test_the_public_routes_need_no_token(platform):
         for path in ("/.well-known/jwks.json", "/.well-known/openid-configuration"):
             async with http.get(platform.base_url + "/accounts" + path) as r:
                 assert r.status == 200
+
+
+async def test_a_customer_logs_in_and_reaches_only_its_own_data(platform):
+    base = platform.base_url + "/accounts"
+    async with aiohttp.ClientSession() as http:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": BOOTSTRAP["CHARGEPARK_BOOTSTRAP_CLIENT_ID"],
+            "client_secret": BOOTSTRAP["CHARGEPARK_BOOTSTRAP_CLIENT_SECRET"],
+        }
+        async with http.post(f"{base}/auth/token", data=form) as r:
+            admin = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+        ids = {}
+        for who in ("ann", "bob"):
+            body = {"name": who.title(), "email": f"{who}@example.com", "password": f"{who}-pass-1"}
+            async with http.post(f"{base}/customers", json=body, headers=admin) as r:
+                assert r.status == 201, await r.text()
+                ids[who] = (await r.json())["id"]
+
+        login = {"grant_type": "password", "username": "ann@example.com", "password": "ann-pass-1"}
+        async with http.post(f"{base}/auth/token", data=login) as r:
+            tokens = await r.json()
+        ann = {"Authorization": f"Bearer {tokens['access_token']}"}
+        async with http.get(f"{base}/customers/{ids['ann']}", headers=ann) as r:
+            assert r.status == 200 and (await r.json())["email"] == "ann@example.com"
+        async with http.get(f"{base}/customers/{ids['bob']}", headers=ann) as r:
+            assert r.status == 404
+        async with http.get(f"{base}/customers?query=bob", headers=ann) as r:
+            assert r.status == 403
+        async with http.get(platform.base_url + "/ops/metrics", headers=ann) as r:
+            assert r.status == 200  # public
+
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        async with http.post(f"{base}/auth/token", data=refresh) as r:
+            again = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+        async with http.get(f"{base}/customers/{ids['ann']}", headers=again) as r:
+            assert r.status == 200
