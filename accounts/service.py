@@ -26,10 +26,10 @@ from accounts.domain import (
     check_text,
     normalize_regnum,
 )
-from accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from accounts.repository import AccountsUnitOfWork
 from chargepark.clock import Clock
 from chargepark.errors import Invalid
+from chargepark.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 
 MAX_PAGE = 200
 MAX_QUERY_LENGTH = 254

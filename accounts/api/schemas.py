@@ -14,7 +14,7 @@ from accounts.domain import (
     IdTokenType,
     VehicleKind,
 )
-from accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from chargepark.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
 _EMAIL = {"type": ["string", "null"], "minLength": 3, "maxLength": MAX_EMAIL_LENGTH}

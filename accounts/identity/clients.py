@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 
 from accounts.identity.scopes import ALL_SCOPES, format_scopes, parse_scopes
-from accounts.passwords import hash_password, verify_password
 from accounts.store import api_clients
 from chargepark.clock import Clock
 from chargepark.db.engine import Database
 from chargepark.errors import Conflict, Invalid, NotFound
+from chargepark.passwords import hash_password, verify_password
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from accounts.identity.scopes import (
     parse_scopes,
 )
 from accounts.identity.throttle import Locked, Throttle
-from accounts.passwords import verify_password
 from accounts.store import customers, refresh_tokens
 from chargepark.clock import Clock, as_utc
 from chargepark.db.engine import Database
+from chargepark.passwords import verify_password
 
 GRANTS = ("client_credentials", "password", "refresh_token")
 

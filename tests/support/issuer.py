@@ -13,13 +13,13 @@ from accounts.identity.clients import ClientStore
 from accounts.identity.keys import KeyStore
 from accounts.identity.throttle import Throttle
 from accounts.identity.tokens import TokenService
-from accounts.passwords import hash_password
 from accounts.store import customers
 from chargepark.clock import Clock
 from chargepark.db import migrate
 from chargepark.db.engine import Database
 from chargepark.events.inprocess import InProcessBus
 from chargepark.http.app import make_service_app
+from chargepark.passwords import hash_password
 from tests.support.context import a_context
 
 ISSUER = "chargepark"

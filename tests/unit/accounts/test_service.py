@@ -22,7 +22,6 @@ from accounts.domain import (
     UnknownVehicle,
     VehicleKind,
 )
-from accounts.passwords import verify_password
 from accounts.service import (
     CreateCustomer,
     IssueIdToken,
@@ -34,6 +33,7 @@ from accounts.service import (
 )
 from accounts.store import customers
 from chargepark.errors import Invalid
+from chargepark.passwords import verify_password
 from tests.conftest import T0
 from tests.support.accounts import outbox_events
 

@@ -1,4 +1,5 @@
-"""Password and client-secret hashing: argon2id, with parameters argon2-cffi keeps current.
+"""Password and secret hashing (customers, API clients, chargers' Basic auth): argon2id,
+with the parameters argon2-cffi keeps current.
 
 Hashing is deliberately slow (tens of ms), so it runs in a thread: the event loop keeps serving
 other requests and OCPP frames meanwhile.
