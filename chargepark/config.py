@@ -34,6 +34,8 @@ MOUNT_PREFIXES: Mapping[str, str] = MappingProxyType(
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
+# What the CSMS does with a charger id it has no registration for.
+UNKNOWN_CHARGER_POLICIES = ("reject", "pending", "accept")
 
 # env var -> (settings key, default). The flag for a key is `--` + key with dashes.
 _SCALARS: dict[str, tuple[str, str]] = {
@@ -41,6 +43,7 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_HTTP_PORT": ("http_port", "8080"),
     "CHARGEPARK_OCPP_PORT": ("ocpp_port", "9000"),
     "CHARGEPARK_OCPP_PATH": ("ocpp_path", "/ocpp"),
+    "CHARGEPARK_OCPP_UNKNOWN": ("ocpp_unknown", "reject"),
     "CHARGEPARK_DATA_DIR": ("data_dir", "var"),
     "CHARGEPARK_LOG_LEVEL": ("log_level", "info"),
     "CHARGEPARK_LOG_FORMAT": ("log_format", "json"),
@@ -94,6 +97,7 @@ class Settings:
     http_port: int = 8080
     ocpp_port: int = 9000
     ocpp_path: str = "/ocpp"
+    ocpp_unknown: str = "reject"
     data_dir: Path = Path("var")
     log_level: str = "info"
     log_format: str = "json"
@@ -153,6 +157,7 @@ def load_settings(
         http_port=_port(*src.get("CHARGEPARK_HTTP_PORT")),
         ocpp_port=_port(*src.get("CHARGEPARK_OCPP_PORT")),
         ocpp_path=_path_prefix(*src.get("CHARGEPARK_OCPP_PATH")),
+        ocpp_unknown=_choice(*src.get("CHARGEPARK_OCPP_UNKNOWN"), UNKNOWN_CHARGER_POLICIES),
         data_dir=data_dir,
         log_level=_choice(*src.get("CHARGEPARK_LOG_LEVEL"), LOG_LEVELS),
         log_format=_choice(*src.get("CHARGEPARK_LOG_FORMAT"), LOG_FORMATS),

@@ -2,8 +2,46 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text
+
 from chargepark.db.metadata import service_metadata
 from chargepark.db.tables import kernel_tables
 
 metadata = service_metadata()
 kernel = kernel_tables(metadata)
+
+_TS = DateTime(timezone=True)
+
+chargers = Table(
+    "chargers",
+    metadata,
+    Column("id", String(48), primary_key=True),  # the OCPP identity in the connection URL
+    Column("password_hash", Text, nullable=True),  # security profile 1/2 Basic auth
+    Column("expected_vendor", String(50), nullable=True),
+    Column("expected_model", String(50), nullable=True),
+    Column("tariff_id", String(64), nullable=True),
+    Column("registration", String(16), nullable=False),  # Accepted | Pending | Rejected
+    Column("vendor", String(50), nullable=True),  # from the last BootNotification
+    Column("model", String(50), nullable=True),
+    Column("serial_number", String(50), nullable=True),
+    Column("firmware_version", String(50), nullable=True),
+    Column("ocpp_version", String(16), nullable=True),
+    Column("last_boot_at", _TS, nullable=True),
+    Column("last_seen_at", _TS, nullable=True),
+    Column("created_at", _TS, nullable=False),
+    Column("updated_at", _TS, nullable=False),
+)
+
+connectors = Table(
+    "connectors",
+    metadata,
+    Column(
+        "charger_id", String(48), ForeignKey("chargers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("evse_id", Integer, primary_key=True),  # 0 with connector 0: the whole charger
+    Column("connector_id", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(50), nullable=True),
+    Column("info", String(512), nullable=True),
+    Column("status_at", _TS, nullable=False),  # the charger's timestamp of the status
+)

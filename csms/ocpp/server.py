@@ -1,12 +1,17 @@
 """The OCPP-J WebSocket endpoint: `ws://HOST:PORT/ocpp/{charge_point_id}`.
 
-The handshake picks the newest OCPP version both sides speak (ocpp2.0.1, then ocpp1.6) and
-refuses a client that offers neither, or a path that names no charge point.
+The handshake picks the newest OCPP version both sides speak (ocpp2.0.1, then ocpp1.6), refuses
+a client that offers neither or a path that names no charger, and applies security profile 1/2:
+a charger registered with a password must send it as HTTP Basic (username = its id), else 401.
+An id with no registration follows CHARGEPARK_OCPP_UNKNOWN. A second connection for one id
+replaces the first: never two live sockets for one charger.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import http
 import logging
@@ -16,22 +21,40 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from chargepark.clock import Clock
 from chargepark.errors import ConfigError
 from chargepark.net import bind_error
 from csms.ocpp import v16, v201
+from csms.presence import Presence
+from csms.service import Admission, ChargingService
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOLS = ("ocpp2.0.1", "ocpp1.6")  # newest first: the preference order
+ADAPTERS = {"ocpp2.0.1": v201.ChargePoint, "ocpp1.6": v16.ChargePoint}
 _MAX_ID_LEN = 48  # OCPP 2.0.1 identity is at most 48 characters
+FLUSH_SEEN_SEC = 10.0
 
 
 class OcppServer:
-    def __init__(self, host: str, port: int, path_prefix: str = "/ocpp") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        path_prefix: str,
+        *,
+        service: ChargingService,
+        presence: Presence,
+        clock: Clock,
+    ) -> None:
         self.host = host
         self.port = port
         self.prefix = path_prefix.rstrip("/") + "/"
+        self.service = service
+        self.presence = presence
+        self.clock = clock
         self._server: Server | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         try:
@@ -47,6 +70,7 @@ class OcppServer:
             )
         except OSError as exc:
             raise ConfigError(bind_error("OCPP", self.host, self.port, exc)) from None
+        self._flusher = asyncio.create_task(self._flush_seen_forever(), name="ocpp-seen-flush")
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -54,6 +78,12 @@ class OcppServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=5)
             self._server = None
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        await self._flush_seen()
 
     def charge_point_id(self, path: str) -> str | None:
         if not path.startswith(self.prefix):
@@ -63,8 +93,9 @@ class OcppServer:
             return None
         return cp_id
 
-    def _check_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        if self.charge_point_id(request.path) is None:
+    async def _check_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        cp_id = self.charge_point_id(request.path)
+        if cp_id is None:
             return _refuse(
                 http.HTTPStatus.NOT_FOUND, f"connect to {self.prefix}{{charge_point_id}}\n"
             )
@@ -74,19 +105,74 @@ class OcppServer:
                 http.HTTPStatus.BAD_REQUEST,
                 "offer one of the subprotocols: " + ", ".join(SUBPROTOCOLS) + "\n",
             )
+        admission = await self.service.admit(cp_id, _basic_password(request.headers, cp_id))
+        if admission is Admission.UNAUTHORIZED:
+            log.warning(
+                "charger authentication failed",
+                extra={
+                    "security_event": "InvalidChargingStationCredentials",
+                    "charger_id": cp_id,
+                    "remote": _remote(conn),
+                },
+            )
+            return _refuse(
+                http.HTTPStatus.UNAUTHORIZED,
+                "wrong or missing credentials\n",
+                [("WWW-Authenticate", 'Basic realm="chargepark-ocpp"')],
+            )
+        if admission is Admission.UNKNOWN_REJECT:
+            log.warning(
+                "unknown charger refused", extra={"charger_id": cp_id, "remote": _remote(conn)}
+            )
+            return _refuse(http.HTTPStatus.NOT_FOUND, "unknown charge point\n")
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
-        assert conn.request is not None
+        assert conn.request is not None and conn.subprotocol is not None
         cp_id = self.charge_point_id(conn.request.path)
         assert cp_id is not None
-        adapter = v201.ChargePoint if conn.subprotocol == "ocpp2.0.1" else v16.ChargePoint
-        charge_point = adapter(cp_id, conn)
-        log.info("charger connected", extra={"charger_id": cp_id, "ocpp": conn.subprotocol})
+        version = str(conn.subprotocol)
+        replaced = self.presence.connected(cp_id, conn, version, self.clock.now())
+        if replaced is not None:
+            log.info("charger reconnected; the older socket is closed", extra={"charger_id": cp_id})
+            await replaced.close(code=1000, reason="replaced by a newer connection")
+        charge_point = ADAPTERS[version](
+            cp_id,
+            conn,
+            service=self.service,
+            presence=self.presence,
+            clock=self.clock,
+            ocpp_version=version.removeprefix("ocpp"),
+        )
+        log.info("charger connected", extra={"charger_id": cp_id, "ocpp": version})
         try:
             await charge_point.start()
         except Exception as exc:  # a closed socket ends the session; nothing else to do
             log.info("charger disconnected", extra={"charger_id": cp_id, "reason": str(exc)})
+        finally:
+            self.presence.disconnected(cp_id, conn)
+
+    async def _flush_seen_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SEEN_SEC)
+            try:
+                await self._flush_seen()
+            except Exception:
+                log.exception("flushing last-seen times failed; retried next round")
+
+    async def _flush_seen(self) -> None:
+        await self.service.record_seen(self.presence.drain())
+
+
+def _basic_password(headers: Headers, charger_id: str) -> str | None:
+    kind, _, encoded = headers.get("Authorization", "").partition(" ")
+    if kind.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return password if sep and user == charger_id else None
 
 
 def _offered(headers: Headers) -> list[str]:
@@ -97,10 +183,15 @@ def _select_subprotocol(conn: ServerConnection, offered: list[str]) -> str | Non
     return next((p for p in SUBPROTOCOLS if p in offered), None)
 
 
-def _refuse(status: http.HTTPStatus, text: str) -> Response:
-    return Response(
-        status.value,
-        status.phrase,
-        Headers([("Content-Type", "text/plain; charset=utf-8")]),
-        text.encode(),
-    )
+def _remote(conn: ServerConnection) -> str:
+    try:
+        return str(conn.remote_address[0])
+    except (TypeError, IndexError):
+        return "unknown"
+
+
+def _refuse(
+    status: http.HTTPStatus, text: str, extra: list[tuple[str, str]] | None = None
+) -> Response:
+    headers = Headers([("Content-Type", "text/plain; charset=utf-8"), *(extra or [])])
+    return Response(status.value, status.phrase, headers, text.encode())

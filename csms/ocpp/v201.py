@@ -2,34 +2,58 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint as _ChargePoint
 from ocpp.v201 import call_result
-from ocpp.v201.enums import Action, RegistrationStatusEnumType
+from ocpp.v201.enums import Action
 
-HEARTBEAT_INTERVAL_SEC = 300
+from chargepark.clock import isoformat_utc
+from chargepark.errors import DomainError
+from csms.domain import BootInfo, Registration
+from csms.ocpp.adapter import Adapter, log
+from csms.service import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-class ChargePoint(_ChargePoint):
+class ChargePoint(Adapter, _ChargePoint):
     @on(Action.boot_notification)
-    async def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
+    async def on_boot_notification(
+        self, charging_station: dict[str, Any], reason: str, **_: Any
+    ) -> call_result.BootNotification:
+        # Nested payloads arrive as dicts with snake_case keys.
+        info = BootInfo(
+            charging_station["vendor_name"],
+            charging_station["model"],
+            charging_station.get("serial_number"),
+            charging_station.get("firmware_version"),
+        )
+        status = await self.service.boot(self.id, info, self.ocpp_version)
+        interval = HEARTBEAT_INTERVAL_SEC if status == Registration.ACCEPTED else PENDING_RETRY_SEC
         return call_result.BootNotification(
-            current_time=_now(),
-            interval=HEARTBEAT_INTERVAL_SEC,
-            status=RegistrationStatusEnumType.accepted,
+            current_time=isoformat_utc(self.clock.now()), interval=interval, status=str(status)
         )
 
     @on(Action.heartbeat)
     async def on_heartbeat(self) -> call_result.Heartbeat:
-        return call_result.Heartbeat(current_time=_now())
+        return call_result.Heartbeat(current_time=isoformat_utc(self.clock.now()))
 
     @on(Action.status_notification)
-    async def on_status_notification(self, **_: Any) -> call_result.StatusNotification:
+    async def on_status_notification(
+        self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **_: Any
+    ) -> call_result.StatusNotification:
+        try:
+            await self.service.report_status(
+                ReportStatus(
+                    self.id,
+                    evse_id,
+                    connector_id,
+                    connector_status,
+                    None,
+                    None,
+                    self.charger_time(timestamp),
+                )
+            )
+        except DomainError as exc:
+            log.info("status not recorded", extra={"charger_id": self.id, "reason": str(exc)})
         return call_result.StatusNotification()

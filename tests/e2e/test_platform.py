@@ -34,9 +34,9 @@ from tests.support.services import (
 
 @pytest.fixture
 async def platform(tmp_path) -> AsyncIterator[Platform]:
-    settings = load_settings(
-        {"CHARGEPARK_DATA_DIR": str(tmp_path)}, {"http_port": free_port(), "ocpp_port": free_port()}
-    )
+    # Chargers unknown to the registry are admitted here; the registry has its own tests.
+    env = {"CHARGEPARK_DATA_DIR": str(tmp_path), "CHARGEPARK_OCPP_UNKNOWN": "accept"}
+    settings = load_settings(env, {"http_port": free_port(), "ocpp_port": free_port()})
     platform = Platform(settings, SERVICES)
     await platform.start()
     yield platform

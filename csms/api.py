@@ -1,0 +1,160 @@
+"""The charger registry over REST: register, read (with live state), change, remove."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from chargepark.auth import requires
+from chargepark.clock import isoformat_utc
+from chargepark.errors import Invalid
+from chargepark.http.body import read_json
+from chargepark.http.openapi import operation
+from csms.domain import Charger
+from csms.presence import Presence
+from csms.service import ChangeCharger, ChargingService, RegisterCharger
+
+routes = web.RouteTableDef()
+SERVICE = web.AppKey("charging_service", ChargingService)
+PRESENCE = web.AppKey("presence", Presence)
+TAGS = ["chargers"]
+READ, WRITE = "charging:read", "charging:write"
+
+_OPTIONAL_TEXT = {"type": ["string", "null"], "minLength": 1, "maxLength": 50}
+_PASSWORD = {"type": ["string", "null"], "minLength": 16, "maxLength": 40}
+NEW_CHARGER = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 48},
+        "password": _PASSWORD,
+        "vendor": _OPTIONAL_TEXT,
+        "model": _OPTIONAL_TEXT,
+        "tariff_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
+        "registration": {"enum": ["Accepted", "Pending", "Rejected"]},
+    },
+    "required": ["id"],
+    "additionalProperties": False,
+}
+CHARGER_CHANGES = {
+    "type": "object",
+    "properties": {k: v for k, v in NEW_CHARGER["properties"].items() if k != "id"},
+    "minProperties": 1,
+    "additionalProperties": False,
+}
+
+
+def _service(request: web.Request) -> ChargingService:
+    return request.app[SERVICE]
+
+
+@routes.post("/chargers")
+@requires(WRITE)
+@operation(
+    "Register a charger",
+    request=NEW_CHARGER,
+    responses={201: "Registered", 409: "Id taken", 422: "Invalid"},
+    tags=TAGS,
+)
+async def register_charger(request: web.Request) -> web.Response:
+    body = await read_json(request, NEW_CHARGER)
+    charger = await _service(request).register(RegisterCharger(**body))
+    return web.json_response(
+        _view(request, charger), status=201, headers={"Location": f"{request.path}/{charger.id}"}
+    )
+
+
+@routes.get("/chargers")
+@requires(READ)
+@operation("Chargers, by id", responses={200: "One page"}, tags=TAGS)
+async def list_chargers(request: web.Request) -> web.Response:
+    limit, offset = _int(request, "limit", 50, 1, 200), _int(request, "offset", 0, 0, 10**9)
+    items, total = await _service(request).page(limit, offset)
+    return web.json_response(
+        {
+            "items": [_view(request, c) for c in items],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+@routes.get("/chargers/{charger_id}")
+@requires(READ)
+@operation(
+    "A charger's state: connection, OCPP version, boot data, connectors",
+    responses={200: "OK", 404: "Unknown charger"},
+    tags=TAGS,
+)
+async def get_charger(request: web.Request) -> web.Response:
+    charger = await _service(request).get(request.match_info["charger_id"])
+    return web.json_response(_view(request, charger))
+
+
+@routes.patch("/chargers/{charger_id}")
+@requires(WRITE)
+@operation(
+    "Change a charger's password, expected vendor/model, tariff or registration",
+    request=CHARGER_CHANGES,
+    responses={200: "Changed", 404: "Unknown charger"},
+    tags=TAGS,
+)
+async def change_charger(request: web.Request) -> web.Response:
+    body = await read_json(request, CHARGER_CHANGES)
+    charger = await _service(request).change(ChangeCharger(request.match_info["charger_id"], body))
+    return web.json_response(_view(request, charger))
+
+
+@routes.delete("/chargers/{charger_id}")
+@requires(WRITE)
+@operation("Remove a charger", responses={204: "Removed", 404: "Unknown charger"}, tags=TAGS)
+async def remove_charger(request: web.Request) -> web.Response:
+    await _service(request).remove(request.match_info["charger_id"])
+    return web.Response(status=204)
+
+
+def _view(request: web.Request, charger: Charger) -> dict[str, Any]:
+    live = request.app[PRESENCE].get(charger.id)
+    last_seen = live.last_seen_at if live else charger.last_seen_at
+    return {
+        "id": charger.id,
+        "registration": str(charger.registration),
+        "connected": live is not None,
+        "ocpp_version": live.ocpp_version.removeprefix("ocpp") if live else charger.ocpp_version,
+        "vendor": charger.vendor,
+        "model": charger.model,
+        "serial_number": charger.serial_number,
+        "firmware_version": charger.firmware_version,
+        "expected_vendor": charger.expected_vendor,
+        "expected_model": charger.expected_model,
+        "tariff_id": charger.tariff_id,
+        "has_password": charger.password_hash is not None,
+        "last_boot_at": _ts(charger.last_boot_at),
+        "last_seen_at": _ts(last_seen),
+        "connectors": [
+            {
+                "evse_id": c.evse_id,
+                "connector_id": c.connector_id,
+                "status": c.status,
+                "error_code": c.error_code,
+                "info": c.info,
+                "status_at": _ts(c.status_at),
+            }
+            for c in sorted(charger.connectors.values(), key=lambda c: (c.evse_id, c.connector_id))
+        ],
+        "active_session": None,  # sessions arrive with transactions
+    }
+
+
+def _ts(value: Any) -> str | None:
+    return isoformat_utc(value) if value is not None else None
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise Invalid(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)

@@ -1,0 +1,55 @@
+"""What the 1.6 and 2.0.1 adapters share: the service they call, presence, and time parsing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from chargepark.clock import Clock
+from csms.presence import Presence
+from csms.service import ChargingService
+
+log = logging.getLogger("csms.ocpp")
+
+
+class Adapter:
+    """Mixed into each version's ChargePoint; `id` and `route_message` come from the library."""
+
+    id: str
+
+    def __init__(
+        self,
+        charger_id: str,
+        connection: Any,
+        *,
+        service: ChargingService,
+        presence: Presence,
+        clock: Clock,
+        ocpp_version: str,
+    ) -> None:
+        super().__init__(charger_id, connection)  # type: ignore[call-arg]
+        self.service = service
+        self.presence = presence
+        self.clock = clock
+        self.ocpp_version = ocpp_version
+
+    async def route_message(self, raw: str) -> None:
+        # Any frame is a sign of life: presence is in memory, flushed in batches.
+        self.presence.seen(self.id, self.clock.now())
+        await super().route_message(raw)  # type: ignore[misc]
+
+    def charger_time(self, timestamp: str | None) -> datetime:
+        """The charger's timestamp when it sent a sane one, else our clock."""
+        if timestamp:
+            try:
+                parsed = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+                if parsed.tzinfo is not None:
+                    return parsed
+            except ValueError:
+                pass
+            log.info(
+                "unusable charger timestamp",
+                extra={"charger_id": self.id, "timestamp": timestamp[:40]},
+            )
+        return self.clock.now()

@@ -1,0 +1,52 @@
+"""Which chargers hold a WebSocket to this node, and when each was last heard from.
+
+Kept in memory: a heartbeat must not cost a database write. Last-seen times are flushed to the
+database in one batch every few seconds (and at shutdown) by the OCPP server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class Live:
+    connection: Any
+    ocpp_version: str
+    connected_at: datetime
+    last_seen_at: datetime
+
+
+class Presence:
+    def __init__(self) -> None:
+        self._live: dict[str, Live] = {}
+        self._unflushed: dict[str, datetime] = {}
+
+    def connected(
+        self, charger_id: str, connection: Any, ocpp_version: str, at: datetime
+    ) -> Any | None:
+        """Register a new socket; returns the one it replaces, which the caller closes."""
+        previous = self._live.get(charger_id)
+        self._live[charger_id] = Live(connection, ocpp_version, at, at)
+        self._unflushed[charger_id] = at
+        return previous.connection if previous else None
+
+    def disconnected(self, charger_id: str, connection: Any) -> None:
+        live = self._live.get(charger_id)
+        if live is not None and live.connection is connection:  # not a replaced socket
+            del self._live[charger_id]
+
+    def seen(self, charger_id: str, at: datetime) -> None:
+        live = self._live.get(charger_id)
+        if live is not None:
+            live.last_seen_at = at
+        self._unflushed[charger_id] = at
+
+    def get(self, charger_id: str) -> Live | None:
+        return self._live.get(charger_id)
+
+    def drain(self) -> dict[str, datetime]:
+        out, self._unflushed = self._unflushed, {}
+        return out

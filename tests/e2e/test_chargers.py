@@ -1,0 +1,262 @@
+"""csms through its real edges: the charger registry over REST, chargers over OCPP-J."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+from ocpp.v16 import ChargePoint as Client16
+from ocpp.v16 import call as call16
+from ocpp.v201 import ChargePoint as Client201
+from ocpp.v201 import call as call201
+
+from chargepark.auth import StaticJwks, TokenVerifier
+from chargepark.config import load_settings
+from chargepark.events.inprocess import InProcessBus
+from chargepark.runtime import Platform
+from tests.support.procs import free_port
+from tests.support.tokens import TokenIssuer
+
+PASSWORD = "sixteen-chars-pw!"
+
+
+class Csms:
+    def __init__(self, platform: Platform, token: str, events: list[dict[str, Any]]) -> None:
+        self.platform, self.events = platform, events
+        self.headers = {"Authorization": f"Bearer {token}"}
+        s = platform.settings
+        self.ocpp = f"ws://{s.host}:{s.ocpp_port}{s.ocpp_path}"
+
+    def url(self, path: str) -> str:
+        return self.platform.base_url + path
+
+
+async def start_csms(tmp_path, policy: str = "reject") -> tuple[Platform, Csms]:
+    issuer = TokenIssuer()
+    env = {"CHARGEPARK_DATA_DIR": str(tmp_path), "CHARGEPARK_OCPP_UNKNOWN": policy}
+    settings = load_settings(
+        env, {"http_port": free_port(), "ocpp_port": free_port()}, services=("csms",)
+    )
+    bus = InProcessBus()
+    events: list[dict[str, Any]] = []
+
+    async def record(event: dict[str, Any], attempt: int) -> None:
+        events.append(event)
+
+    await bus.subscribe("test", ["ChargerStatusChanged"], record)
+    platform = Platform(
+        settings, ("csms",), bus=bus, verifier=TokenVerifier(StaticJwks(issuer.jwks))
+    )
+    await platform.start()
+    return platform, Csms(platform, issuer.issue("charging:read charging:write"), events)
+
+
+@pytest.fixture
+async def csms(tmp_path) -> AsyncIterator[Csms]:
+    platform, csms = await start_csms(tmp_path)
+    yield csms
+    await platform.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+class Charger:
+    """An OCPP client connection, with its listener running."""
+
+    def __init__(self, client: Any, ws: Any) -> None:
+        self.client, self.ws = client, ws
+        self.listener = asyncio.create_task(client.start())
+
+    async def call(self, request: Any) -> Any:
+        return await self.client.call(request, suppress=False)
+
+    async def close(self) -> None:
+        self.listener.cancel()
+        await self.ws.close()
+
+
+async def connect(
+    csms: Csms, cp_id: str, version: str = "1.6", headers: dict[str, str] | None = None
+) -> Charger:
+    ws = await websockets.connect(
+        f"{csms.ocpp}/{cp_id}", subprotocols=[f"ocpp{version}"], additional_headers=headers or {}
+    )
+    client_cls = Client16 if version == "1.6" else Client201
+    return Charger(client_cls(cp_id, ws), ws)
+
+
+async def register(http, csms: Csms, **body: Any) -> aiohttp.ClientResponse:
+    return await http.post(csms.url("/chargers"), json=body, headers=csms.headers)
+
+
+async def charger_state(http, csms: Csms, cp_id: str) -> dict[str, Any]:
+    async with http.get(csms.url(f"/chargers/{cp_id}"), headers=csms.headers) as r:
+        assert r.status == 200
+        return await r.json()
+
+
+def boot16(vendor: str = "ACME", model: str = "AC-22") -> Any:
+    return call16.BootNotification(
+        charge_point_vendor=vendor,
+        charge_point_model=model,
+        charge_point_serial_number="SN-1",
+        firmware_version="1.2.3",
+    )
+
+
+async def test_a_registered_charger_with_a_password_must_present_it(http, csms):
+    assert (await register(http, csms, id="CP-1", password=PASSWORD)).status == 201
+    for headers in (None, basic("CP-1", "wrong-password-123"), basic("CP-2", PASSWORD)):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await connect(csms, "CP-1", headers=headers)
+        assert refused.value.response.status_code == 401
+    charger = await connect(csms, "CP-1", headers=basic("CP-1", PASSWORD))
+    result = await charger.call(boot16())
+    assert result.status == "Accepted" and result.interval == 300
+    state = await charger_state(http, csms, "CP-1")
+    assert state["connected"] and state["ocpp_version"] == "1.6"
+    assert (state["vendor"], state["model"], state["serial_number"]) == ("ACME", "AC-22", "SN-1")
+    assert state["has_password"] and state["last_boot_at"]
+    await charger.close()
+
+
+async def test_status_notifications_are_kept_per_connector_and_published(http, csms):
+    await register(http, csms, id="CP-S")
+    charger = await connect(csms, "CP-S")
+    await charger.call(boot16())
+    await charger.call(
+        call16.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted")
+    )
+    await charger.call(
+        call16.StatusNotification(connector_id=0, error_code="NoError", status="Available")
+    )
+    await charger.call(
+        call16.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted")
+    )  # a repeat: no event
+    state = await charger_state(http, csms, "CP-S")
+    assert [
+        (c["evse_id"], c["connector_id"], c["status"], c["error_code"]) for c in state["connectors"]
+    ] == [(0, 0, "Available", None), (1, 1, "Faulted", "GroundFailure")]
+    async with asyncio.timeout(5):
+        while len(csms.events) < 2:  # noqa: ASYNC110 - the relay delivers on its own task
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    assert [(e["evse_id"], e["status"]) for e in csms.events] == [(1, "Faulted"), (0, "Available")]
+    assert csms.events[0]["error_code"] == "GroundFailure"
+    await charger.close()
+
+
+async def test_an_ocpp201_station_boots_and_reports_evse_status(http, csms):
+    await register(http, csms, id="CS-201")
+    charger = await connect(csms, "CS-201", version="2.0.1")
+    result = await charger.call(
+        call201.BootNotification(
+            charging_station={"model": "DC-150", "vendor_name": "Volt"}, reason="PowerUp"
+        )
+    )
+    assert result.status == "Accepted"
+    await charger.call(
+        call201.StatusNotification(
+            timestamp="2026-11-27T10:00:00Z", connector_status="Occupied", evse_id=2, connector_id=1
+        )
+    )
+    state = await charger_state(http, csms, "CS-201")
+    assert state["ocpp_version"] == "2.0.1" and state["model"] == "DC-150"
+    assert state["connectors"][0] | {"status_at": None} == {
+        "evse_id": 2,
+        "connector_id": 1,
+        "status": "Occupied",
+        "error_code": None,
+        "info": None,
+        "status_at": None,
+    }
+    await charger.close()
+
+
+async def test_a_charger_that_is_not_the_registered_model_is_rejected(http, csms):
+    await register(http, csms, id="CP-M", vendor="ACME", model="AC-22")
+    charger = await connect(csms, "CP-M")
+    assert (await charger.call(boot16(model="AC-11"))).status == "Rejected"
+    assert (await charger.call(boot16(model="AC-22"))).status == "Accepted"
+    await charger.close()
+
+
+async def test_a_second_connection_replaces_the_first(http, csms):
+    await register(http, csms, id="CP-R")
+    first = await connect(csms, "CP-R")
+    second = await connect(csms, "CP-R")
+    async with asyncio.timeout(5):
+        await first.ws.wait_closed()
+    assert first.ws.close_reason == "replaced by a newer connection"
+    assert (await second.call(call16.Heartbeat())).current_time
+    assert (await charger_state(http, csms, "CP-R"))["connected"]
+    await second.close()
+    await first.close()
+
+
+async def test_unknown_chargers_are_refused_by_default(csms):
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await connect(csms, "CP-UNKNOWN")
+    assert refused.value.response.status_code == 404
+
+
+@pytest.mark.parametrize(("policy", "answer"), [("pending", "Pending"), ("accept", "Accepted")])
+async def test_unknown_chargers_follow_the_policy(tmp_path, http, policy, answer):
+    platform, csms = await start_csms(tmp_path, policy)
+    try:
+        charger = await connect(csms, "CP-NEW")
+        result = await charger.call(boot16())
+        assert result.status == answer
+        assert result.interval == (300 if answer == "Accepted" else 60)
+        assert (await charger_state(http, csms, "CP-NEW"))["registration"] == answer
+        await charger.close()
+    finally:
+        await platform.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"id": "has space"}, 422),
+        ({"id": "x" * 49}, 422),
+        ({"id": "CP-P", "password": "short"}, 422),
+        ({"id": "CP-P", "color": "red"}, 422),
+        ({}, 422),
+    ],
+)
+async def test_bad_registrations_are_problems(http, csms, body, status):
+    async with http.post(csms.url("/chargers"), json=body, headers=csms.headers) as r:
+        assert r.status == status
+        assert r.content_type == "application/problem+json"
+
+
+async def test_the_registry_lists_changes_and_removes(http, csms):
+    for cp_id in ("CP-B", "CP-A"):
+        assert (await register(http, csms, id=cp_id)).status == 201
+    assert (await register(http, csms, id="CP-A")).status == 409
+    async with http.get(csms.url("/chargers?limit=1"), headers=csms.headers) as r:
+        page = await r.json()
+    assert page["total"] == 2 and [c["id"] for c in page["items"]] == ["CP-A"]
+    async with http.patch(
+        csms.url("/chargers/CP-A"), json={"tariff_id": "T_STD"}, headers=csms.headers
+    ) as r:
+        assert (await r.json())["tariff_id"] == "T_STD"
+    async with http.delete(csms.url("/chargers/CP-A"), headers=csms.headers) as r:
+        assert r.status == 204
+    async with http.get(csms.url("/chargers/CP-A"), headers=csms.headers) as r:
+        assert r.status == 404
+    async with http.get(csms.url("/chargers?limit=0"), headers=csms.headers) as r:
+        assert r.status == 422
