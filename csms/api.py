@@ -8,9 +8,9 @@ from aiohttp import web
 
 from chargepark.auth import requires
 from chargepark.clock import isoformat_utc
-from chargepark.errors import Invalid
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
+from chargepark.http.query import query_int
 from csms.domain import Charger
 from csms.presence import Presence
 from csms.service import ChangeCharger, ChargingService, RegisterCharger
@@ -68,7 +68,8 @@ async def register_charger(request: web.Request) -> web.Response:
 @requires(READ)
 @operation("Chargers, by id", responses={200: "One page"}, tags=TAGS)
 async def list_chargers(request: web.Request) -> web.Response:
-    limit, offset = _int(request, "limit", 50, 1, 200), _int(request, "offset", 0, 0, 10**9)
+    limit = query_int(request, "limit", 50, low=1, high=200)
+    offset = query_int(request, "offset", 0)
     items, total = await _service(request).page(limit, offset)
     return web.json_response(
         {
@@ -149,12 +150,3 @@ def _view(request: web.Request, charger: Charger) -> dict[str, Any]:
 
 def _ts(value: Any) -> str | None:
     return isoformat_utc(value) if value is not None else None
-
-
-def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise Invalid(f"{name} must be a whole number from {low} to {high}")
-    return int(raw)

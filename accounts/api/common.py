@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -18,8 +17,6 @@ SERVICE = web.AppKey("accounts_service", AccountsService)
 
 READ = "accounts:read"
 WRITE = "accounts:write"
-
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
 class Forbidden(DomainError):
@@ -48,15 +45,6 @@ def path_customer_id(request: web.Request) -> str:
 def operators_only(request: web.Request, what: str) -> None:
     if caller_customer_id(request) is not None:
         raise Forbidden(f"a customer's token cannot {what}")
-
-
-def query_int(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not _WHOLE_NUMBER.fullmatch(raw):
-        raise Invalid(f"{name} must be a whole number")
-    return int(raw)
 
 
 def parse_utc(value: str | None) -> datetime | None:

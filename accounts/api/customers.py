@@ -9,7 +9,6 @@ from accounts.api.common import (
     WRITE,
     operators_only,
     path_customer_id,
-    query_int,
     routes,
     service,
 )
@@ -19,6 +18,7 @@ from accounts.service import UNSET, CreateCustomer, SearchCustomers, UpdateCusto
 from chargepark.auth import requires
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
+from chargepark.http.query import query_int
 
 TAGS = ["customers"]
 CUSTOMER_ROUTE = "accounts-customer"
