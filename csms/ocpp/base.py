@@ -353,16 +353,20 @@ class ProtocolEdge:
             await self._refuse(msg, Fault.FORMAT, "the payload is not a JSON object")
             return
         validate = not handlers.get("_skip_schema_validation", False)
-        if validate:
-            try:
+        try:
+            if validate:
                 await validate_payload(msg, self._ocpp_version)
-            except errors.OCPPError as exc:
-                fault, cause = _schema_fault(exc)
-                if fault is Fault.INTERNAL:  # e.g. no schema for an action we handle
-                    log.error("request not validated", exc_info=exc, extra=self._ids(msg))
-                await self._refuse(msg, fault, cause)
-                return
-        kwargs = camel_to_snake_case(msg.payload)
+            kwargs = camel_to_snake_case(msg.payload)
+        except errors.OCPPError as exc:
+            fault, cause = _schema_fault(exc)
+            if fault is Fault.INTERNAL:  # e.g. no schema for an action we handle
+                log.error("OCPP request not validated", exc_info=exc, extra=self._ids(msg))
+            await self._refuse(msg, fault, cause)
+            return
+        except Exception:  # e.g. RecursionError: a payload nested deeper than we read
+            log.exception("OCPP request not read", extra=self._ids(msg))
+            await self._refuse(msg, Fault.INTERNAL)
+            return
         handler = handlers["_on_action"]
         try:
             if _wants_unique_id(handler):

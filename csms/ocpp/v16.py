@@ -17,6 +17,7 @@ from chargepark.clock import isoformat_utc
 from chargepark.errors import DomainError
 from csms.domain import BootInfo, Registration
 from csms.ocpp.adapter import Adapter, log
+from csms.ocpp.base import ProtocolEdge
 from csms.service import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
 
 
@@ -24,7 +25,7 @@ def evse_connector(connector_id: int) -> tuple[int, int]:
     return (0, 0) if connector_id == 0 else (connector_id, 1)
 
 
-class ChargePoint(Adapter, _ChargePoint):
+class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
     @on(Action.boot_notification)
     async def on_boot_notification(
         self,

@@ -13,10 +13,11 @@ from chargepark.clock import isoformat_utc
 from chargepark.errors import DomainError
 from csms.domain import BootInfo, Registration
 from csms.ocpp.adapter import Adapter, log
+from csms.ocpp.base import ProtocolEdge
 from csms.service import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
 
 
-class ChargePoint(Adapter, _ChargePoint):
+class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
     @on(Action.boot_notification)
     async def on_boot_notification(
         self, charging_station: dict[str, Any], reason: str, **_: Any

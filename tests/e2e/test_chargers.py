@@ -260,3 +260,17 @@ async def test_the_registry_lists_changes_and_removes(http, csms):
         assert r.status == 404
     async with http.get(csms.url("/chargers?limit=0"), headers=csms.headers) as r:
         assert r.status == 422
+
+
+async def test_bad_frames_get_callerrors_and_the_charger_stays_connected(http, csms):
+    import json
+
+    await register(http, csms, id="CP-BAD")
+    async with websockets.connect(f"{csms.ocpp}/CP-BAD", subprotocols=["ocpp1.6"]) as ws:
+        await ws.send(json.dumps([2, "m1", "FlyToMoon", {}]))
+        assert json.loads(await ws.recv())[:3] == [4, "m1", "NotImplemented"]
+        await ws.send(json.dumps([2, "m2", "Heartbeat", {"extra": 1}]))
+        assert json.loads(await ws.recv())[:3] == [4, "m2", "FormationViolation"]
+        await ws.send(json.dumps([2, "m3", "Heartbeat", {}]))
+        answer = json.loads(await ws.recv())
+        assert answer[:2] == [3, "m3"] and "currentTime" in answer[2]
