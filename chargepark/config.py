@@ -60,6 +60,10 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_KEY_SECRET": ("key_secret", ""),
     "CHARGEPARK_BOOTSTRAP_CLIENT_ID": ("bootstrap_client_id", ""),
     "CHARGEPARK_BOOTSTRAP_CLIENT_SECRET": ("bootstrap_client_secret", ""),
+    "CHARGEPARK_ACCOUNTS_URL": ("accounts_url", ""),
+    "CHARGEPARK_SERVICE_CLIENT_ID": ("service_client_id", ""),
+    "CHARGEPARK_SERVICE_CLIENT_SECRET": ("service_client_secret", ""),
+    "CHARGEPARK_OCPP_OFFLINE_AUTH": ("ocpp_offline_auth", "reject"),
 }
 
 
@@ -89,6 +93,11 @@ class AuthSettings:
     key_secret: str | None = None  # encrypts signing keys at rest when set
     bootstrap_client_id: str | None = None
     bootstrap_client_secret: str | None = None
+    # How this service calls accounts (csms looking up id tokens): the base URL and an API
+    # client with accounts:read. Embedded, the process makes both up for itself.
+    accounts_url: str | None = None
+    service_client_id: str | None = None
+    service_client_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class Settings:
     ocpp_port: int = 9000
     ocpp_path: str = "/ocpp"
     ocpp_unknown: str = "reject"
+    ocpp_offline_auth: str = "reject"  # an unknown id token while accounts is unreachable
     data_dir: Path = Path("var")
     log_level: str = "info"
     log_format: str = "json"
@@ -158,6 +168,7 @@ def load_settings(
         ocpp_port=_port(*src.get("CHARGEPARK_OCPP_PORT")),
         ocpp_path=_path_prefix(*src.get("CHARGEPARK_OCPP_PATH")),
         ocpp_unknown=_choice(*src.get("CHARGEPARK_OCPP_UNKNOWN"), UNKNOWN_CHARGER_POLICIES),
+        ocpp_offline_auth=_choice(*src.get("CHARGEPARK_OCPP_OFFLINE_AUTH"), ("reject", "accept")),
         data_dir=data_dir,
         log_level=_choice(*src.get("CHARGEPARK_LOG_LEVEL"), LOG_LEVELS),
         log_format=_choice(*src.get("CHARGEPARK_LOG_FORMAT"), LOG_FORMATS),
@@ -194,6 +205,9 @@ def _auth_settings(src: _Source) -> AuthSettings:
         key_secret=src.get("CHARGEPARK_KEY_SECRET")[0] or None,
         bootstrap_client_id=client_id or None,
         bootstrap_client_secret=secret or None,
+        accounts_url=_optional_http_url(*src.get("CHARGEPARK_ACCOUNTS_URL")),
+        service_client_id=src.get("CHARGEPARK_SERVICE_CLIENT_ID")[0] or None,
+        service_client_secret=src.get("CHARGEPARK_SERVICE_CLIENT_SECRET")[0] or None,
     )
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -37,13 +39,36 @@ def definition_of(service: str) -> ServiceDefinition:
     return module.DEFINITION
 
 
+def with_internal_client(settings: Settings, services: Sequence[str]) -> Settings:
+    """Embedded, csms calls its own process's accounts: the process makes up the API client for
+    that (accounts ensures it at start) unless one is configured. Only settings differ."""
+    auth = settings.auth
+    if not {"accounts", "csms"} <= set(services) or auth.service_client_id:
+        return settings
+    host = _loopback(settings.host)
+    prefix = MOUNT_PREFIXES["accounts"] if len(services) > 1 else ""
+    return replace(
+        settings,
+        auth=replace(
+            auth,
+            service_client_id="chargepark-internal",
+            service_client_secret=secrets.token_urlsafe(32),
+            accounts_url=auth.accounts_url or f"http://{host}:{settings.http_port}{prefix}",
+        ),
+    )
+
+
+def _loopback(host: str) -> str:
+    host = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def default_verifier(settings: Settings, services: Sequence[str]) -> TokenVerifier | None:
     """Tokens are checked against the issuer's JWKS over HTTP, in every topology: embedded, the
     process asks its own accounts app, so the path is the same as between processes."""
     url = settings.jwks_url
     if url is None and "accounts" in services:
-        host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        host = f"[{host}]" if ":" in host else host
+        host = _loopback(settings.host)
         prefix = MOUNT_PREFIXES["accounts"] if len(services) > 1 else ""
         url = f"http://{host}:{settings.http_port}{prefix}/.well-known/jwks.json"
     if url is None:
@@ -135,8 +160,8 @@ class Platform:
         clock: Clock | None = None,
         verifier: TokenVerifier | None = None,
     ) -> None:
-        self.settings = settings
         self.services = tuple(services)
+        self.settings = settings = with_internal_client(settings, self.services)
         self.bus = bus or make_bus(settings.bus)
         self.clock = clock or SystemClock()
         self.verifier = verifier or default_verifier(settings, self.services)

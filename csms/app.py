@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from chargepark.http.app import make_service_app
+from chargepark.http.client import ServiceClient
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 from csms import api
+from csms.authorization import Authorizer
+from csms.consumers import build_consumer
 from csms.ocpp.server import OcppServer
 from csms.presence import Presence
 from csms.repository import CsmsUnitOfWork
@@ -24,15 +27,28 @@ def build(ctx: ServiceContext) -> ServiceParts:
     app[api.SERVICE] = service
     app[api.PRESENCE] = presence
     app.add_routes(api.routes)
+    auth = settings.auth
+    accounts = None
+    if auth.accounts_url and auth.service_client_id and auth.service_client_secret:
+        accounts = ServiceClient(
+            auth.accounts_url,
+            f"{auth.accounts_url}/auth/token",
+            auth.service_client_id,
+            auth.service_client_secret,
+        )
+    authorizer = Authorizer(ctx.db, ctx.clock, accounts, offline_policy=settings.ocpp_offline_auth)
     ocpp = OcppServer(
         settings.host,
         settings.ocpp_port,
         settings.ocpp_path,
         service=service,
+        authorizer=authorizer,
         presence=presence,
         clock=ctx.clock,
     )
-    return ServiceParts(app=app, servers=[ocpp])
+    consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
+    on_stop = [accounts.close] if accounts is not None else []
+    return ServiceParts(app=app, consumer=consumer, servers=[ocpp], on_stop=on_stop)
 
 
 DEFINITION = ServiceDefinition(

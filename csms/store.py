@@ -45,3 +45,15 @@ connectors = Table(
     Column("info", String(512), nullable=True),
     Column("status_at", _TS, nullable=False),  # the charger's timestamp of the status
 )
+
+# What accounts said of each id token, kept so Authorize is answered without a round trip and,
+# when accounts is unreachable, from a stale entry rather than not at all.
+id_token_cache = Table(
+    "id_token_cache",
+    metadata,
+    Column("id_token", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # Accepted | Blocked | Expired | Unknown
+    Column("customer_id", String(36), nullable=True),
+    Column("expires_at", _TS, nullable=True),
+    Column("fetched_at", _TS, nullable=False),
+)

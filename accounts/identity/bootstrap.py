@@ -17,6 +17,8 @@ from chargepark.config import AuthSettings
 
 log = logging.getLogger(__name__)
 
+SERVICE_SCOPES = frozenset({"accounts:read"})
+
 
 class IdentityBootstrap:
     def __init__(
@@ -33,6 +35,14 @@ class IdentityBootstrap:
 
     async def start(self) -> None:
         await self.keys.signer()
+        await self._bootstrap_client()
+        # The client other services use to call accounts (csms looking up id tokens).
+        service_id = self.settings.service_client_id
+        service_secret = self.settings.service_client_secret
+        if service_id and service_secret:
+            await self.clients.ensure(service_id, service_secret, SERVICE_SCOPES)
+
+    async def _bootstrap_client(self) -> None:
         client_id, secret = self.settings.bootstrap_client_id, self.settings.bootstrap_client_secret
         if client_id and secret:
             if await self.clients.ensure(client_id, secret, frozenset(ALL_SCOPES)):

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from chargepark.clock import Clock
+from csms.authorization import Authorizer
 from csms.presence import Presence
 from csms.service import ChargingService
 
@@ -24,12 +25,14 @@ class Adapter:
         connection: Any,
         *,
         service: ChargingService,
+        authorizer: Authorizer,
         presence: Presence,
         clock: Clock,
         ocpp_version: str,
     ) -> None:
         super().__init__(charger_id, connection)  # type: ignore[call-arg]
         self.service = service
+        self.authorizer = authorizer
         self.presence = presence
         self.clock = clock
         self.ocpp_version = ocpp_version

@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 from chargepark.clock import Clock
 from chargepark.errors import ConfigError
 from chargepark.net import bind_error
+from csms.authorization import Authorizer
 from csms.ocpp import v16, v201
 from csms.presence import Presence
 from csms.service import Admission, ChargingService
@@ -44,9 +45,11 @@ class OcppServer:
         path_prefix: str,
         *,
         service: ChargingService,
+        authorizer: Authorizer,
         presence: Presence,
         clock: Clock,
     ) -> None:
+        self.authorizer = authorizer
         self.host = host
         self.port = port
         self.prefix = path_prefix.rstrip("/") + "/"
@@ -140,6 +143,7 @@ class OcppServer:
             cp_id,
             conn,
             service=self.service,
+            authorizer=self.authorizer,
             presence=self.presence,
             clock=self.clock,
             ocpp_version=version.removeprefix("ocpp"),

@@ -76,3 +76,12 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         except DomainError as exc:  # e.g. not registered yet (pending): acknowledged all the same
             log.info("status not recorded", extra={"charger_id": self.id, "reason": str(exc)})
         return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str, **_: Any) -> call_result.Authorize:
+        auth = await self.authorizer.authorize(id_tag)
+        # 1.6 has no "Unknown": an id tag the CSMS does not know is Invalid.
+        info: dict[str, Any] = {"status": "Invalid" if auth.status == "Unknown" else auth.status}
+        if auth.expires_at is not None:
+            info["expiry_date"] = isoformat_utc(auth.expires_at)
+        return call_result.Authorize(id_tag_info=info)

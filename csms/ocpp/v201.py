@@ -58,3 +58,11 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         except DomainError as exc:
             log.info("status not recorded", extra={"charger_id": self.id, "reason": str(exc)})
         return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> call_result.Authorize:
+        auth = await self.authorizer.authorize(id_token["id_token"])
+        info: dict[str, Any] = {"status": auth.status}
+        if auth.expires_at is not None:
+            info["cache_expiry_date_time"] = isoformat_utc(auth.expires_at)
+        return call_result.Authorize(id_token_info=info)
