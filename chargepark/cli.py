@@ -275,6 +275,8 @@ async def _serve(settings: Settings, services: Sequence[str]) -> None:
     ensure_port_free("HTTP", settings.host, settings.http_port)
     if "csms" in services:
         ensure_port_free("OCPP", settings.host, settings.ocpp_port)
+        if settings.ocpp_tls is not None:
+            ensure_port_free("OCPP TLS", settings.host, settings.ocpp_tls.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -307,5 +309,10 @@ def _banner(settings: Settings, services: Sequence[str]) -> str:
             f"  OCPP      ws://{settings.host}:{settings.ocpp_port}"
             f"{settings.ocpp_path}/{{charge_point_id}}"
         )
+        if settings.ocpp_tls is not None:
+            lines.append(
+                f"  OCPP TLS  wss://{settings.host}:{settings.ocpp_tls.port}"
+                f"{settings.ocpp_path}/{{charge_point_id}}"
+            )
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)

@@ -44,6 +44,9 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_OCPP_PORT": ("ocpp_port", "9000"),
     "CHARGEPARK_OCPP_PATH": ("ocpp_path", "/ocpp"),
     "CHARGEPARK_OCPP_UNKNOWN": ("ocpp_unknown", "reject"),
+    "CHARGEPARK_OCPP_TLS_PORT": ("ocpp_tls_port", ""),
+    "CHARGEPARK_OCPP_TLS_CERT": ("ocpp_tls_cert", ""),
+    "CHARGEPARK_OCPP_TLS_KEY": ("ocpp_tls_key", ""),
     "CHARGEPARK_DATA_DIR": ("data_dir", "var"),
     "CHARGEPARK_LOG_LEVEL": ("log_level", "info"),
     "CHARGEPARK_LOG_FORMAT": ("log_format", "json"),
@@ -86,6 +89,13 @@ class BusSettings:
 
 
 @dataclass(frozen=True)
+class OcppTls:
+    port: int
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     issuer: str = "chargepark"  # the `iss` of every token; also its audience
     access_token_ttl: int = 900
@@ -108,6 +118,7 @@ class Settings:
     ocpp_path: str = "/ocpp"
     ocpp_unknown: str = "reject"
     ocpp_offline_auth: str = "reject"  # an unknown id token while accounts is unreachable
+    ocpp_tls: OcppTls | None = None  # security profile 2: the same endpoint over TLS
     data_dir: Path = Path("var")
     log_level: str = "info"
     log_format: str = "json"
@@ -168,6 +179,7 @@ def load_settings(
         ocpp_port=_port(*src.get("CHARGEPARK_OCPP_PORT")),
         ocpp_path=_path_prefix(*src.get("CHARGEPARK_OCPP_PATH")),
         ocpp_unknown=_choice(*src.get("CHARGEPARK_OCPP_UNKNOWN"), UNKNOWN_CHARGER_POLICIES),
+        ocpp_tls=_ocpp_tls(src),
         ocpp_offline_auth=_choice(*src.get("CHARGEPARK_OCPP_OFFLINE_AUTH"), ("reject", "accept")),
         data_dir=data_dir,
         log_level=_choice(*src.get("CHARGEPARK_LOG_LEVEL"), LOG_LEVELS),
@@ -183,6 +195,21 @@ def load_settings(
         migrate_on_start=_bool(migrate_raw, migrate_name) if migrate_raw else migrate_default,
         auth=_auth_settings(src),
     )
+
+
+def _ocpp_tls(src: _Source) -> OcppTls | None:
+    port, port_name = src.get("CHARGEPARK_OCPP_TLS_PORT")
+    cert, cert_name = src.get("CHARGEPARK_OCPP_TLS_CERT")
+    key, key_name = src.get("CHARGEPARK_OCPP_TLS_KEY")
+    if not (port or cert or key):
+        return None
+    for value, name in ((port, port_name), (cert, cert_name), (key, key_name)):
+        if not value:
+            raise ConfigError(f"{name}: TLS for OCPP needs the port, the certificate and the key")
+    for value, name in ((cert, cert_name), (key, key_name)):
+        if not os.access(value, os.R_OK):
+            raise ConfigError(f"{name}: {value!r} is not a readable file")
+    return OcppTls(_port(port, port_name), Path(cert), Path(key))
 
 
 def _auth_settings(src: _Source) -> AuthSettings:

@@ -45,6 +45,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         authorizer=authorizer,
         presence=presence,
         clock=ctx.clock,
+        tls=settings.ocpp_tls,
     )
     consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
     on_stop = [accounts.close] if accounts is not None else []

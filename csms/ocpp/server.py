@@ -15,6 +15,7 @@ import binascii
 import contextlib
 import http
 import logging
+import ssl
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -22,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from chargepark.clock import Clock
+from chargepark.config import OcppTls
 from chargepark.errors import ConfigError
 from chargepark.net import bind_error
 from csms.authorization import Authorizer
@@ -48,7 +50,9 @@ class OcppServer:
         authorizer: Authorizer,
         presence: Presence,
         clock: Clock,
+        tls: OcppTls | None = None,
     ) -> None:
+        self.tls = tls
         self.authorizer = authorizer
         self.host = host
         self.port = port
@@ -56,31 +60,41 @@ class OcppServer:
         self.service = service
         self.presence = presence
         self.clock = clock
-        self._server: Server | None = None
+        self._servers: list[Server] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self._servers.append(await self._listen(self.port, None))
+        if self.tls is not None:
+            # Security profile 2: the same endpoint over TLS (1.2 or newer, as the OCPP
+            # security whitepaper requires), Basic auth inside it.
+            self._servers.append(await self._listen(self.tls.port, _tls_context(self.tls)))
+        self._flusher = asyncio.create_task(self._flush_seen_forever(), name="ocpp-seen-flush")
+
+    async def _listen(self, port: int, tls: ssl.SSLContext | None) -> Server:
         try:
-            self._server = await serve(
+            return await serve(
                 self._handle,
                 self.host,
-                self.port,
+                port,
                 process_request=self._check_request,
                 select_subprotocol=_select_subprotocol,
                 subprotocols=list(SUBPROTOCOLS),
                 max_size=64 * 1024,  # the largest legitimate frames (reports) fit well within
                 compression=None,
+                ssl=tls,
             )
         except OSError as exc:
-            raise ConfigError(bind_error("OCPP", self.host, self.port, exc)) from None
-        self._flusher = asyncio.create_task(self._flush_seen_forever(), name="ocpp-seen-flush")
+            what = "OCPP TLS" if tls else "OCPP"
+            raise ConfigError(bind_error(what, self.host, port, exc)) from None
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), timeout=5)
-            self._server = None
+                await asyncio.wait_for(server.wait_closed(), timeout=5)
+        self._servers = []
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -166,6 +180,16 @@ class OcppServer:
 
     async def _flush_seen(self) -> None:
         await self.service.record_seen(self.presence.drain())
+
+
+def _tls_context(tls: OcppTls) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"CHARGEPARK_OCPP_TLS_CERT/KEY: cannot load them ({exc})") from None
+    return context
 
 
 def _basic_password(headers: Headers, charger_id: str) -> str | None:

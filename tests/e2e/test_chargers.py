@@ -274,3 +274,44 @@ async def test_bad_frames_get_callerrors_and_the_charger_stays_connected(http, c
         await ws.send(json.dumps([2, "m3", "Heartbeat", {}]))
         answer = json.loads(await ws.recv())
         assert answer[:2] == [3, "m3"] and "currentTime" in answer[2]
+
+
+async def test_security_profile_2_serves_the_same_endpoint_over_tls(tmp_path, http):
+    import ssl
+
+    from tests.support.tls import make_pki
+
+    pki = make_pki(tmp_path)
+    tls_port = free_port()
+    issuer = TokenIssuer()
+    env = {
+        "CHARGEPARK_DATA_DIR": str(tmp_path),
+        "CHARGEPARK_OCPP_TLS_PORT": str(tls_port),
+        "CHARGEPARK_OCPP_TLS_CERT": str(pki.cert_file),
+        "CHARGEPARK_OCPP_TLS_KEY": str(pki.key_file),
+    }
+    settings = load_settings(
+        env, {"http_port": free_port(), "ocpp_port": free_port()}, services=("csms",)
+    )
+    platform = Platform(settings, ("csms",), verifier=TokenVerifier(StaticJwks(issuer.jwks)))
+    await platform.start()
+    try:
+        csms = Csms(platform, issuer.issue("charging:write"), [])
+        await register(http, csms, id="CP-TLS", password=PASSWORD)
+        trust = ssl.create_default_context(cafile=str(pki.ca_file))
+        url = f"wss://127.0.0.1:{tls_port}/ocpp/CP-TLS"
+        async with websockets.connect(
+            url, subprotocols=["ocpp1.6"], ssl=trust, additional_headers=basic("CP-TLS", PASSWORD)
+        ) as ws:
+            charger = Charger(Client16("CP-TLS", ws), ws)
+            assert (await charger.call(boot16())).status == "Accepted"
+            charger.listener.cancel()
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url, subprotocols=["ocpp1.6"], ssl=trust)
+        assert refused.value.response.status_code == 401
+        with pytest.raises(ssl.SSLError):  # a client that does not trust the CA
+            await websockets.connect(
+                url, subprotocols=["ocpp1.6"], ssl=ssl.create_default_context()
+            )
+    finally:
+        await platform.stop()

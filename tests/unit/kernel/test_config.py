@@ -85,3 +85,23 @@ def test_an_unwritable_data_dir_stops_start_up(tmp_path):
 def test_every_service_has_a_database_variable():
     for service in SERVICES:
         assert f"CHARGEPARK_{service.upper()}_DATABASE_URL" in KNOWN_ENV_VARS
+
+
+def test_ocpp_tls_needs_port_certificate_and_a_readable_key(tmp_path):
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    base = {"CHARGEPARK_DATA_DIR": str(tmp_path), "CHARGEPARK_OCPP_TLS_PORT": "9443"}
+    with pytest.raises(ConfigError, match="needs the port, the certificate and the key"):
+        load_settings(base | {"CHARGEPARK_OCPP_TLS_CERT": str(cert)})
+    with pytest.raises(ConfigError, match=r"CHARGEPARK_OCPP_TLS_KEY: .* is not a readable file"):
+        load_settings(
+            base
+            | {
+                "CHARGEPARK_OCPP_TLS_CERT": str(cert),
+                "CHARGEPARK_OCPP_TLS_KEY": str(tmp_path / "missing.key"),
+            }
+        )
+    tls = load_settings(
+        base | {"CHARGEPARK_OCPP_TLS_CERT": str(cert), "CHARGEPARK_OCPP_TLS_KEY": str(cert)}
+    ).ocpp_tls
+    assert tls is not None and tls.port == 9443
