@@ -13,6 +13,7 @@ from csms.presence import Presence
 from csms.repository import CsmsUnitOfWork
 from csms.service import ChargingService
 from csms.store import kernel, metadata
+from csms.transactions import TransactionService
 
 TITLE = "chargepark charging (CSMS)"
 
@@ -43,6 +44,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         settings.ocpp_path,
         service=service,
         authorizer=authorizer,
+        transactions=TransactionService(ctx.units_of_work(CsmsUnitOfWork), ctx.clock, authorizer),
         presence=presence,
         clock=ctx.clock,
         tls=settings.ocpp_tls,

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from chargepark.clock import as_utc
 from chargepark.db.uow import UnitOfWork
 from csms.domain import Charger, ChargerExists, Connector, Registration, UnknownCharger
-from csms.store import chargers, connectors
+from csms.sessions import Session
+from csms.store import chargers, connectors, sessions, transaction_ids
 
 _FIELDS = [c.name for c in chargers.columns]
 _TIMES = ("created_at", "updated_at", "last_boot_at", "last_seen_at")
@@ -88,10 +89,52 @@ class SqlChargerRepository:
             )
 
 
+class SqlSessionRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    async def by_transaction(self, charger_id: str, transaction_id: str) -> Session | None:
+        return await self._one(
+            sessions.c.charger_id == charger_id, sessions.c.transaction_id == transaction_id
+        )
+
+    async def by_start_key(self, charger_id: str, start_key: str) -> Session | None:
+        return await self._one(
+            sessions.c.charger_id == charger_id, sessions.c.start_key == start_key
+        )
+
+    async def add(self, session: Session) -> None:
+        await self.uow.session.execute(insert(sessions), asdict(session))
+
+    async def save(self, session: Session) -> None:
+        await self.uow.session.execute(
+            update(sessions).where(sessions.c.id == session.id).values(asdict(session))
+        )
+
+    async def next_transaction_id(self, charger_id: str) -> int:
+        result = await self.uow.session.execute(
+            insert(transaction_ids).values(charger_id=charger_id)
+        )
+        return int(result.inserted_primary_key[0])
+
+    async def _one(self, *where: Any) -> Session | None:
+        row = (
+            await self.uow.session.execute(select(sessions).where(*where).with_for_update())
+        ).first()
+        if row is None:
+            return None
+        values = dict(row._mapping)
+        for name in ("started_at", "ended_at"):
+            if values[name] is not None:
+                values[name] = as_utc(values[name])
+        return Session(**values)
+
+
 class CsmsUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> CsmsUnitOfWork:
         await super().__aenter__()
         self.chargers = SqlChargerRepository(self)
+        self.sessions = SqlSessionRepository(self)
         return self
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from chargepark.db.metadata import service_metadata
 from chargepark.db.tables import kernel_tables
@@ -56,4 +65,34 @@ id_token_cache = Table(
     Column("customer_id", String(36), nullable=True),
     Column("expires_at", _TS, nullable=True),
     Column("fetched_at", _TS, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("charger_id", String(48), nullable=False),
+    Column("transaction_id", String(36), nullable=False),  # 1.6: our integer; 2.0.1: theirs
+    Column("evse_id", Integer, nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("id_token", String(64), nullable=True),
+    Column("customer_id", String(36), nullable=True),
+    Column("start_key", String(200), nullable=True),  # recognizes a retransmitted 1.6 start
+    Column("status", String(16), nullable=False),  # active | closed
+    Column("meter_start_wh", Integer, nullable=True),
+    Column("meter_stop_wh", Integer, nullable=True),
+    Column("started_at", _TS, nullable=False),
+    Column("ended_at", _TS, nullable=True),
+    Column("stop_reason", String(32), nullable=True),
+    Column("last_seq_no", Integer, nullable=True),
+    UniqueConstraint("charger_id", "transaction_id", name="uq_sessions_transaction"),
+    UniqueConstraint("charger_id", "start_key", name="uq_sessions_start_key"),
+)
+
+# OCPP 1.6 transaction ids are integers the CSMS hands out: a store sequence, never random.
+transaction_ids = Table(
+    "transaction_ids",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("charger_id", String(48), nullable=False),
 )

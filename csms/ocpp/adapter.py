@@ -10,6 +10,7 @@ from chargepark.clock import Clock
 from csms.authorization import Authorizer
 from csms.presence import Presence
 from csms.service import ChargingService
+from csms.transactions import TransactionService
 
 log = logging.getLogger("csms.ocpp")
 
@@ -26,6 +27,7 @@ class Adapter:
         *,
         service: ChargingService,
         authorizer: Authorizer,
+        transactions: TransactionService,
         presence: Presence,
         clock: Clock,
         ocpp_version: str,
@@ -33,6 +35,7 @@ class Adapter:
         super().__init__(charger_id, connection)  # type: ignore[call-arg]
         self.service = service
         self.authorizer = authorizer
+        self.transactions = transactions
         self.presence = presence
         self.clock = clock
         self.ocpp_version = ocpp_version

@@ -30,6 +30,7 @@ from csms.authorization import Authorizer
 from csms.ocpp import v16, v201
 from csms.presence import Presence
 from csms.service import Admission, ChargingService
+from csms.transactions import TransactionService
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,12 @@ class OcppServer:
         *,
         service: ChargingService,
         authorizer: Authorizer,
+        transactions: TransactionService,
         presence: Presence,
         clock: Clock,
         tls: OcppTls | None = None,
     ) -> None:
+        self.transactions = transactions
         self.tls = tls
         self.authorizer = authorizer
         self.host = host
@@ -158,6 +161,7 @@ class OcppServer:
             conn,
             service=self.service,
             authorizer=self.authorizer,
+            transactions=self.transactions,
             presence=self.presence,
             clock=self.clock,
             ocpp_version=version.removeprefix("ocpp"),

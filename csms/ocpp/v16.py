@@ -15,10 +15,12 @@ from ocpp.v16.enums import Action
 
 from chargepark.clock import isoformat_utc
 from chargepark.errors import DomainError
+from csms.authorization import Authorization
 from csms.domain import BootInfo, Registration
 from csms.ocpp.adapter import Adapter, log
 from csms.ocpp.base import ProtocolEdge
 from csms.service import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
+from csms.transactions import StartTransaction, StopTransaction
 
 
 def evse_connector(connector_id: int) -> tuple[int, int]:
@@ -79,9 +81,45 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str, **_: Any) -> call_result.Authorize:
+        return call_result.Authorize(
+            id_tag_info=id_tag_info(await self.authorizer.authorize(id_tag))
+        )
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(
+        self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
+    ) -> call_result.StartTransaction:
+        tx_id, auth = await self.transactions.start_v16(
+            StartTransaction(
+                self.id, connector_id, id_tag, meter_start, self.charger_time(timestamp)
+            )
+        )
+        return call_result.StartTransaction(transaction_id=tx_id, id_tag_info=id_tag_info(auth))
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(
+        self,
+        meter_stop: int,
+        timestamp: str,
+        transaction_id: int,
+        reason: str | None = None,
+        id_tag: str | None = None,
+        **_: Any,
+    ) -> call_result.StopTransaction:
+        await self.transactions.stop_v16(
+            StopTransaction(
+                self.id, transaction_id, meter_stop, self.charger_time(timestamp), reason
+            )
+        )
+        if id_tag is None:
+            return call_result.StopTransaction()
         auth = await self.authorizer.authorize(id_tag)
-        # 1.6 has no "Unknown": an id tag the CSMS does not know is Invalid.
-        info: dict[str, Any] = {"status": "Invalid" if auth.status == "Unknown" else auth.status}
-        if auth.expires_at is not None:
-            info["expiry_date"] = isoformat_utc(auth.expires_at)
-        return call_result.Authorize(id_tag_info=info)
+        return call_result.StopTransaction(id_tag_info=id_tag_info(auth))
+
+
+def id_tag_info(auth: Authorization) -> dict[str, Any]:
+    # 1.6 has no "Unknown": an id tag the CSMS does not know is Invalid.
+    info: dict[str, Any] = {"status": "Invalid" if auth.status == "Unknown" else auth.status}
+    if auth.expires_at is not None:
+        info["expiry_date"] = isoformat_utc(auth.expires_at)
+    return info

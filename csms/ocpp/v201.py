@@ -15,6 +15,8 @@ from csms.domain import BootInfo, Registration
 from csms.ocpp.adapter import Adapter, log
 from csms.ocpp.base import ProtocolEdge
 from csms.service import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
+from csms.sessions import energy_register_wh
+from csms.transactions import TransactionEvent
 
 
 class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
@@ -66,3 +68,33 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         if auth.expires_at is not None:
             info["cache_expiry_date_time"] = isoformat_utc(auth.expires_at)
         return call_result.Authorize(id_token_info=info)
+
+    @on(Action.transaction_event)
+    async def on_transaction_event(
+        self,
+        event_type: str,
+        timestamp: str,
+        seq_no: int,
+        transaction_info: dict[str, Any],
+        meter_value: list[dict[str, Any]] | None = None,
+        evse: dict[str, Any] | None = None,
+        id_token: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> call_result.TransactionEvent:
+        auth = await self.transactions.event_v201(
+            TransactionEvent(
+                self.id,
+                event_type,
+                transaction_info["transaction_id"],
+                seq_no,
+                self.charger_time(timestamp),
+                evse.get("id") if evse else None,
+                evse.get("connector_id") if evse else None,
+                id_token["id_token"] if id_token else None,
+                energy_register_wh(meter_value),
+                transaction_info.get("stopped_reason"),
+            )
+        )
+        if auth is None:
+            return call_result.TransactionEvent()
+        return call_result.TransactionEvent(id_token_info={"status": auth.status})

@@ -48,7 +48,9 @@ async def start_csms(tmp_path, policy: str = "reject") -> tuple[Platform, Csms]:
     async def record(event: dict[str, Any], attempt: int) -> None:
         events.append(event)
 
-    await bus.subscribe("test", ["ChargerStatusChanged"], record)
+    await bus.subscribe(
+        "test", ["ChargerStatusChanged", "ChargingSessionStarted", "ChargingSessionClosed"], record
+    )
     platform = Platform(
         settings, ("csms",), bus=bus, verifier=TokenVerifier(StaticJwks(issuer.jwks))
     )
@@ -154,8 +156,9 @@ async def test_status_notifications_are_kept_per_connector_and_published(http, c
         while len(csms.events) < 2:  # noqa: ASYNC110 - the relay delivers on its own task
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.1)
-    assert [(e["evse_id"], e["status"]) for e in csms.events] == [(1, "Faulted"), (0, "Available")]
-    assert csms.events[0]["error_code"] == "GroundFailure"
+    statuses = [e for e in csms.events if e["event"] == "ChargerStatusChanged"]
+    assert [(e["evse_id"], e["status"]) for e in statuses] == [(1, "Faulted"), (0, "Available")]
+    assert statuses[0]["error_code"] == "GroundFailure"
     await charger.close()
 
 

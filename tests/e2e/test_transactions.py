@@ -1,0 +1,148 @@
+"""Transactions over real OCPP sockets: sessions open and close once, as chargers behave."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ocpp.v16 import call as call16
+from ocpp.v201 import call as call201
+
+from tests.e2e.test_chargers import boot16, connect, register
+
+
+async def closed_events(csms, count: int) -> list[dict[str, Any]]:
+    async with asyncio.timeout(5):
+        while True:
+            closed = [e for e in csms.events if e["event"] == "ChargingSessionClosed"]
+            if len(closed) >= count:
+                await asyncio.sleep(0.1)  # a duplicate, if any, would land now
+                return [e for e in csms.events if e["event"] == "ChargingSessionClosed"]
+            await asyncio.sleep(0.02)
+
+
+async def test_v16_charge_then_stop_closes_one_session(http, csms):
+    await register(http, csms, id="CP-1")
+    cp = await connect(csms, "CP-1")
+    await cp.call(boot16())
+    start = call16.StartTransaction(
+        connector_id=1, id_tag="RFID-1", meter_start=0, timestamp="2026-11-27T10:00:00Z"
+    )
+    started = await cp.call(start)
+    assert isinstance(started.transaction_id, int)
+    # The answer was lost and the charger sends the same start again: same transaction.
+    assert (await cp.call(start)).transaction_id == started.transaction_id
+    stop = call16.StopTransaction(
+        meter_stop=7500,
+        timestamp="2026-11-27T10:31:00Z",
+        transaction_id=started.transaction_id,
+        reason="EVDisconnected",
+    )
+    await cp.call(stop)
+    await cp.call(stop)  # retransmitted: no second close
+    closed = await closed_events(csms, 1)
+    assert len(closed) == 1
+    expected = {
+        "charger_id": "CP-1",
+        "evse_id": 1,
+        "connector_id": 1,
+        "energy_wh": 7500,
+        "kwh": "7.500",
+        "duration_sec": 1860,
+        "reason": "EVDisconnected",
+        "id_token": "RFID-1",
+    }
+    assert {k: closed[0][k] for k in expected} == expected
+    starts = [e for e in csms.events if e["event"] == "ChargingSessionStarted"]
+    assert len(starts) == 1 and starts[0]["session_id"] == closed[0]["session_id"]
+    await cp.close()
+
+
+async def test_v16_a_second_start_gets_a_new_transaction_id(http, csms):
+    await register(http, csms, id="CP-2")
+    cp = await connect(csms, "CP-2")
+    ids = set()
+    for minute in (0, 1):
+        answer = await cp.call(
+            call16.StartTransaction(
+                connector_id=1,
+                id_tag="RFID-1",
+                meter_start=minute,
+                timestamp=f"2026-11-27T10:0{minute}:00Z",
+            )
+        )
+        ids.add(answer.transaction_id)
+    assert len(ids) == 2
+    await cp.close()
+
+
+async def test_v16_a_stop_for_an_unknown_transaction_is_still_answered(http, csms):
+    await register(http, csms, id="CP-3")
+    cp = await connect(csms, "CP-3")
+    answer = await cp.call(
+        call16.StopTransaction(
+            meter_stop=10, timestamp="2026-11-27T10:00:00Z", transaction_id=999_999
+        )
+    )
+    assert answer is not None
+    await cp.close()
+
+
+def energy(wh_or_kwh: float, unit: str = "Wh") -> list[dict[str, Any]]:
+    return [
+        {
+            "timestamp": "2026-11-27T10:00:00Z",
+            "sampled_value": [
+                {
+                    "value": wh_or_kwh,
+                    "measurand": "Energy.Active.Import.Register",
+                    "unit_of_measure": {"unit": unit},
+                }
+            ],
+        }
+    ]
+
+
+def tx_event(
+    event_type: str, seq_no: int, ts: str, meter: list[dict[str, Any]] | None, **info: Any
+) -> Any:
+    return call201.TransactionEvent(
+        event_type=event_type,
+        timestamp=ts,
+        trigger_reason="Authorized",
+        seq_no=seq_no,
+        transaction_info={"transaction_id": "TX-201", **info},
+        meter_value=meter,
+        evse={"id": 2, "connector_id": 1},
+        id_token={"id_token": "RFID-9", "type": "ISO14443"},
+    )
+
+
+async def test_v201_started_updated_ended_yields_the_energy_between_registers(http, csms):
+    await register(http, csms, id="CS-1")
+    cs = await connect(csms, "CS-1", version="2.0.1")
+    await cs.call(tx_event("Started", 0, "2026-11-27T10:00:00Z", energy(1000)))
+    await cs.call(tx_event("Updated", 1, "2026-11-27T10:15:00Z", energy(8000)))
+    ended = tx_event(
+        "Ended", 2, "2026-11-27T10:31:00Z", energy(15.3, "kWh"), stopped_reason="EVDisconnected"
+    )
+    await cs.call(ended)
+    await cs.call(ended)
+    closed = await closed_events(csms, 1)
+    assert len(closed) == 1
+    assert (closed[0]["energy_wh"], closed[0]["kwh"], closed[0]["duration_sec"]) == (
+        14_300,
+        "14.300",
+        1860,
+    )
+    assert (closed[0]["evse_id"], closed[0]["reason"]) == (2, "EVDisconnected")
+    await cs.close()
+
+
+async def test_v201_an_ended_event_for_an_unseen_transaction_opens_and_closes_it(http, csms):
+    await register(http, csms, id="CS-2")
+    cs = await connect(csms, "CS-2", version="2.0.1")
+    await cs.call(tx_event("Ended", 5, "2026-11-27T11:00:00Z", energy(500)))
+    closed = await closed_events(csms, 1)
+    assert len(closed) == 1 and closed[0]["charger_id"] == "CS-2"
+    await cs.close()
