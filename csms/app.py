@@ -12,6 +12,7 @@ from csms.ocpp.server import OcppServer
 from csms.presence import Presence
 from csms.repository import CsmsUnitOfWork
 from csms.service import ChargingService
+from csms.session_queries import SessionQueries
 from csms.store import kernel, metadata
 from csms.transactions import TransactionService
 
@@ -27,6 +28,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
     app = make_service_app(ctx, TITLE)
     app[api.SERVICE] = service
     app[api.PRESENCE] = presence
+    app[api.SESSIONS] = SessionQueries(ctx.db)
     app.add_routes(api.routes)
     auth = settings.auth
     accounts = None

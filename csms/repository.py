@@ -121,13 +121,7 @@ class SqlSessionRepository:
         row = (
             await self.uow.session.execute(select(sessions).where(*where).with_for_update())
         ).first()
-        if row is None:
-            return None
-        values = dict(row._mapping)
-        for name in ("started_at", "ended_at"):
-            if values[name] is not None:
-                values[name] = as_utc(values[name])
-        return Session(**values)
+        return session_from_row(row) if row is not None else None
 
 
 class CsmsUnitOfWork(UnitOfWork):
@@ -151,3 +145,11 @@ def _charger(row: Any) -> Charger:
             values[name] = as_utc(values[name])
     values["registration"] = Registration(values["registration"])
     return Charger(**values)
+
+
+def session_from_row(row: Any) -> Session:
+    values = dict(row._mapping)
+    for name in ("started_at", "ended_at"):
+        if values[name] is not None:
+            values[name] = as_utc(values[name])
+    return Session(**values)

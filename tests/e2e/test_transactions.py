@@ -146,3 +146,43 @@ async def test_v201_an_ended_event_for_an_unseen_transaction_opens_and_closes_it
     closed = await closed_events(csms, 1)
     assert len(closed) == 1 and closed[0]["charger_id"] == "CS-2"
     await cs.close()
+
+
+async def test_sessions_are_listed_and_read_over_rest(http, csms):
+    await register(http, csms, id="CP-Q")
+    cp = await connect(csms, "CP-Q")
+    started = await cp.call(
+        call16.StartTransaction(
+            connector_id=2, id_tag="RFID-Q", meter_start=100, timestamp="2026-11-27T10:00:00Z"
+        )
+    )
+    async with http.get(
+        csms.url("/sessions?charger_id=CP-Q&status=active"), headers=csms.headers
+    ) as r:
+        page = await r.json()
+    assert page["total"] == 1
+    session = page["items"][0]
+    assert (session["transaction_id"], session["evse_id"], session["energy_wh"]) == (
+        str(started.transaction_id),
+        2,
+        None,
+    )
+    await cp.call(
+        call16.StopTransaction(
+            meter_stop=1100, timestamp="2026-11-27T10:10:00Z", transaction_id=started.transaction_id
+        )
+    )
+    async with http.get(csms.url(f"/sessions/{session['id']}"), headers=csms.headers) as r:
+        closed = await r.json()
+    assert (closed["status"], closed["energy_wh"], closed["kwh"], closed["duration_sec"]) == (
+        "closed",
+        1000,
+        "1.000",
+        600,
+    )
+    for bad in ("status=done", "from=yesterday", "limit=0"):
+        async with http.get(csms.url(f"/sessions?{bad}"), headers=csms.headers) as r:
+            assert r.status == 422, bad
+    async with http.get(csms.url("/sessions/nope"), headers=csms.headers) as r:
+        assert r.status == 404
+    await cp.close()

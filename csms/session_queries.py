@@ -1,0 +1,63 @@
+"""Reading sessions for the API (no unit of work: nothing changes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from chargepark.db.engine import Database
+from chargepark.errors import NotFound
+from csms.repository import session_from_row
+from csms.sessions import Session
+from csms.store import sessions
+
+
+class UnknownSession(NotFound):
+    pass
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    charger_id: str | None = None
+    status: str | None = None
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+class SessionQueries:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, session_id: str) -> Session:
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        if row is None:
+            raise UnknownSession(f"no session {session_id!r}")
+        return session_from_row(row)
+
+    async def page(self, f: SessionFilter) -> tuple[Sequence[Session], int]:
+        t = sessions
+        where = []
+        if f.charger_id is not None:
+            where.append(t.c.charger_id == f.charger_id)
+        if f.status is not None:
+            where.append(t.c.status == f.status)
+        if f.started_from is not None:
+            where.append(t.c.started_at >= f.started_from)
+        if f.started_to is not None:
+            where.append(t.c.started_at < f.started_to)
+        async with self.db.engine.connect() as conn:
+            total = await conn.scalar(select(func.count()).select_from(t).where(*where))
+            rows = await conn.execute(
+                select(t)
+                .where(*where)
+                .order_by(t.c.started_at.desc(), t.c.id)
+                .limit(f.limit)
+                .offset(f.offset)
+            )
+            return [session_from_row(r) for r in rows], int(total or 0)
