@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chargepark.db.group_commit import GroupCommitWriter
 from chargepark.http.app import make_service_app
 from chargepark.http.client import ServiceClient
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
@@ -13,7 +14,7 @@ from csms.presence import Presence
 from csms.repository import CsmsUnitOfWork
 from csms.service import ChargingService
 from csms.session_queries import SessionQueries
-from csms.store import kernel, metadata
+from csms.store import kernel, metadata, meter_samples
 from csms.transactions import TransactionService
 
 TITLE = "chargepark charging (CSMS)"
@@ -47,6 +48,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         service=service,
         authorizer=authorizer,
         transactions=TransactionService(ctx.units_of_work(CsmsUnitOfWork), ctx.clock, authorizer),
+        samples=GroupCommitWriter(ctx.db, meter_samples),
         presence=presence,
         clock=ctx.clock,
         tls=settings.ocpp_tls,

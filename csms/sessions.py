@@ -142,3 +142,38 @@ def _as_wh(sample: dict[str, Any]) -> int | None:
     elif unit != "Wh":
         return None
     return int(value.to_integral_value())
+
+
+def sample_rows(
+    charger_id: str,
+    evse_id: int,
+    connector_id: int,
+    transaction_id: str | None,
+    meter_values: list[dict[str, Any]] | None,
+    parse_time: Any,
+) -> list[dict[str, Any]]:
+    """Rows for meter_samples from OCPP meter values of either version (snake_case dicts)."""
+    rows = []
+    for meter_value in meter_values or ():
+        at = parse_time(meter_value.get("timestamp"))
+        for sample in meter_value.get("sampled_value") or ():
+            unit_info = sample.get("unit_of_measure") or {}
+            unit = unit_info.get("unit") or sample.get("unit")
+            multiplier = unit_info.get("multiplier")
+            rows.append(
+                {
+                    "charger_id": charger_id,
+                    "evse_id": evse_id,
+                    "connector_id": connector_id,
+                    "transaction_id": transaction_id,
+                    "sampled_at": at,
+                    "measurand": sample.get("measurand", ENERGY_REGISTER),
+                    "phase": sample.get("phase"),
+                    "unit": unit,
+                    "multiplier": multiplier,
+                    "context": sample.get("context"),
+                    "location": sample.get("location"),
+                    "value": str(sample.get("value"))[:32],
+                }
+            )
+    return rows

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -20,6 +22,7 @@ metadata = service_metadata()
 kernel = kernel_tables(metadata)
 
 _TS = DateTime(timezone=True)
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 chargers = Table(
     "chargers",
@@ -95,4 +98,24 @@ transaction_ids = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("charger_id", String(48), nullable=False),
+)
+
+# Every sampled value chargers send (MeterValues, transaction data). Written in group commits.
+meter_samples = Table(
+    "meter_samples",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("charger_id", String(48), nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("transaction_id", String(36), nullable=True),
+    Column("sampled_at", _TS, nullable=False),
+    Column("measurand", String(48), nullable=False),
+    Column("phase", String(8), nullable=True),
+    Column("unit", String(16), nullable=True),
+    Column("multiplier", Integer, nullable=True),  # 2.0.1: value x 10^multiplier
+    Column("context", String(24), nullable=True),
+    Column("location", String(8), nullable=True),
+    Column("value", String(32), nullable=False),  # as sent: no float rounding of registers
+    Index("ix_meter_samples_charger", "charger_id", "sampled_at"),
 )

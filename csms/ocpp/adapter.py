@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from chargepark.clock import Clock
+from chargepark.db.group_commit import GroupCommitWriter
 from csms.authorization import Authorizer
 from csms.presence import Presence
 from csms.service import ChargingService
+from csms.sessions import sample_rows
 from csms.transactions import TransactionService
 
 log = logging.getLogger("csms.ocpp")
@@ -28,6 +30,7 @@ class Adapter:
         service: ChargingService,
         authorizer: Authorizer,
         transactions: TransactionService,
+        samples: GroupCommitWriter,
         presence: Presence,
         clock: Clock,
         ocpp_version: str,
@@ -36,6 +39,7 @@ class Adapter:
         self.service = service
         self.authorizer = authorizer
         self.transactions = transactions
+        self.samples = samples
         self.presence = presence
         self.clock = clock
         self.ocpp_version = ocpp_version
@@ -44,6 +48,20 @@ class Adapter:
         # Any frame is a sign of life: presence is in memory, flushed in batches.
         self.presence.seen(self.id, self.clock.now())
         await super().route_message(raw)  # type: ignore[misc]
+
+    async def store_samples(
+        self,
+        evse_id: int,
+        connector_id: int,
+        transaction_id: str | None,
+        meter_values: list[dict[str, Any]] | None,
+    ) -> None:
+        """Every sampled value is kept; the answer waits for the (group) commit."""
+        await self.samples.write(
+            sample_rows(
+                self.id, evse_id, connector_id, transaction_id, meter_values, self.charger_time
+            )
+        )
 
     def charger_time(self, timestamp: str | None) -> datetime:
         """The charger's timestamp when it sent a sane one, else our clock."""

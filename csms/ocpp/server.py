@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 
 from chargepark.clock import Clock
 from chargepark.config import OcppTls
+from chargepark.db.group_commit import GroupCommitWriter
 from chargepark.errors import ConfigError
 from chargepark.net import bind_error
 from csms.authorization import Authorizer
@@ -50,11 +51,13 @@ class OcppServer:
         service: ChargingService,
         authorizer: Authorizer,
         transactions: TransactionService,
+        samples: GroupCommitWriter,
         presence: Presence,
         clock: Clock,
         tls: OcppTls | None = None,
     ) -> None:
         self.transactions = transactions
+        self.samples = samples
         self.tls = tls
         self.authorizer = authorizer
         self.host = host
@@ -104,6 +107,7 @@ class OcppServer:
                 await self._flusher
             self._flusher = None
         await self._flush_seen()
+        await self.samples.close()
 
     def charge_point_id(self, path: str) -> str | None:
         if not path.startswith(self.prefix):
@@ -162,6 +166,7 @@ class OcppServer:
             service=self.service,
             authorizer=self.authorizer,
             transactions=self.transactions,
+            samples=self.samples,
             presence=self.presence,
             clock=self.clock,
             ocpp_version=version.removeprefix("ocpp"),

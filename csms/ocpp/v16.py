@@ -116,6 +116,19 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         auth = await self.authorizer.authorize(id_tag)
         return call_result.StopTransaction(id_tag_info=id_tag_info(auth))
 
+    @on(Action.meter_values)
+    async def on_meter_values(
+        self,
+        connector_id: int,
+        meter_value: list[dict[str, Any]],
+        transaction_id: int | None = None,
+        **_: Any,
+    ) -> call_result.MeterValues:
+        evse_id, connector = evse_connector(connector_id)
+        tx = str(transaction_id) if transaction_id is not None else None
+        await self.store_samples(evse_id, connector, tx, meter_value)
+        return call_result.MeterValues()
+
 
 def id_tag_info(auth: Authorization) -> dict[str, Any]:
     # 1.6 has no "Unknown": an id tag the CSMS does not know is Invalid.

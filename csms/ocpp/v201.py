@@ -81,6 +81,13 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         id_token: dict[str, Any] | None = None,
         **_: Any,
     ) -> call_result.TransactionEvent:
+        if meter_value:
+            await self.store_samples(
+                evse.get("id", 0) if evse else 0,
+                evse.get("connector_id", 0) if evse else 0,
+                transaction_info["transaction_id"],
+                meter_value,
+            )
         auth = await self.transactions.event_v201(
             TransactionEvent(
                 self.id,
@@ -98,3 +105,10 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         if auth is None:
             return call_result.TransactionEvent()
         return call_result.TransactionEvent(id_token_info={"status": auth.status})
+
+    @on(Action.meter_values)
+    async def on_meter_values(
+        self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any
+    ) -> call_result.MeterValues:
+        await self.store_samples(evse_id, 0, None, meter_value)
+        return call_result.MeterValues()

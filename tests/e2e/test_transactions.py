@@ -186,3 +186,68 @@ async def test_sessions_are_listed_and_read_over_rest(http, csms):
     async with http.get(csms.url("/sessions/nope"), headers=csms.headers) as r:
         assert r.status == 404
     await cp.close()
+
+
+async def test_every_meter_value_is_stored(http, csms):
+    from sqlalchemy import select
+
+    from csms.store import meter_samples
+
+    await register(http, csms, id="CP-MV")
+    cp = await connect(csms, "CP-MV")
+    await cp.call(
+        call16.MeterValues(
+            connector_id=1,
+            transaction_id=7,
+            meter_value=[
+                {
+                    "timestamp": "2026-11-27T10:05:00Z",
+                    "sampled_value": [
+                        {
+                            "value": "1234",
+                            "measurand": "Energy.Active.Import.Register",
+                            "unit": "Wh",
+                        },
+                        {
+                            "value": "16.2",
+                            "measurand": "Current.Import",
+                            "unit": "A",
+                            "phase": "L1",
+                        },
+                        {"value": "231", "measurand": "Voltage", "unit": "V", "phase": "L1-N"},
+                    ],
+                }
+            ],
+        )
+    )
+    await register(http, csms, id="CS-MV")
+    cs = await connect(csms, "CS-MV", version="2.0.1")
+    await cs.call(
+        call201.MeterValues(
+            evse_id=3,
+            meter_value=[
+                {
+                    "timestamp": "2026-11-27T10:06:00Z",
+                    "sampled_value": [
+                        {
+                            "value": 7.5,
+                            "measurand": "Power.Active.Import",
+                            "unit_of_measure": {"unit": "W", "multiplier": 3},
+                        }
+                    ],
+                }
+            ],
+        )
+    )
+    db = csms.platform.hosts[0].db
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(meter_samples).order_by(meter_samples.c.id))).all()
+    assert [(r.charger_id, r.evse_id, r.measurand, r.phase, r.value) for r in rows] == [
+        ("CP-MV", 1, "Energy.Active.Import.Register", None, "1234"),
+        ("CP-MV", 1, "Current.Import", "L1", "16.2"),
+        ("CP-MV", 1, "Voltage", "L1-N", "231"),
+        ("CS-MV", 3, "Power.Active.Import", None, "7.5"),
+    ]
+    assert rows[0].transaction_id == "7" and rows[3].multiplier == 3
+    await cp.close()
+    await cs.close()
