@@ -14,7 +14,7 @@ from csms.presence import Presence
 from csms.repository import CsmsUnitOfWork
 from csms.service import ChargingService
 from csms.session_queries import SessionQueries
-from csms.store import kernel, metadata, meter_samples
+from csms.store import charger_notifications, kernel, metadata, meter_samples
 from csms.transactions import TransactionService
 
 TITLE = "chargepark charging (CSMS)"
@@ -49,6 +49,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         authorizer=authorizer,
         transactions=TransactionService(ctx.units_of_work(CsmsUnitOfWork), ctx.clock, authorizer),
         samples=GroupCommitWriter(ctx.db, meter_samples),
+        notifications=GroupCommitWriter(ctx.db, charger_notifications),
         presence=presence,
         clock=ctx.clock,
         tls=settings.ocpp_tls,

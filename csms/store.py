@@ -119,3 +119,16 @@ meter_samples = Table(
     Column("value", String(32), nullable=False),  # as sent: no float rounding of registers
     Index("ix_meter_samples_charger", "charger_id", "sampled_at"),
 )
+
+# Notifications that change no state here but must not be lost: firmware, diagnostics and log
+# upload progress, security events, vendor data. Kept as received, for operators.
+charger_notifications = Table(
+    "charger_notifications",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("charger_id", String(48), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("payload", Text, nullable=False),  # the message's JSON, as received
+    Column("received_at", _TS, nullable=False),
+    Index("ix_charger_notifications_charger", "charger_id", "received_at"),
+)

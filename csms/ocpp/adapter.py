@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ class Adapter:
         authorizer: Authorizer,
         transactions: TransactionService,
         samples: GroupCommitWriter,
+        notifications: GroupCommitWriter,
         presence: Presence,
         clock: Clock,
         ocpp_version: str,
@@ -40,6 +42,7 @@ class Adapter:
         self.authorizer = authorizer
         self.transactions = transactions
         self.samples = samples
+        self.notifications = notifications
         self.presence = presence
         self.clock = clock
         self.ocpp_version = ocpp_version
@@ -61,6 +64,19 @@ class Adapter:
             sample_rows(
                 self.id, evse_id, connector_id, transaction_id, meter_values, self.charger_time
             )
+        )
+
+    async def keep(self, action: str, payload: dict[str, Any]) -> None:
+        """Keep a notification as received (snake_case keys, as the library hands it over)."""
+        await self.notifications.write(
+            [
+                {
+                    "charger_id": self.id,
+                    "action": action,
+                    "payload": json.dumps(payload, separators=(",", ":"), default=str),
+                    "received_at": self.clock.now(),
+                }
+            ]
         )
 
     def charger_time(self, timestamp: str | None) -> datetime:

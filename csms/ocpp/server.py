@@ -52,10 +52,12 @@ class OcppServer:
         authorizer: Authorizer,
         transactions: TransactionService,
         samples: GroupCommitWriter,
+        notifications: GroupCommitWriter,
         presence: Presence,
         clock: Clock,
         tls: OcppTls | None = None,
     ) -> None:
+        self.notifications = notifications
         self.transactions = transactions
         self.samples = samples
         self.tls = tls
@@ -108,6 +110,7 @@ class OcppServer:
             self._flusher = None
         await self._flush_seen()
         await self.samples.close()
+        await self.notifications.close()
 
     def charge_point_id(self, path: str) -> str | None:
         if not path.startswith(self.prefix):
@@ -167,6 +170,7 @@ class OcppServer:
             authorizer=self.authorizer,
             transactions=self.transactions,
             samples=self.samples,
+            notifications=self.notifications,
             presence=self.presence,
             clock=self.clock,
             ocpp_version=version.removeprefix("ocpp"),

@@ -129,6 +129,21 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         await self.store_samples(evse_id, connector, tx, meter_value)
         return call_result.MeterValues()
 
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **payload: Any) -> call_result.DataTransfer:
+        await self.keep("DataTransfer", {"vendor_id": vendor_id, **payload})
+        return call_result.DataTransfer(status="UnknownVendorId")  # no vendor extensions yet
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status(self, **payload: Any) -> Any:
+        await self.keep("DiagnosticsStatusNotification", payload)
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status(self, **payload: Any) -> Any:
+        await self.keep("FirmwareStatusNotification", payload)
+        return call_result.FirmwareStatusNotification()
+
 
 def id_tag_info(auth: Authorization) -> dict[str, Any]:
     # 1.6 has no "Unknown": an id tag the CSMS does not know is Invalid.

@@ -112,3 +112,38 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
     ) -> call_result.MeterValues:
         await self.store_samples(evse_id, 0, None, meter_value)
         return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **payload: Any) -> call_result.DataTransfer:
+        await self.keep("DataTransfer", {"vendor_id": vendor_id, **payload})
+        return call_result.DataTransfer(status="UnknownVendorId")  # no vendor extensions yet
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status(self, **payload: Any) -> Any:
+        await self.keep("FirmwareStatusNotification", payload)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status(self, **payload: Any) -> Any:
+        await self.keep("LogStatusNotification", payload)
+        return call_result.LogStatusNotification()
+
+    @on(Action.security_event_notification)
+    async def on_security_event(self, **payload: Any) -> Any:
+        # Security events (A04) are also logged for whoever watches the security log.
+        log.warning(
+            "charger security event",
+            extra={"charger_id": self.id, "security_event": payload.get("type")},
+        )
+        await self.keep("SecurityEventNotification", payload)
+        return call_result.SecurityEventNotification()
+
+    @on(Action.notify_event)
+    async def on_notify_event(self, **payload: Any) -> Any:
+        await self.keep("NotifyEvent", payload)
+        return call_result.NotifyEvent()
+
+    @on(Action.notify_report)
+    async def on_notify_report(self, **payload: Any) -> Any:
+        await self.keep("NotifyReport", payload)
+        return call_result.NotifyReport()

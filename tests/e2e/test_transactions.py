@@ -251,3 +251,32 @@ async def test_every_meter_value_is_stored(http, csms):
     assert rows[0].transaction_id == "7" and rows[3].multiplier == 3
     await cp.close()
     await cs.close()
+
+
+async def test_notifications_are_kept_and_data_transfer_is_answered(http, csms):
+    from sqlalchemy import select
+
+    from csms.store import charger_notifications
+
+    await register(http, csms, id="CS-N")
+    cs = await connect(csms, "CS-N", version="2.0.1")
+    await cs.call(
+        call201.SecurityEventNotification(
+            type="TamperDetectionActivated", timestamp="2026-11-27T10:00:00Z"
+        )
+    )
+    await cs.call(call201.FirmwareStatusNotification(status="Installed"))
+    answer = await cs.call(call201.DataTransfer(vendor_id="com.example", data="x"))
+    assert answer.status == "UnknownVendorId"
+    db = csms.platform.hosts[0].db
+    async with db.engine.connect() as conn:
+        rows = (
+            await conn.execute(select(charger_notifications).order_by(charger_notifications.c.id))
+        ).all()
+    assert [r.action for r in rows] == [
+        "SecurityEventNotification",
+        "FirmwareStatusNotification",
+        "DataTransfer",
+    ]
+    assert '"type":"TamperDetectionActivated"' in rows[0].payload
+    await cs.close()
