@@ -318,3 +318,17 @@ async def test_security_profile_2_serves_the_same_endpoint_over_tls(tmp_path, ht
             )
     finally:
         await platform.stop()
+
+
+async def test_last_seen_times_reach_the_database_in_one_batch(http, csms):
+    from datetime import UTC, datetime
+
+    for cp_id in ("CP-T1", "CP-T2"):
+        await register(http, csms, id=cp_id)
+    from csms.api import SERVICE
+
+    app = csms.platform.hosts[0].parts.app
+    at = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    await app[SERVICE].record_seen({"CP-T1": at, "CP-T2": at})
+    for cp_id in ("CP-T1", "CP-T2"):
+        assert (await charger_state(http, csms, cp_id))["last_seen_at"] == "2026-11-27T12:00:00Z"
