@@ -958,6 +958,11 @@ def start_server(
         ]  # fmt: skip
         if db_url:
             command += ["--database-url", db_url]
+        if args.gc_stats:
+            probe = [str(Path(args.gc_stats).resolve())]
+            probe += ["--keep-gc-defaults"] if args.gc_defaults else []
+            command[1:2] = ["-m", "bench.gc_probe", *probe, "-m"]
+            env["PYTHONPATH"] += os.pathsep + str(REPO_ROOT)  # bench, whatever --csms-src is
         path_prefix = "/ocpp/"
     log_path = workdir / f"{target}.log"
 
@@ -1517,6 +1522,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=10.0, help="a call's answer (10 s)")
     p.add_argument("--start-timeout", type=float, default=120.0, help="server start (120 s)")
     p.add_argument("--settle", type=float, default=1.0, help="pause before RSS reads (1 s)")
+    p.add_argument(
+        "--gc-stats",
+        metavar="FILE",
+        help="time the csms's garbage collections (bench.gc_probe); write them to FILE at its exit",
+    )
+    p.add_argument(
+        "--gc-defaults",
+        action="store_true",
+        help="with --gc-stats: undo the csms's GC tuning, to measure what it changes",
+    )
     return p
 
 

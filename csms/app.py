@@ -8,13 +8,18 @@ from chargepark.http.client import ServiceClient
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 from csms import api
 from csms.authorization import Authorizer
+from csms.commands.history import CommandHistory
+from csms.commands.local import LocalCommandPort
+from csms.commands.recorded import RecordedCommandPort
 from csms.consumers import build_consumer
 from csms.ocpp.server import OcppServer
 from csms.presence import Presence
+from csms.remote import PendingStartSweeper, RemoteControl
 from csms.repository import CsmsUnitOfWork
 from csms.service import ChargingService
 from csms.session_queries import SessionQueries
 from csms.store import charger_notifications, kernel, metadata, meter_samples
+from csms.telemetry import TelemetryOutbox
 from csms.transactions import TransactionService
 
 TITLE = "chargepark charging (CSMS)"
@@ -29,7 +34,17 @@ def build(ctx: ServiceContext) -> ServiceParts:
     app = make_service_app(ctx, TITLE)
     app[api.SERVICE] = service
     app[api.PRESENCE] = presence
-    app[api.SESSIONS] = SessionQueries(ctx.db)
+    queries = SessionQueries(ctx.db)
+    app[api.SESSIONS] = queries
+    # Commands go out through the socket this node holds; a multi-node port replaces only
+    # LocalCommandPort. Everything sent, whoever asks, lands in the command log.
+    commands = CommandHistory(ctx.db)
+    app[api.COMMAND_HISTORY] = commands
+    app[api.COMMAND_PORT] = RecordedCommandPort(LocalCommandPort(presence), commands, ctx.clock)
+    remote = RemoteControl(
+        ctx.units_of_work(CsmsUnitOfWork), queries, app[api.COMMAND_PORT], ctx.clock
+    )
+    app[api.REMOTE] = remote
     app.add_routes(api.routes)
     auth = settings.auth
     accounts = None
@@ -48,7 +63,11 @@ def build(ctx: ServiceContext) -> ServiceParts:
         service=service,
         authorizer=authorizer,
         transactions=TransactionService(ctx.units_of_work(CsmsUnitOfWork), ctx.clock, authorizer),
-        samples=GroupCommitWriter(ctx.db, meter_samples),
+        samples=GroupCommitWriter(
+            ctx.db,
+            meter_samples,
+            companion=TelemetryOutbox(ctx.tables.outbox, ctx.clock, ctx.relay.notify),
+        ),
         notifications=GroupCommitWriter(ctx.db, charger_notifications),
         presence=presence,
         clock=ctx.clock,
@@ -56,7 +75,9 @@ def build(ctx: ServiceContext) -> ServiceParts:
     )
     consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
     on_stop = [accounts.close] if accounts is not None else []
-    return ServiceParts(app=app, consumer=consumer, servers=[ocpp], on_stop=on_stop)
+    return ServiceParts(
+        app=app, consumer=consumer, servers=[ocpp, PendingStartSweeper(remote)], on_stop=on_stop
+    )
 
 
 DEFINITION = ServiceDefinition(

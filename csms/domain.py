@@ -111,14 +111,30 @@ class Charger:
         info: str | None,
         at: datetime,
     ) -> ChargerStatusChanged | None:
-        """Keep the newest status per connector. A report older than the one kept (a queued
-        message delivered late) changes nothing; a repeat of the same status emits nothing."""
-        key = (evse_id, connector_id)
-        current = self.connectors.get(key)
-        if current is not None and at < current.status_at:
-            return None
-        changed = current is None or (current.status, current.error_code) != (status, error_code)
-        self.connectors[key] = Connector(evse_id, connector_id, status, error_code, info, at)
-        if not changed:
-            return None
-        return ChargerStatusChanged(self.id, evse_id, connector_id, status, error_code, info, at)
+        return report_status(
+            self.id, self.connectors, evse_id, connector_id, status, error_code, info, at
+        )
+
+
+def report_status(
+    charger_id: str,
+    connectors: dict[tuple[int, int], Connector],
+    evse_id: int,
+    connector_id: int,
+    status: str,
+    error_code: str | None,
+    info: str | None,
+    at: datetime,
+) -> ChargerStatusChanged | None:
+    """Keep the newest status per connector (in `connectors`, a charger's). A report older than
+    the one kept (a queued message delivered late) changes nothing; a repeat of the same status
+    emits nothing."""
+    key = (evse_id, connector_id)
+    current = connectors.get(key)
+    if current is not None and at < current.status_at:
+        return None
+    changed = current is None or (current.status, current.error_code) != (status, error_code)
+    connectors[key] = Connector(evse_id, connector_id, status, error_code, info, at)
+    if not changed:
+        return None
+    return ChargerStatusChanged(charger_id, evse_id, connector_id, status, error_code, info, at)

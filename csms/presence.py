@@ -17,6 +17,7 @@ class Live:
     ocpp_version: str
     connected_at: datetime
     last_seen_at: datetime
+    charge_point: Any = None  # the adapter on this socket: CSMS -> charger calls go through it
 
 
 class Presence:
@@ -32,6 +33,12 @@ class Presence:
         self._live[charger_id] = Live(connection, ocpp_version, at, at)
         self._unflushed[charger_id] = at
         return previous.connection if previous else None
+
+    def attach(self, charger_id: str, connection: Any, charge_point: Any) -> None:
+        """Name the adapter speaking over `connection`, once it is built."""
+        live = self._live.get(charger_id)
+        if live is not None and live.connection is connection:  # not replaced meanwhile
+            live.charge_point = charge_point
 
     def disconnected(self, charger_id: str, connection: Any) -> None:
         live = self._live.get(charger_id)

@@ -7,16 +7,58 @@ from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from chargepark.clock import as_utc
+from chargepark.db import bulk
 from chargepark.db.uow import UnitOfWork
 from csms.domain import Charger, ChargerExists, Connector, Registration, UnknownCharger
-from csms.sessions import Session
-from csms.store import chargers, connectors, sessions, transaction_ids
+from csms.sessions import ENERGY_INTERVAL, ENERGY_REGISTER, Session
+from csms.store import (
+    bay_vehicles,
+    chargers,
+    connectors,
+    meter_samples,
+    sessions,
+    transaction_ids,
+)
 
 _FIELDS = [c.name for c in chargers.columns]
 _TIMES = ("created_at", "updated_at", "last_boot_at", "last_seen_at")
+_BOOT_FIELDS = (
+    "vendor",
+    "model",
+    "serial_number",
+    "firmware_version",
+    "ocpp_version",
+    "last_boot_at",
+    "last_seen_at",
+    "updated_at",
+)
+# Built once: compiling a statement costs more than executing it for a small batch.
+_SAVE_BOOTS = (
+    update(chargers)
+    .where(chargers.c.id == bindparam("charger_id"))
+    .values({name: bindparam(name) for name in _BOOT_FIELDS})
+)
+
+
+def _upsert_connectors(insert_of: Any) -> Any:
+    statement = insert_of(connectors)
+    return statement.on_conflict_do_update(
+        index_elements=["charger_id", "evse_id", "connector_id"],
+        set_={
+            name: statement.excluded[name] for name in ("status", "error_code", "info", "status_at")
+        },
+    )
+
+
+_SAVE_CONNECTORS = {
+    "postgresql": _upsert_connectors(pg_insert),
+    "sqlite": _upsert_connectors(sqlite_insert),
+}
 
 
 class SqlChargerRepository:
@@ -53,18 +95,105 @@ class SqlChargerRepository:
         except IntegrityError:
             raise ChargerExists(f"charger {charger.id!r} is registered already") from None
 
+    async def credentials(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """Password hash (None: no password) of each registered charger among `ids`."""
+        rows = await self.uow.session.execute(
+            select(chargers.c.id, chargers.c.password_hash).where(chargers.c.id.in_(list(ids)))
+        )
+        return {row.id: row.password_hash for row in rows}
+
+    async def connector_states(
+        self, ids: Sequence[str]
+    ) -> dict[str, dict[tuple[int, int], Connector]]:
+        """The connectors of each registered charger among `ids`, in one query. No row lock
+        (each one costs PostgreSQL a WAL record): a charger sends its next report only once
+        the last one is answered, the status writer keeps one charger's reports in order, and
+        a charger deleted meanwhile fails its connector write on the foreign key."""
+        query = (
+            select(chargers.c.id, *[c for c in connectors.c if c.name != "charger_id"])
+            .select_from(chargers.outerjoin(connectors, connectors.c.charger_id == chargers.c.id))
+            .where(chargers.c.id.in_(sorted(set(ids))))
+            .order_by(chargers.c.id)
+        )
+        states: dict[str, dict[tuple[int, int], Connector]] = {}
+        for row in await self.uow.session.execute(query):
+            state = states.setdefault(row.id, {})
+            if row.evse_id is not None:
+                state[(row.evse_id, row.connector_id)] = Connector(
+                    row.evse_id,
+                    row.connector_id,
+                    row.status,
+                    row.error_code,
+                    row.info,
+                    as_utc(row.status_at),
+                )
+        return states
+
+    async def find_many(
+        self, ids: Sequence[str], *, for_update: bool = False, with_connectors: bool = True
+    ) -> dict[str, Charger]:
+        """Many chargers in one query (and their connectors in one more). Rows are read, and
+        locked, in id order, so concurrent batches lock in one order: no deadlocks."""
+        query = select(chargers).where(chargers.c.id.in_(sorted(set(ids)))).order_by(chargers.c.id)
+        if for_update:
+            query = query.with_for_update()
+        found = {row.id: _charger(row._mapping) for row in await self.uow.session.execute(query)}
+        if found and with_connectors:
+            rows = await self.uow.session.execute(
+                select(connectors).where(connectors.c.charger_id.in_(list(found)))
+            )
+            for c in rows:
+                found[c.charger_id].connectors[(c.evse_id, c.connector_id)] = Connector(
+                    c.evse_id, c.connector_id, c.status, c.error_code, c.info, as_utc(c.status_at)
+                )
+        return found
+
     async def save(self, charger: Charger) -> None:
+        """The charger's own row; its connectors are written by `save_connectors`."""
         await self.uow.session.execute(
             update(chargers).where(chargers.c.id == charger.id).values(_row(charger))
         )
-        await self.uow.session.execute(
-            delete(connectors).where(connectors.c.charger_id == charger.id)
-        )
-        if charger.connectors:
-            await self.uow.session.execute(
-                insert(connectors),
-                [{"charger_id": charger.id, **asdict(c)} for c in charger.connectors.values()],
+
+    async def save_boots(self, booted: Sequence[Charger]) -> None:
+        """What a BootNotification changes, for many chargers in one executemany."""
+        if booted:
+            conn = await self.uow.session.connection()
+            await conn.execute(
+                _SAVE_BOOTS,
+                [
+                    {"charger_id": c.id, **{name: getattr(c, name) for name in _BOOT_FIELDS}}
+                    for c in booted
+                ],
             )
+
+    async def add_many(self, new: Sequence[Charger]) -> None:
+        if new:
+            conn = await self.uow.session.connection()
+            await conn.execute(insert(chargers), [_row(c) for c in new])
+
+    async def save_connectors(self, rows: Sequence[tuple[str, Connector]]) -> None:
+        """Insert or update connector states, one statement for the batch. At most one row per
+        connector: a statement may not update the same row twice."""
+        if not rows:
+            return
+        statement = _SAVE_CONNECTORS[self.uow.db.dialect]
+        conn = await self.uow.session.connection()
+        await bulk.executemany(
+            conn,
+            statement,
+            [
+                {
+                    "charger_id": charger_id,
+                    "evse_id": c.evse_id,
+                    "connector_id": c.connector_id,
+                    "status": c.status,
+                    "error_code": c.error_code,
+                    "info": c.info,
+                    "status_at": c.status_at,
+                }
+                for charger_id, c in rows
+            ],
+        )
 
     async def remove(self, charger_id: str) -> None:
         await self.uow.session.execute(
@@ -92,7 +221,8 @@ class SqlChargerRepository:
             update(chargers)
             .where(chargers.c.id == bindparam("charger_id"))
             .values(last_seen_at=bindparam("seen_at")),
-            [{"charger_id": cid, "seen_at": at} for cid, at in seen.items()],
+            # In id order, the order boots lock the same rows in: no deadlock between them.
+            [{"charger_id": cid, "seen_at": seen[cid]} for cid in sorted(seen)],
         )
 
 
@@ -110,8 +240,77 @@ class SqlSessionRepository:
             sessions.c.charger_id == charger_id, sessions.c.start_key == start_key
         )
 
+    async def get(self, session_id: str) -> Session | None:
+        return await self._one(sessions.c.id == session_id)
+
+    async def pending_start(
+        self, charger_id: str, evse_id: int, id_token: str, *, remote_start_id: int | None = None
+    ) -> Session | None:
+        """The remote start this charger's transaction answers: 2.0.1 names it by remoteStartId,
+        1.6 only by connector and idTag (the oldest pending one first)."""
+        where = [sessions.c.charger_id == charger_id, sessions.c.status == "pending"]
+        if remote_start_id is not None:
+            where.append(sessions.c.remote_start_id == remote_start_id)
+        else:
+            where += [sessions.c.evse_id.in_((evse_id, 0)), sessions.c.id_token == id_token]
+        return await self._one(*where, order_by=sessions.c.requested_at)
+
+    async def active_for_token(self, id_token: str, *, besides: str | None = None) -> bool:
+        """Whether the token is in another ongoing transaction (1.6 ConcurrentTx)."""
+        query = select(sessions.c.id).where(
+            sessions.c.id_token == id_token, sessions.c.status == "active"
+        )
+        if besides is not None:
+            query = query.where(sessions.c.id != besides)
+        return (await self.uow.session.execute(query.limit(1))).first() is not None
+
+    async def active_on(self, charger_id: str, evse_id: int | None) -> list[Session]:
+        query = select(sessions).where(
+            sessions.c.charger_id == charger_id, sessions.c.status == "active"
+        )
+        if evse_id is not None:
+            query = query.where(sessions.c.evse_id == evse_id)
+        rows = await self.uow.session.execute(query.with_for_update())
+        return [session_from_row(r) for r in rows]
+
+    async def charger_tariff(self, charger_id: str) -> str | None:
+        return await self.uow.session.scalar(
+            select(chargers.c.tariff_id).where(chargers.c.id == charger_id)
+        )
+
+    async def vehicle_at(self, charger_id: str, evse_id: int) -> str | None:
+        """The regnum parking last placed at this charger's bay, if it is still there."""
+        t = bay_vehicles
+        return await self.uow.session.scalar(
+            select(t.c.regnum)
+            .where(
+                t.c.charger_id == charger_id,
+                t.c.left_at.is_(None),
+                (t.c.evse_id == evse_id) | t.c.evse_id.is_(None),
+            )
+            .order_by(t.c.arrived_at.desc())
+            .limit(1)
+        )
+
+    async def energy_samples(self, charger_id: str, transaction_id: str) -> Sequence[Any]:
+        """The energy samples stored for a transaction, read when it closes."""
+        t = meter_samples
+        rows = await self.uow.session.execute(
+            select(t.c.sampled_at, t.c.measurand, t.c.phase, t.c.unit, t.c.multiplier, t.c.value)
+            .where(
+                t.c.charger_id == charger_id,
+                t.c.transaction_id == transaction_id,
+                t.c.measurand.in_((ENERGY_REGISTER, ENERGY_INTERVAL)),
+            )
+            .order_by(t.c.sampled_at)
+        )
+        return rows.all()
+
     async def add(self, session: Session) -> None:
         await self.uow.session.execute(insert(sessions), asdict(session))
+
+    async def add_samples(self, rows: list[dict[str, Any]]) -> None:
+        await self.uow.session.execute(insert(meter_samples), rows)
 
     async def save(self, session: Session) -> None:
         await self.uow.session.execute(
@@ -124,10 +323,11 @@ class SqlSessionRepository:
         )
         return int(result.inserted_primary_key[0])
 
-    async def _one(self, *where: Any) -> Session | None:
-        row = (
-            await self.uow.session.execute(select(sessions).where(*where).with_for_update())
-        ).first()
+    async def _one(self, *where: Any, order_by: Any = None) -> Session | None:
+        query = select(sessions).where(*where).with_for_update()
+        if order_by is not None:
+            query = query.order_by(order_by).limit(1)
+        row = (await self.uow.session.execute(query)).first()
         return session_from_row(row) if row is not None else None
 
 
@@ -156,7 +356,7 @@ def _charger(row: Any) -> Charger:
 
 def session_from_row(row: Any) -> Session:
     values = dict(row._mapping)
-    for name in ("started_at", "ended_at"):
+    for name in ("started_at", "ended_at", "requested_at"):
         if values[name] is not None:
             values[name] = as_utc(values[name])
     return Session(**values)

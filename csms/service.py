@@ -4,27 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from chargepark.clock import Clock
 from chargepark.errors import Invalid
-from chargepark.passwords import hash_password, verify_password
+from chargepark.passwords import hash_password
+from csms.admission import Admission, ChargerAdmission
+from csms.boot_writer import BootWriter, RecordBoot
 from csms.domain import BootInfo, Charger, Registration, valid_charger_id
 from csms.repository import CsmsUnitOfWork
+from csms.status_writer import ReportStatus, StatusWriter
+
+__all__ = ["Admission", "ChargingService", "ReportStatus"]
 
 MIN_CHARGER_PASSWORD, MAX_CHARGER_PASSWORD = 16, 40  # OCPP security profiles 1/2
 HEARTBEAT_INTERVAL_SEC = 300
 PENDING_RETRY_SEC = 60
-
-
-class Admission(Enum):
-    """What the handshake does with a connecting charger id."""
-
-    ACCEPT = "accept"  # known (and authenticated when it has a password)
-    UNAUTHORIZED = "unauthorized"  # HTTP 401
-    UNKNOWN_REJECT = "reject"  # unknown id, policy reject: refused at the handshake
-    UNKNOWN_ADMIT = "admit"  # unknown id, policy pending/accept: registered on the fly
 
 
 @dataclass(frozen=True)
@@ -43,17 +38,6 @@ class ChangeCharger:
     changes: dict[str, Any]  # password, vendor, model, tariff_id, registration (None clears)
 
 
-@dataclass(frozen=True)
-class ReportStatus:
-    charger_id: str
-    evse_id: int
-    connector_id: int
-    status: str
-    error_code: str | None
-    info: str | None
-    at: Any  # datetime
-
-
 class ChargingService:
     def __init__(
         self, uow: Callable[[], CsmsUnitOfWork], clock: Clock, *, unknown_policy: str = "reject"
@@ -61,6 +45,12 @@ class ChargingService:
         self.uow = uow
         self.clock = clock
         self.unknown_policy = unknown_policy
+        # The OCPP hot path: batched, each caller answered after its own commit.
+        self.admission = ChargerAdmission(uow, unknown_policy)
+        self.boots = BootWriter(
+            uow, Registration.ACCEPTED if unknown_policy == "accept" else Registration.PENDING
+        )
+        self.statuses = StatusWriter(uow)
 
     # -- registry (REST) --
 
@@ -79,6 +69,7 @@ class ChargingService:
         async with self.uow() as uow:
             await uow.chargers.add(charger)
             await uow.commit()
+        self.admission.forget(charger.id)
         return charger
 
     async def get(self, charger_id: str) -> Charger:
@@ -106,60 +97,26 @@ class ChargingService:
             charger.updated_at = self.clock.now()
             await uow.chargers.save(charger)
             await uow.commit()
+        self.admission.forget(cmd.id)  # a new password applies from the next handshake
         return charger
 
     async def remove(self, charger_id: str) -> None:
         async with self.uow() as uow:
             await uow.chargers.remove(charger_id)
             await uow.commit()
+        self.admission.forget(charger_id)
 
     # -- the OCPP side --
 
     async def admit(self, charger_id: str, password: str | None) -> Admission:
         """Security profile 1/2 at the WebSocket handshake (username = charger id)."""
-        async with self.uow() as uow:
-            charger = await uow.chargers.find(charger_id)
-        if charger is None:
-            return (
-                Admission.UNKNOWN_REJECT
-                if self.unknown_policy == "reject"
-                else Admission.UNKNOWN_ADMIT
-            )
-        if charger.password_hash is None:
-            return Admission.ACCEPT
-        if password is not None and await verify_password(charger.password_hash, password):
-            return Admission.ACCEPT
-        return Admission.UNAUTHORIZED
+        return await self.admission.admit(charger_id, password)
 
     async def boot(self, charger_id: str, info: BootInfo, ocpp_version: str) -> Registration:
-        now = self.clock.now()
-        async with self.uow() as uow:
-            charger = await uow.chargers.find(charger_id, for_update=True)
-            if charger is None:  # admitted under the pending/accept policy
-                registration = (
-                    Registration.ACCEPTED
-                    if self.unknown_policy == "accept"
-                    else Registration.PENDING
-                )
-                charger = Charger(
-                    id=charger_id, registration=registration, created_at=now, updated_at=now
-                )
-                await uow.chargers.add(charger)
-            answer = charger.boot(info, ocpp_version, now)
-            await uow.chargers.save(charger)
-            await uow.commit()
-        return answer
+        return await self.boots.boot(RecordBoot(charger_id, info, ocpp_version, self.clock.now()))
 
     async def report_status(self, cmd: ReportStatus) -> None:
-        async with self.uow() as uow:
-            charger = await uow.chargers.get(cmd.charger_id, for_update=True)
-            event = charger.report_status(
-                cmd.evse_id, cmd.connector_id, cmd.status, cmd.error_code, cmd.info, cmd.at
-            )
-            await uow.chargers.save(charger)
-            if event is not None:
-                uow.emit(event)
-            await uow.commit()
+        await self.statuses.report(cmd)
 
     async def record_seen(self, seen: dict[str, Any]) -> None:
         if not seen:
@@ -167,6 +124,12 @@ class ChargingService:
         async with self.uow() as uow:
             await uow.chargers.touch(seen)
             await uow.commit()
+
+    async def close(self) -> None:
+        """Let queued boots, status reports and lookups finish."""
+        await self.boots.close()
+        await self.statuses.close()
+        await self.admission.close()
 
 
 async def _hashed(password: str | None) -> str | None:

@@ -40,6 +40,23 @@ class SessionQueries:
             raise UnknownSession(f"no session {session_id!r}")
         return session_from_row(row)
 
+    async def ongoing(self, charger_ids: Sequence[str]) -> dict[str, list[Session]]:
+        """Pending and active sessions of these chargers, in one query, by EVSE."""
+        if not charger_ids:
+            return {}
+        t = sessions
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(
+                select(t)
+                .where(t.c.charger_id.in_(list(charger_ids)), t.c.status.in_(("pending", "active")))
+                .order_by(t.c.charger_id, t.c.evse_id, t.c.started_at)
+            )
+            found: dict[str, list[Session]] = {}
+            for row in rows:
+                session = session_from_row(row)
+                found.setdefault(session.charger_id, []).append(session)
+            return found
+
     async def page(self, f: SessionFilter) -> tuple[Sequence[Session], int]:
         t = sessions
         where = []

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from chargepark.events.envelope import DomainEvent
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+ENERGY_INTERVAL = "Energy.Active.Import.Interval"
+_SEQ_MISSING_MAX = 200  # characters kept of the list of missing seqNos
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class ChargingSessionStarted(DomainEvent):
     connector_id: int
     id_token: str | None
     customer_id: str | None
+    regnum: str | None
+    tariff_id: str | None
     started_at: datetime
     meter_start_wh: int | None
     ts: datetime
@@ -35,6 +40,8 @@ class ChargingSessionClosed(DomainEvent):
     connector_id: int
     id_token: str | None
     customer_id: str | None
+    regnum: str | None
+    tariff_id: str | None
     started_at: datetime
     ended_at: datetime
     duration_sec: int
@@ -44,15 +51,30 @@ class ChargingSessionClosed(DomainEvent):
     ts: datetime
 
 
+@dataclass(frozen=True)
+class Energy:
+    """A session's energy and how it was worked out."""
+
+    wh: int
+    source: str  # registers | samples | intervals | none
+    anomalies: int  # readings lower than the one before (a meter reset, swap or misread)
+
+
+@dataclass(frozen=True)
+class Reading:
+    at: datetime
+    wh: int
+
+
 @dataclass
 class Session:
     id: str
     charger_id: str
-    transaction_id: str
+    transaction_id: str | None
     evse_id: int
     connector_id: int
     started_at: datetime
-    status: str = "active"
+    status: str = "active"  # pending (remote start asked) | active | closed | failed
     id_token: str | None = None
     customer_id: str | None = None
     start_key: str | None = None
@@ -61,6 +83,16 @@ class Session:
     ended_at: datetime | None = None
     stop_reason: str | None = None
     last_seq_no: int | None = None
+    regnum: str | None = None
+    tariff_id: str | None = None
+    remote_start_id: int | None = None
+    requested_at: datetime | None = None
+    auth_status: str | None = None
+    seq_missing: str | None = None
+    offline_events: int = 0
+    meter_anomalies: int = 0
+    energy_wh: int | None = None
+    energy_source: str | None = None
 
     def started(self) -> ChargingSessionStarted:
         return ChargingSessionStarted(
@@ -70,21 +102,33 @@ class Session:
             self.connector_id,
             self.id_token,
             self.customer_id,
+            self.regnum,
+            self.tariff_id,
             self.started_at,
             self.meter_start_wh,
             self.started_at,
         )
 
     def close(
-        self, meter_stop_wh: int | None, at: datetime, reason: str | None
+        self,
+        meter_stop_wh: int | None,
+        at: datetime,
+        reason: str | None,
+        readings: list[Reading] = (),  # type: ignore[assignment]
+        interval_wh: int | None = None,
     ) -> ChargingSessionClosed | None:
-        """End the session once; a retransmitted stop changes nothing and emits nothing."""
+        """End the session once; a retransmitted stop changes nothing and emits nothing.
+
+        `readings` are the session's energy register samples and `interval_wh` its summed
+        interval samples, used when the start/stop registers cannot give the energy."""
         if self.status == "closed":
             return None
         self.status, self.ended_at, self.stop_reason = "closed", max(at, self.started_at), reason
         if meter_stop_wh is not None:
             self.meter_stop_wh = meter_stop_wh
-        energy = self.energy_wh
+        energy = measure_energy(self.meter_start_wh, self.meter_stop_wh, readings, interval_wh)
+        self.energy_wh, self.energy_source = energy.wh, energy.source
+        self.meter_anomalies = energy.anomalies
         return ChargingSessionClosed(
             self.id,
             self.charger_id,
@@ -92,26 +136,75 @@ class Session:
             self.connector_id,
             self.id_token,
             self.customer_id,
+            self.regnum,
+            self.tariff_id,
             self.started_at,
             self.ended_at,
             int((self.ended_at - self.started_at).total_seconds()),
-            energy,
-            (Decimal(energy) / 1000).quantize(Decimal("0.001")),
+            energy.wh,
+            (Decimal(energy.wh) / 1000).quantize(Decimal("0.001")),
             reason,
             self.ended_at,
         )
 
     @property
-    def energy_wh(self) -> int:
-        """kWh = stop register - start register; a register that went backwards (a meter
-        swapped or reset mid-session) counts as no energy rather than negative energy."""
-        if self.meter_start_wh is None or self.meter_stop_wh is None:
-            return 0
-        return max(0, self.meter_stop_wh - self.meter_start_wh)
+    def kwh(self) -> Decimal | None:
+        if self.energy_wh is None:
+            return None
+        return (Decimal(self.energy_wh) / 1000).quantize(Decimal("0.001"))
 
     def accept_seq_no(self, seq_no: int | None) -> None:
-        if seq_no is not None and (self.last_seq_no is None or seq_no > self.last_seq_no):
+        """Track TransactionEvent seqNos: a jump leaves holes, a late (replayed) event fills
+        its hole. What is still missing when the transaction ends is reported."""
+        if seq_no is None:
+            return
+        missing = set(self.missing_seq_nos)
+        if self.last_seq_no is None or seq_no > self.last_seq_no:
+            if self.last_seq_no is not None:
+                missing.update(range(self.last_seq_no + 1, seq_no))
             self.last_seq_no = seq_no
+        else:
+            missing.discard(seq_no)
+        self.seq_missing = _seq_list(sorted(missing))
+
+    @property
+    def missing_seq_nos(self) -> list[int]:
+        return [int(n) for n in self.seq_missing.split(",") if n] if self.seq_missing else []
+
+
+def _seq_list(numbers: list[int]) -> str | None:
+    if not numbers:
+        return None
+    text = ",".join(map(str, numbers))
+    if len(text) <= _SEQ_MISSING_MAX:
+        return text
+    return text[: text.rindex(",", 0, _SEQ_MISSING_MAX)]  # the oldest holes, whole numbers
+
+
+def measure_energy(
+    start_wh: int | None,
+    stop_wh: int | None,
+    readings: list[Reading] | tuple[Reading, ...] = (),
+    interval_wh: int | None = None,
+) -> Energy:
+    """kWh = stop register - start register, when both are there and the stop is not below the
+    start. Otherwise the register readings in time order, start and stop included, counted as
+    the sum of their rises: a meter that reset or was swapped mid-session counts again from its
+    new value, never negative. Without two readings, the summed interval samples; else none."""
+    series = [r.wh for r in sorted(readings, key=lambda r: r.at)]
+    if start_wh is not None:
+        series.insert(0, start_wh)
+    if stop_wh is not None:
+        series.append(stop_wh)
+    anomalies = sum(1 for a, b in pairwise(series) if b < a)
+    if start_wh is not None and stop_wh is not None and stop_wh >= start_wh:
+        return Energy(stop_wh - start_wh, "registers", anomalies)
+    if len(series) >= 2:
+        rises = sum(b - a for a, b in pairwise(series) if b > a)
+        return Energy(rises, "samples", anomalies)
+    if interval_wh is not None:
+        return Energy(max(0, interval_wh), "intervals", anomalies)
+    return Energy(0, "none", anomalies)
 
 
 def energy_register_wh(meter_values: list[dict[str, Any]] | None) -> int | None:
@@ -129,19 +222,49 @@ def energy_register_wh(meter_values: list[dict[str, Any]] | None) -> int | None:
     return newest[1] if newest else None
 
 
+def session_energy_samples(rows: Any) -> tuple[list[Reading], int | None]:
+    """The register readings and the summed interval energy among a transaction's stored
+    meter samples (rows with sampled_at, measurand, phase, unit, multiplier, value)."""
+    readings: list[Reading] = []
+    interval: int | None = None
+    for row in rows:
+        if row.phase:  # per-phase values would count the energy again
+            continue
+        wh = wh_of(row.value, row.unit, row.multiplier)
+        if wh is None:
+            continue
+        if row.measurand == ENERGY_REGISTER:
+            readings.append(Reading(row.sampled_at, wh))
+        elif row.measurand == ENERGY_INTERVAL:
+            interval = (interval or 0) + wh
+    return readings, interval
+
+
 def _as_wh(sample: dict[str, Any]) -> int | None:
     unit_info = sample.get("unit_of_measure") or {}
-    unit = unit_info.get("unit") or sample.get("unit") or "Wh"
-    multiplier = int(unit_info.get("multiplier", 0) or 0)
-    try:
-        value = Decimal(str(sample["value"])) * (Decimal(10) ** multiplier)
-    except (ArithmeticError, KeyError, ValueError):
+    if "value" not in sample:
         return None
+    return wh_of(
+        sample["value"], unit_info.get("unit") or sample.get("unit"), unit_info.get("multiplier")
+    )
+
+
+def wh_of(value: Any, unit: str | None, multiplier: Any) -> int | None:
+    """An energy reading in whole Wh: Wh or kWh (OCPP's default unit is Wh), times 10^multiplier
+    (2.0.1). None when it is no energy reading."""
+    try:
+        exact = Decimal(str(value)) * (Decimal(10) ** int(multiplier or 0))
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    unit = unit or "Wh"
     if unit == "kWh":
-        value *= 1000
+        exact *= 1000
     elif unit != "Wh":
         return None
-    return int(value.to_integral_value())
+    try:
+        return int(exact.to_integral_value())
+    except (ArithmeticError, ValueError):  # NaN, Infinity
+        return None
 
 
 def sample_rows(

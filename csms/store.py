@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -75,21 +76,35 @@ sessions = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("charger_id", String(48), nullable=False),
-    Column("transaction_id", String(36), nullable=False),  # 1.6: our integer; 2.0.1: theirs
+    # 1.6: our integer; 2.0.1: theirs; none yet while a remote start is pending
+    Column("transaction_id", String(36), nullable=True),
     Column("evse_id", Integer, nullable=False),
     Column("connector_id", Integer, nullable=False),
     Column("id_token", String(64), nullable=True),
     Column("customer_id", String(36), nullable=True),
     Column("start_key", String(200), nullable=True),  # recognizes a retransmitted 1.6 start
-    Column("status", String(16), nullable=False),  # active | closed
+    Column("status", String(16), nullable=False),  # pending | active | closed | failed
     Column("meter_start_wh", Integer, nullable=True),
     Column("meter_stop_wh", Integer, nullable=True),
     Column("started_at", _TS, nullable=False),
     Column("ended_at", _TS, nullable=True),
     Column("stop_reason", String(32), nullable=True),
     Column("last_seq_no", Integer, nullable=True),
+    Column("regnum", String(16), nullable=True),  # the vehicle parked at the bay, if any
+    Column("tariff_id", String(64), nullable=True),  # the charger's tariff at the start
+    Column("remote_start_id", Integer, nullable=True),  # links a 2.0.1 remote start
+    Column("requested_at", _TS, nullable=True),  # when a remote start was asked for
+    Column("auth_status", String(16), nullable=True),  # what the id token was answered
+    Column("seq_missing", String(200), nullable=True),  # 2.0.1 seqNo holes, e.g. "3,4"
+    Column("offline_events", Integer, nullable=False, server_default="0"),
+    Column("meter_anomalies", Integer, nullable=False, server_default="0"),  # register drops
+    Column("energy_wh", Integer, nullable=True),  # set at the close
+    Column("energy_source", String(16), nullable=True),  # registers | samples | intervals | none
     UniqueConstraint("charger_id", "transaction_id", name="uq_sessions_transaction"),
     UniqueConstraint("charger_id", "start_key", name="uq_sessions_start_key"),
+    Index("ix_sessions_id_token_status", "id_token", "status"),
+    Index("ix_sessions_charger_status", "charger_id", "status"),
+    Index("ix_sessions_remote_start", "charger_id", "remote_start_id"),
 )
 
 # OCPP 1.6 transaction ids are integers the CSMS hands out: a store sequence, never random.
@@ -118,6 +133,7 @@ meter_samples = Table(
     Column("location", String(8), nullable=True),
     Column("value", String(32), nullable=False),  # as sent: no float rounding of registers
     Index("ix_meter_samples_charger", "charger_id", "sampled_at"),
+    Index("ix_meter_samples_transaction", "charger_id", "transaction_id"),
 )
 
 # Notifications that change no state here but must not be lost: firmware, diagnostics and log
@@ -131,4 +147,42 @@ charger_notifications = Table(
     Column("payload", Text, nullable=False),  # the message's JSON, as received
     Column("received_at", _TS, nullable=False),
     Index("ix_charger_notifications_charger", "charger_id", "received_at"),
+)
+
+# Which vehicle parking says stands at which charger's bay (VehicleParked / VehicleLeft), so a
+# session on that charger gets the vehicle's regnum. Keyed by the stay: the two events may
+# arrive in either order.
+bay_vehicles = Table(
+    "bay_vehicles",
+    metadata,
+    Column("lot_id", String(128), primary_key=True),
+    Column("regnum", String(16), primary_key=True),
+    Column("arrived_at", _TS, primary_key=True),
+    Column("slot_ui", String(128), nullable=True),
+    Column("charger_id", String(128), nullable=True),
+    Column("evse_id", Integer, nullable=True),  # the bay's connector (1.6) = EVSE (2.0.1)
+    Column("left_at", _TS, nullable=True),
+    Index("ix_bay_vehicles_charger", "charger_id", "left_at"),
+)
+
+# Every CSMS -> charger command and how it ended: written as `sent` before the CALL goes out,
+# then settled (answered | error | timeout | offline | invalid). A row still `sent` well past
+# requested_at + timeout_sec was cut short by a restart.
+charger_commands = Table(
+    "charger_commands",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("charger_id", String(48), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("request", Text, nullable=False),  # the payload's JSON, as sent
+    Column("status", String(16), nullable=False),
+    Column("response", Text, nullable=True),  # the CALLRESULT payload's JSON
+    Column("error_code", String(50), nullable=True),  # the CALLERROR's, or ours for the rest
+    Column("error_description", Text, nullable=True),
+    Column("error_details", Text, nullable=True),  # JSON
+    Column("requested_by", String(255), nullable=True),  # the token's subject
+    Column("requested_at", _TS, nullable=False),
+    Column("answered_at", _TS, nullable=True),  # when the charger answered (result or error)
+    Column("timeout_sec", Float, nullable=False),
+    Index("ix_charger_commands_charger", "charger_id", "id"),
 )

@@ -1,65 +1,76 @@
-"""Group commit: many small inserts from concurrent callers become one multi-row INSERT.
+"""Group commit: many small inserts from concurrent callers become one bulk insert (a COPY on
+PostgreSQL, `bulk.insert_committed`).
 
 A caller awaits `write(rows)` until its rows are committed, so nothing it acknowledges can be
-lost; but callers that arrive while a commit is running share the next one. Under load the
-batches grow by themselves and the per-message database cost falls; idle, a lone write
-commits at once (no timer, no added latency).
+lost; but callers that arrive while a commit is running share the next one (`Batcher`), and up
+to `concurrency` commits overlap their round trips. The queue is bounded (`max_pending` rows):
+past it `write` raises `Overloaded` at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chargepark.db import bulk
+from chargepark.db.batcher import Batcher, Overloaded
 from chargepark.db.engine import Database
 
-log = logging.getLogger(__name__)
+__all__ = ["GroupCommitWriter", "Overloaded"]
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+class Companion(Protocol):
+    """What else each batch writes, in the batch's own transaction (e.g. outbox rows that
+    summarize it): it commits with the rows or not at all."""
+
+    async def write(self, conn: AsyncConnection, rows: Rows) -> None: ...
+
+    def committed(self) -> None: ...
 
 
 class GroupCommitWriter:
-    def __init__(self, db: Database, table: Table, *, max_rows: int = 2000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        table: Table,
+        *,
+        max_rows: int = 2000,
+        max_pending: int = 50_000,
+        concurrency: int = 4,
+        companion: Companion | None = None,
+    ) -> None:
         self.db = db
         self.table = table
-        self.max_rows = max_rows
-        self._waiting: list[tuple[Sequence[Mapping[str, Any]], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self.companion = companion
+        self._batcher: Batcher[Rows, None] = Batcher(
+            self._commit,
+            name=f"group-commit-{table.name}",
+            max_batch=max_rows,
+            max_pending=max_pending,
+            size=len,
+            concurrency=concurrency,  # plain inserts: commits may overlap
+        )
 
-    async def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((rows, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name=f"group-commit-{self.table}")
-        await done
+    async def write(self, rows: Rows) -> None:
+        if rows:
+            await self._batcher.submit(rows)
 
-    async def _flush(self) -> None:
-        while self._waiting:
-            batch, size = [], 0
-            while self._waiting and (not batch or size + len(self._waiting[0][0]) <= self.max_rows):
-                rows, done = self._waiting.pop(0)
-                batch.append((rows, done))
-                size += len(rows)
-            try:
-                async with self.db.engine.begin() as conn:
-                    await conn.execute(insert(self.table), [r for rows, _ in batch for r in rows])
-            except Exception as exc:  # every caller in the batch hears of it and can answer
-                log.error(
-                    "group commit failed",
-                    extra={"table": self.table.name, "rows": size, "error": str(exc)},
-                )
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+    async def _commit(self, batch: Sequence[Rows]) -> list[None]:
+        rows = [r for rows in batch for r in rows]
+        companion = self.companion
+        if companion is None:
+            await bulk.insert_committed(self.db.engine, self.table, rows)
+        else:
+            await bulk.insert_committed(
+                self.db.engine, self.table, rows, lambda conn: companion.write(conn, rows)
+            )
+            companion.committed()
+        return [None] * len(batch)
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._batcher.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -62,17 +63,7 @@ class UnitOfWork:
         if self.events:
             now = self.clock.now()
             await self.session.execute(
-                insert(self.outbox_table),
-                [
-                    {
-                        "event_id": e["event_id"],
-                        "event_type": e["event"],
-                        "payload": json.dumps(e, separators=(",", ":")),
-                        "created_at": now,
-                        "attempts": 0,
-                    }
-                    for e in self.events
-                ],
+                insert(self.outbox_table), [outbox_row(e, now) for e in self.events]
             )
         await self.session.commit()
         if self.events:
@@ -82,3 +73,14 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
         self.events = []
+
+
+def outbox_row(event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """An enveloped, validated event as its outbox row."""
+    return {
+        "event_id": event["event_id"],
+        "event_type": event["event"],
+        "payload": json.dumps(event, separators=(",", ":")),
+        "created_at": now,
+        "attempts": 0,
+    }

@@ -1,10 +1,11 @@
-"""csms's REST API: the charger registry and charging sessions."""
+"""csms's REST API: the charger registry, commands to chargers and charging sessions."""
 
-from csms.api.chargers import PRESENCE, SERVICE
 from csms.api.chargers import routes as charger_routes
-from csms.api.sessions import SESSIONS
+from csms.api.commands import COMMAND_HISTORY, COMMAND_PORT
+from csms.api.commands import routes as command_routes
+from csms.api.keys import PRESENCE, REMOTE, SERVICE, SESSIONS
 from csms.api.sessions import routes as session_routes
 
-routes = [*charger_routes, *session_routes]
+routes = [*charger_routes, *command_routes, *session_routes]
 
-__all__ = ["PRESENCE", "SERVICE", "SESSIONS", "routes"]
+__all__ = ["COMMAND_HISTORY", "COMMAND_PORT", "PRESENCE", "REMOTE", "SERVICE", "SESSIONS", "routes"]

@@ -11,13 +11,12 @@ from chargepark.clock import isoformat_utc
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.query import query_int
+from csms.api.keys import PRESENCE, SERVICE, SESSIONS
 from csms.domain import Charger
-from csms.presence import Presence
 from csms.service import ChangeCharger, ChargingService, RegisterCharger
+from csms.sessions import Session
 
 routes = web.RouteTableDef()
-SERVICE = web.AppKey("charging_service", ChargingService)
-PRESENCE = web.AppKey("presence", Presence)
 TAGS = ["chargers"]
 READ, WRITE = "charging:read", "charging:write"
 
@@ -71,9 +70,10 @@ async def list_chargers(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, low=1, high=200)
     offset = query_int(request, "offset", 0)
     items, total = await _service(request).page(limit, offset)
+    ongoing = await request.app[SESSIONS].ongoing([c.id for c in items])
     return web.json_response(
         {
-            "items": [_view(request, c) for c in items],
+            "items": [_view(request, c, ongoing.get(c.id, [])) for c in items],
             "total": total,
             "limit": limit,
             "offset": offset,
@@ -90,7 +90,8 @@ async def list_chargers(request: web.Request) -> web.Response:
 )
 async def get_charger(request: web.Request) -> web.Response:
     charger = await _service(request).get(request.match_info["charger_id"])
-    return web.json_response(_view(request, charger))
+    ongoing = await request.app[SESSIONS].ongoing([charger.id])
+    return web.json_response(_view(request, charger, ongoing.get(charger.id, [])))
 
 
 @routes.patch("/chargers/{charger_id}")
@@ -115,7 +116,9 @@ async def remove_charger(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _view(request: web.Request, charger: Charger) -> dict[str, Any]:
+def _view(
+    request: web.Request, charger: Charger, ongoing: list[Session] | None = None
+) -> dict[str, Any]:
     live = request.app[PRESENCE].get(charger.id)
     last_seen = live.last_seen_at if live else charger.last_seen_at
     return {
@@ -144,7 +147,23 @@ def _view(request: web.Request, charger: Charger) -> dict[str, Any]:
             }
             for c in sorted(charger.connectors.values(), key=lambda c: (c.evse_id, c.connector_id))
         ],
-        "active_session": None,  # sessions arrive with transactions
+        # Pending remote starts and active transactions, per EVSE; `active_session` is the
+        # first active one, for a single-connector charger's simple view.
+        "sessions": [_brief(s) for s in ongoing or ()],
+        "active_session": next((_brief(s) for s in ongoing or () if s.status == "active"), None),
+    }
+
+
+def _brief(s: Session) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "status": s.status,
+        "evse_id": s.evse_id,
+        "connector_id": s.connector_id,
+        "transaction_id": s.transaction_id,
+        "id_token": s.id_token,
+        "regnum": s.regnum,
+        "started_at": _ts(s.started_at) if s.status == "active" else None,
     }
 
 

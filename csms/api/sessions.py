@@ -7,17 +7,99 @@ from typing import Any
 
 from aiohttp import web
 
-from chargepark.auth import requires
+from chargepark.auth import PRINCIPAL, requires
 from chargepark.clock import isoformat_utc
 from chargepark.errors import Invalid
+from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.query import query_int
-from csms.session_queries import SessionFilter, SessionQueries
+from csms.api.keys import PRESENCE, REMOTE, SESSIONS
+from csms.commands.port import CommandStatus
+from csms.presence import Presence
+from csms.remote import RemoteStart
+from csms.session_queries import SessionFilter
 from csms.sessions import Session
 
 routes = web.RouteTableDef()
-SESSIONS = web.AppKey("session_queries", SessionQueries)
 TAGS = ["sessions"]
+STATUSES = ("pending", "active", "closed", "failed")
+REMOTE_START = {
+    "type": "object",
+    "properties": {
+        "charger_id": {"type": "string", "minLength": 1, "maxLength": 48},
+        "evse_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 64},
+        # A 1.6 connectorId n is EVSE n: either name may be used.
+        "connector_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 64},
+        "id_token": {"type": "string", "minLength": 1, "maxLength": 36},
+    },
+    "required": ["charger_id", "id_token"],
+    "additionalProperties": False,
+}
+
+
+@routes.post("/sessions")
+@requires("charging:write")
+@operation(
+    "Remote start: the session exists as pending at once and is linked when the charger starts "
+    "the transaction",
+    request=REMOTE_START,
+    responses={
+        201: "The charger accepted; the session is pending",
+        202: "The charger did not answer in time; the session stays pending",
+        404: "Unknown charger",
+        409: "The charger rejected the start or is not connected",
+        422: "Invalid",
+        502: "The charger answered with an error",
+    },
+    tags=TAGS,
+)
+async def remote_start(request: web.Request) -> web.Response:
+    body = await read_json(request, REMOTE_START)
+    evse = body.get("evse_id") or body.get("connector_id")
+    principal = request.get(PRINCIPAL)
+    session, outcome = await request.app[REMOTE].start(
+        RemoteStart(
+            body["charger_id"],
+            body["id_token"],
+            evse,
+            principal.subject if principal else None,
+        )
+    )
+    status = 202 if outcome.status is CommandStatus.TIMEOUT else 201
+    return web.json_response(
+        {
+            "session_id": session.id,
+            **session_json(session, request.app[PRESENCE]),
+            "command_id": outcome.command_id,
+        },
+        status=status,
+        headers={"Location": f"{request.url.path}/{session.id}"},
+    )
+
+
+@routes.patch("/sessions/{session_id}/stop")
+@requires("charging:write")
+@operation(
+    "Remote stop: waits (bounded) for the charger to end the transaction",
+    responses={
+        200: "Ended (or had ended): kwh, duration_sec and the rest of the session",
+        202: "The charger accepted but has not ended the transaction yet: status stopping",
+        404: "Unknown session",
+        409: "The charger rejected the stop or is not connected",
+        502: "The charger answered with an error",
+        504: "The charger did not answer",
+    },
+    tags=TAGS,
+)
+async def remote_stop(request: web.Request) -> web.Response:
+    principal = request.get(PRINCIPAL)
+    result = await request.app[REMOTE].stop(
+        request.match_info["session_id"], principal.subject if principal else None
+    )
+    body = session_json(result.session, request.app[PRESENCE])
+    if not result.finished:
+        return web.json_response({**body, "status": "stopping"}, status=202)
+    return web.json_response(body)
 
 
 @routes.get("/sessions/{session_id}")
@@ -25,21 +107,21 @@ TAGS = ["sessions"]
 @operation("A charging session", responses={200: "OK", 404: "Unknown session"}, tags=TAGS)
 async def get_session(request: web.Request) -> web.Response:
     session = await request.app[SESSIONS].get(request.match_info["session_id"])
-    return web.json_response(session_json(session))
+    return web.json_response(session_json(session, request.app[PRESENCE]))
 
 
 @routes.get("/sessions")
 @requires("charging:read")
 @operation(
-    "Sessions, newest first; filter by charger_id, status (active|closed), from, to",
+    "Sessions, newest first; filter by charger_id, status (pending|active|closed|failed), from, to",
     responses={200: "One page", 422: "Bad filter"},
     tags=TAGS,
 )
 async def list_sessions(request: web.Request) -> web.Response:
     q = request.query
     status = q.get("status")
-    if status not in (None, "active", "closed"):
-        raise Invalid("status must be active or closed")
+    if status not in (None, *STATUSES):
+        raise Invalid("status must be one of " + ", ".join(STATUSES))
     page = SessionFilter(
         charger_id=q.get("charger_id"),
         status=status,
@@ -51,7 +133,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     items, total = await request.app[SESSIONS].page(page)
     return web.json_response(
         {
-            "items": [session_json(s) for s in items],
+            "items": [session_json(s, request.app[PRESENCE]) for s in items],
             "total": total,
             "limit": page.limit,
             "offset": page.offset,
@@ -59,7 +141,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     )
 
 
-def session_json(s: Session) -> dict[str, Any]:
+def session_json(s: Session, presence: Presence) -> dict[str, Any]:
     ended = s.ended_at
     return {
         "id": s.id,
@@ -68,16 +150,27 @@ def session_json(s: Session) -> dict[str, Any]:
         "evse_id": s.evse_id,
         "connector_id": s.connector_id,
         "status": s.status,
+        # A charger that dropped mid-session keeps its session open until it reports the end:
+        # shown, so nobody mistakes a silent charger for one that is charging.
+        "charger_connected": presence.get(s.charger_id) is not None,
         "id_token": s.id_token,
+        "auth_status": s.auth_status,
         "customer_id": s.customer_id,
-        "started_at": isoformat_utc(s.started_at),
+        "regnum": s.regnum,
+        "tariff_id": s.tariff_id,
+        "requested_at": isoformat_utc(s.requested_at) if s.requested_at else None,
+        "started_at": isoformat_utc(s.started_at) if s.status != "pending" else None,
         "ended_at": isoformat_utc(ended) if ended else None,
         "meter_start_wh": s.meter_start_wh,
         "meter_stop_wh": s.meter_stop_wh,
-        "energy_wh": s.energy_wh if s.status == "closed" else None,
-        "kwh": f"{s.energy_wh / 1000:.3f}" if s.status == "closed" else None,
+        "energy_wh": s.energy_wh,
+        "kwh": str(s.kwh) if s.kwh is not None else None,
+        "energy_source": s.energy_source,
+        "meter_anomalies": s.meter_anomalies,
         "duration_sec": int((ended - s.started_at).total_seconds()) if ended else None,
         "stop_reason": s.stop_reason,
+        "offline_events": s.offline_events,
+        "missing_seq_nos": s.missing_seq_nos,
     }
 
 

@@ -14,6 +14,7 @@ import functools
 import inspect
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,25 +23,23 @@ import ocpp.messages
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from ocpp import exceptions as errors
 from ocpp.charge_point import ChargePoint as LibraryChargePoint
-from ocpp.charge_point import (
-    camel_to_snake_case,
-    remove_nones,
-    serialize_as_dict,
-    snake_to_camel_case,
-)
-from ocpp.messages import Call, CallError, CallResult, MessageType, validate_payload
+from ocpp.messages import Call, CallError, CallResult, MessageType
 from ocpp.v16.enums import Action as Action16
 from ocpp.v201.enums import Action as Action201
 from websockets.exceptions import ConnectionClosed
 
+from chargepark.db.batcher import Overloaded
+from csms.ocpp import payloads
+
 # Validate inline, not in the default thread pool: measured, the hop costs ~280 us per message
-# against ~45 us inline. The library compiles each schema once and caches the validator, so only
-# an action's first message reads its schema file.
+# against ~45 us inline. (`payloads.validate` goes faster still; this covers the library's own
+# validation of the calls we send.)
 ocpp.messages.ASYNC_VALIDATION = False
 
 log = logging.getLogger(__name__)
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+_BUSY = {"cause": "overloaded: try again later"}
 _CAUSE_MAX = 255  # as 2.0.1 bounds errorDescription; a schema message can quote a whole payload
 
 
@@ -278,6 +277,7 @@ class ProtocolEdge:
         super().__init__(*args, **kwargs)
         self._awaiting: set[str] = set()  # ids of our CALLs that wait for an answer
         self._after_tasks: set[asyncio.Future[Any]] = set()
+        self.overloads = 0  # calls refused because the csms was overloaded
 
     @property
     def _rpc(self) -> _Rpc:
@@ -355,8 +355,8 @@ class ProtocolEdge:
         validate = not handlers.get("_skip_schema_validation", False)
         try:
             if validate:
-                await validate_payload(msg, self._ocpp_version)
-            kwargs = camel_to_snake_case(msg.payload)
+                payloads.validate(msg, self._ocpp_version)
+            kwargs = payloads.to_snake(msg.payload)
         except errors.OCPPError as exc:
             fault, cause = _schema_fault(exc)
             if fault is Fault.INTERNAL:  # e.g. no schema for an action we handle
@@ -378,15 +378,22 @@ class ProtocolEdge:
         except errors.OCPPError as exc:  # the handler's own refusal, spelt for this version
             await self._refuse_raised(msg, exc)
             return
+        except Overloaded:
+            # Shed load: the queue behind this call is full. The charger hears at once that its
+            # call was not processed, instead of waiting into its timeout while we fall further
+            # behind; whether it sends the message again is its own retry policy.
+            self.overloads += 1
+            _log_overload(self.id)
+            await self._send_error(msg.unique_id, *self._rpc.codes[Fault.INTERNAL], _BUSY)
+            return
         except Exception:
             log.exception("OCPP handler failed", extra=self._ids(msg))
             await self._refuse(msg, Fault.INTERNAL)
             return
         try:
-            payload = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
-            result = msg.create_call_result(payload)
+            result = msg.create_call_result(payloads.answer_payload(response))
             if validate:
-                await validate_payload(result, self._ocpp_version)
+                payloads.validate(result, self._ocpp_version)
             frame = result.to_json()
         except Exception:
             log.exception("OCPP handler returned an invalid response", extra=self._ids(msg))
@@ -441,6 +448,18 @@ class ProtocolEdge:
 
     def _ids(self, msg: Call) -> dict[str, str]:
         return {"charger_id": self.id, "action": msg.action[:64], "message_id": msg.unique_id[:64]}
+
+
+_overload_logged_at = -60.0
+
+
+def _log_overload(charger_id: str) -> None:
+    # At most one line a minute: under overload a line per refused call would add to it.
+    global _overload_logged_at
+    now = time.monotonic()
+    if now - _overload_logged_at >= 60.0:
+        _overload_logged_at = now
+        log.warning("overloaded: calls answered InternalError", extra={"charger_id": charger_id})
 
 
 def _schema_fault(exc: errors.OCPPError) -> tuple[Fault, str | None]:

@@ -20,6 +20,7 @@ from csms.domain import BootInfo, Registration
 from csms.ocpp.adapter import Adapter, log
 from csms.ocpp.base import ProtocolEdge
 from csms.service import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
+from csms.sessions import sample_rows
 from csms.transactions import StartTransaction, StopTransaction
 
 
@@ -82,7 +83,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str, **_: Any) -> call_result.Authorize:
         return call_result.Authorize(
-            id_tag_info=id_tag_info(await self.authorizer.authorize(id_tag))
+            id_tag_info=id_tag_info(await self.transactions.authorize(id_tag))
         )
 
     @on(Action.start_transaction)
@@ -104,11 +105,21 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         transaction_id: int,
         reason: str | None = None,
         id_tag: str | None = None,
+        transaction_data: list[dict[str, Any]] | None = None,
         **_: Any,
     ) -> call_result.StopTransaction:
         await self.transactions.stop_v16(
             StopTransaction(
-                self.id, transaction_id, meter_stop, self.charger_time(timestamp), reason
+                self.id,
+                transaction_id,
+                meter_stop,
+                self.charger_time(timestamp),
+                reason,
+                # Stored with the close, in its transaction: the close reads them when the
+                # start and stop registers fall short.
+                sample_rows(
+                    self.id, 0, 0, str(transaction_id), transaction_data, self.charger_time
+                ),
             )
         )
         if id_tag is None:
@@ -143,6 +154,27 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
     async def on_firmware_status(self, **payload: Any) -> Any:
         await self.keep("FirmwareStatusNotification", payload)
         return call_result.FirmwareStatusNotification()
+
+    # The 1.6 security whitepaper's messages (edition 2 extension of 1.6J).
+
+    @on(Action.security_event_notification)
+    async def on_security_event(self, **payload: Any) -> Any:
+        log.warning(
+            "charger security event",
+            extra={"charger_id": self.id, "security_event": payload.get("type")},
+        )
+        await self.keep("SecurityEventNotification", payload)
+        return call_result.SecurityEventNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status(self, **payload: Any) -> Any:
+        await self.keep("LogStatusNotification", payload)
+        return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status(self, **payload: Any) -> Any:
+        await self.keep("SignedFirmwareStatusNotification", payload)
+        return call_result.SignedFirmwareStatusNotification()
 
 
 def id_tag_info(auth: Authorization) -> dict[str, Any]:

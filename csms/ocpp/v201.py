@@ -63,7 +63,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
 
     @on(Action.authorize)
     async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> call_result.Authorize:
-        auth = await self.authorizer.authorize(id_token["id_token"])
+        auth = await self.transactions.authorize(id_token["id_token"])
         info: dict[str, Any] = {"status": auth.status}
         if auth.expires_at is not None:
             info["cache_expiry_date_time"] = isoformat_utc(auth.expires_at)
@@ -79,6 +79,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         meter_value: list[dict[str, Any]] | None = None,
         evse: dict[str, Any] | None = None,
         id_token: dict[str, Any] | None = None,
+        offline: bool = False,
         **_: Any,
     ) -> call_result.TransactionEvent:
         if meter_value:
@@ -100,6 +101,8 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
                 id_token["id_token"] if id_token else None,
                 energy_register_wh(meter_value),
                 transaction_info.get("stopped_reason"),
+                offline,
+                transaction_info.get("remote_start_id"),
             )
         )
         if auth is None:

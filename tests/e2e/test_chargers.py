@@ -26,8 +26,10 @@ PASSWORD = "sixteen-chars-pw!"
 
 
 class Csms:
-    def __init__(self, platform: Platform, token: str, events: list[dict[str, Any]]) -> None:
-        self.platform, self.events = platform, events
+    def __init__(
+        self, platform: Platform, token: str, events: list[dict[str, Any]], bus: InProcessBus
+    ) -> None:
+        self.platform, self.events, self.bus = platform, events, bus
         self.headers = {"Authorization": f"Bearer {token}"}
         s = platform.settings
         self.ocpp = f"ws://{s.host}:{s.ocpp_port}{s.ocpp_path}"
@@ -36,9 +38,11 @@ class Csms:
         return self.platform.base_url + path
 
 
-async def start_csms(tmp_path, policy: str = "reject") -> tuple[Platform, Csms]:
+async def start_csms(
+    tmp_path, policy: str = "reject", env: dict[str, str] | None = None
+) -> tuple[Platform, Csms]:
     issuer = TokenIssuer()
-    env = {"CHARGEPARK_DATA_DIR": str(tmp_path), "CHARGEPARK_OCPP_UNKNOWN": policy}
+    env = {"CHARGEPARK_DATA_DIR": str(tmp_path), "CHARGEPARK_OCPP_UNKNOWN": policy, **(env or {})}
     settings = load_settings(
         env, {"http_port": free_port(), "ocpp_port": free_port()}, services=("csms",)
     )
@@ -55,7 +59,7 @@ async def start_csms(tmp_path, policy: str = "reject") -> tuple[Platform, Csms]:
         settings, ("csms",), bus=bus, verifier=TokenVerifier(StaticJwks(issuer.jwks))
     )
     await platform.start()
-    return platform, Csms(platform, issuer.issue("charging:read charging:write"), events)
+    return platform, Csms(platform, issuer.issue("charging:read charging:write"), events, bus)
 
 
 @pytest.fixture
@@ -299,7 +303,7 @@ async def test_security_profile_2_serves_the_same_endpoint_over_tls(tmp_path, ht
     platform = Platform(settings, ("csms",), verifier=TokenVerifier(StaticJwks(issuer.jwks)))
     await platform.start()
     try:
-        csms = Csms(platform, issuer.issue("charging:write"), [])
+        csms = Csms(platform, issuer.issue("charging:write"), [], platform.bus)
         await register(http, csms, id="CP-TLS", password=PASSWORD)
         trust = ssl.create_default_context(cafile=str(pki.ca_file))
         url = f"wss://127.0.0.1:{tls_port}/ocpp/CP-TLS"

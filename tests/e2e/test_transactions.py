@@ -280,3 +280,37 @@ async def test_notifications_are_kept_and_data_transfer_is_answered(http, csms):
     ]
     assert '"type":"TamperDetectionActivated"' in rows[0].payload
     await cs.close()
+
+
+async def test_v16_security_whitepaper_notifications_are_kept(http, csms):
+    from sqlalchemy import select
+
+    from csms.store import charger_notifications
+
+    await register(http, csms, id="CP-SEC")
+    cp = await connect(csms, "CP-SEC")
+    await cp.call(
+        call16.SecurityEventNotification(
+            type="InvalidFirmwareSignature",
+            timestamp="2026-11-27T10:00:00Z",
+            tech_info="signature of 1.2.4 does not verify",
+        )
+    )
+    await cp.call(call16.LogStatusNotification(status="Uploaded", request_id=7))
+    await cp.call(call16.SignedFirmwareStatusNotification(status="Installed", request_id=8))
+    db = csms.platform.hosts[0].db
+    async with db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(charger_notifications)
+                .where(charger_notifications.c.charger_id == "CP-SEC")
+                .order_by(charger_notifications.c.id)
+            )
+        ).all()
+    assert [r.action for r in rows] == [
+        "SecurityEventNotification",
+        "LogStatusNotification",
+        "SignedFirmwareStatusNotification",
+    ]
+    assert '"request_id":7' in rows[1].payload
+    await cp.close()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csms.sessions import Session, energy_register_wh
+from csms.sessions import Reading, Session, energy_register_wh, measure_energy
 from tests.conftest import T0
 
 
@@ -35,8 +36,85 @@ def test_a_session_closes_once_with_the_energy_between_the_registers():
 
 
 def test_a_register_that_went_backwards_counts_no_energy():
-    closed = a_session(meter_start_wh=5000).close(4000, T0, None)
+    session = a_session(meter_start_wh=5000)
+    closed = session.close(4000, T0, None)
     assert closed is not None and closed.energy_wh == 0
+    assert session.meter_anomalies == 1
+
+
+def readings(*whs: int) -> list[Reading]:
+    return [Reading(T0 + timedelta(minutes=i), wh) for i, wh in enumerate(whs)]
+
+
+def test_registers_win_over_samples_even_past_a_misread_sample():
+    energy = measure_energy(1000, 5000, readings(2000, 100, 4000))
+    assert (energy.wh, energy.source, energy.anomalies) == (4000, "registers", 1)
+
+
+def test_a_meter_reset_counts_the_rises_before_and_after_it():
+    energy = measure_energy(50_000, 2_000, readings(53_000, 500))
+    assert (energy.wh, energy.source, energy.anomalies) == (4_500, "samples", 1)
+
+
+def test_without_registers_the_samples_then_the_intervals_then_nothing():
+    assert measure_energy(None, None, readings(7, 9, 20)).wh == 13
+    assert measure_energy(None, 50, readings(10)).wh == 40
+    # samples arrive in any order; time orders them
+    shuffled = [Reading(T0 + timedelta(minutes=2), 30), Reading(T0, 10)]
+    assert measure_energy(None, None, shuffled).wh == 20
+    assert measure_energy(None, None, readings(10), interval_wh=700).source == "intervals"
+    assert (measure_energy(None, None).wh, measure_energy(None, None).source) == (0, "none")
+
+
+@given(
+    start=st.one_of(st.none(), st.integers(0, 10**9)),
+    stop=st.one_of(st.none(), st.integers(0, 10**9)),
+    samples=st.lists(st.integers(0, 10**9), max_size=12),
+    interval=st.one_of(st.none(), st.integers(0, 10**7)),
+)
+def test_measured_energy_is_never_negative_and_never_more_than_the_rises(
+    start, stop, samples, interval
+):
+    energy = measure_energy(start, stop, readings(*samples), interval)
+    series = [v for v in (start, *samples, stop) if v is not None]
+    rises = sum(max(0, b - a) for a, b in itertools.pairwise(series))
+    assert energy.wh >= 0
+    assert energy.anomalies == sum(1 for a, b in itertools.pairwise(series) if b < a)
+    if energy.source != "intervals":
+        assert energy.wh <= rises
+    if start is not None and stop is not None and stop >= start:
+        assert (energy.wh, energy.source) == (stop - start, "registers")
+
+
+def test_seq_no_holes_open_on_a_jump_and_close_when_the_late_event_comes():
+    session = a_session()
+    for seq in (0, 1, 4, 7):
+        session.accept_seq_no(seq)
+    assert session.missing_seq_nos == [2, 3, 5, 6]
+    session.accept_seq_no(3)
+    session.accept_seq_no(3)  # a duplicate changes nothing
+    assert (session.missing_seq_nos, session.last_seq_no) == ([2, 5, 6], 7)
+
+
+def test_a_huge_seq_no_jump_keeps_the_oldest_holes_within_the_column():
+    session = a_session()
+    session.accept_seq_no(0)
+    session.accept_seq_no(10_000)
+    assert session.seq_missing is not None and len(session.seq_missing) <= 200
+    assert session.missing_seq_nos[:3] == [1, 2, 3]
+
+
+@given(st.lists(st.integers(0, 60), max_size=40))
+def test_seq_no_holes_are_exactly_the_numbers_below_the_highest_never_seen(seqs):
+    session = a_session()
+    for seq in seqs:
+        session.accept_seq_no(seq)
+    if not seqs:
+        assert session.missing_seq_nos == []
+        return
+    first = seqs[0]
+    expected = [n for n in range(first, max(seqs)) if n not in set(seqs)]
+    assert session.missing_seq_nos == expected
 
 
 def test_a_stop_stamped_before_the_start_ends_at_the_start():

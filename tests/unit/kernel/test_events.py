@@ -59,6 +59,21 @@ EXAMPLES = {
         "energy_wh": 14300,
         "kwh": "14.300",
     },
+    "MeterTelemetry": {
+        "readings": [
+            {
+                "charger_id": "CP-1",
+                "evse_id": 1,
+                "connector_id": 1,
+                "transaction_id": "17",
+                "samples": 11,
+                "first_at": "2026-11-27T10:00:00Z",
+                "last_at": "2026-11-27T10:00:00Z",
+                "energy_wh": 15300,
+                "power_w": 11000.5,
+            }
+        ]
+    },
     "ChargerStatusChanged": {
         "charger_id": "CP-1",
         "evse_id": 1,

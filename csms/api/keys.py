@@ -1,0 +1,16 @@
+"""What the csms app holds for its routes: one place, so route modules need not import each
+other for a key."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from csms.presence import Presence
+from csms.remote import RemoteControl
+from csms.service import ChargingService
+from csms.session_queries import SessionQueries
+
+SERVICE = web.AppKey("charging_service", ChargingService)
+PRESENCE = web.AppKey("presence", Presence)
+SESSIONS = web.AppKey("session_queries", SessionQueries)
+REMOTE = web.AppKey("remote_control", RemoteControl)

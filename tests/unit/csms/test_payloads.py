@@ -1,0 +1,115 @@
+"""The fast payload path gives exactly what the ocpp library gives: the same refusals, the same
+keys, the same answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ocpp.charge_point import (
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallResult, _validate_payload
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import call_result as result201
+from ocpp.v201 import datatypes
+
+from csms.ocpp import payloads
+
+METER_VALUES_16 = {
+    "connectorId": 1,
+    "transactionId": 7,
+    "meterValue": [
+        {
+            "timestamp": "2026-11-27T09:00:00Z",
+            "sampledValue": [
+                {"value": "1234.5", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                {"value": "7.1", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+                {
+                    "value": "80",
+                    "measurand": "SoC",
+                    "unit": "Percent",
+                    "context": "Sample.Periodic",
+                },
+            ],
+        }
+    ],
+}
+CASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("1.6", "MeterValues", METER_VALUES_16),
+    ("1.6", "MeterValues", {**METER_VALUES_16, "connectorId": "1"}),
+    ("1.6", "MeterValues", {"connectorId": 1}),
+    ("1.6", "MeterValues", {**METER_VALUES_16, "extra": True}),
+    ("1.6", "StatusNotification", {"connectorId": 1, "errorCode": "Oops", "status": "Available"}),
+    ("1.6", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}),
+    (
+        "1.6",
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": "not a time"},
+    ),
+    ("1.6", "BootNotification", {"chargePointVendor": "V" * 21, "chargePointModel": "M"}),
+    ("2.0.1", "Heartbeat", {}),
+    (
+        "2.0.1",
+        "BootNotification",
+        {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}},
+    ),
+    (
+        "2.0.1",
+        "BootNotification",
+        {"reason": "Bored", "chargingStation": {"model": "M", "vendorName": "V"}},
+    ),
+]
+
+
+def outcome(check: Any, version: str, action: str, payload: dict[str, Any]) -> Any:
+    try:
+        check(Call("id-1", action, payload), version)
+    except OCPPError as exc:
+        return type(exc), str(exc.__cause__ or exc.__context__ or exc)
+    return None
+
+
+@pytest.mark.parametrize(("version", "action", "payload"), CASES)
+def test_a_call_is_accepted_or_refused_as_the_library_decides(version, action, payload):
+    assert outcome(payloads.validate, version, action, payload) == outcome(
+        _validate_payload, version, action, payload
+    )
+
+
+def test_an_invalid_answer_of_ours_is_refused():
+    with pytest.raises(OCPPError):
+        payloads.validate(CallResult("id-1", {"currentTime": 5}, action="Heartbeat"), "1.6")
+
+
+def test_keys_convert_as_the_library_converts_them():
+    assert payloads.to_snake(METER_VALUES_16) == camel_to_snake_case(METER_VALUES_16)
+    assert payloads.to_snake(METER_VALUES_16) == camel_to_snake_case(METER_VALUES_16)  # memo
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        result16.Heartbeat(current_time="2026-11-27T09:00:00Z"),
+        result16.BootNotification(
+            current_time="2026-11-27T09:00:00Z", interval=300, status="Accepted"
+        ),
+        result16.StatusNotification(),
+        result16.Authorize(id_tag_info={"status": "Accepted", "expiry_date": None}),
+        result201.Authorize(id_token_info=datatypes.IdTokenInfoType(status="Accepted")),
+        result201.BootNotification(
+            current_time="2026-11-27T09:00:00Z",
+            interval=300,
+            status="Accepted",
+            status_info=datatypes.StatusInfoType(reason_code="x"),
+        ),
+    ],
+)
+def test_answers_serialize_as_the_library_serializes_them(response):
+    assert payloads.answer_payload(response) == snake_to_camel_case(
+        remove_nones(serialize_as_dict(response))
+    )
