@@ -42,7 +42,11 @@ def build(ctx: ServiceContext) -> ServiceParts:
     app[api.COMMAND_HISTORY] = commands
     app[api.COMMAND_PORT] = RecordedCommandPort(LocalCommandPort(presence), commands, ctx.clock)
     remote = RemoteControl(
-        ctx.units_of_work(CsmsUnitOfWork), queries, app[api.COMMAND_PORT], ctx.clock
+        ctx.units_of_work(CsmsUnitOfWork),
+        queries,
+        app[api.COMMAND_PORT],
+        ctx.clock,
+        live_version=presence.version_of,
     )
     app[api.REMOTE] = remote
     app.add_routes(api.routes)

@@ -54,6 +54,11 @@ class Presence:
     def get(self, charger_id: str) -> Live | None:
         return self._live.get(charger_id)
 
+    def version_of(self, charger_id: str) -> str | None:
+        """The OCPP version ("1.6", "2.0.1") of the socket this node holds, if any."""
+        live = self._live.get(charger_id)
+        return live.ocpp_version.removeprefix("ocpp") if live else None
+
     def drain(self) -> dict[str, datetime]:
         out, self._unflushed = self._unflushed, {}
         return out

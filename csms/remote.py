@@ -90,19 +90,23 @@ class RemoteControl:
         commands: CommandPort,
         clock: Clock,
         *,
+        live_version: Callable[[str], str | None] = lambda _: None,
         stop_wait_sec: float = STOP_WAIT_SEC,
     ) -> None:
         self.uow = uow
         self.queries = queries
         self.commands = commands
         self.clock = clock
+        # The version of the socket this node holds, when it holds one: a charger may have
+        # come back speaking another version and not booted yet. Else the last boot's.
+        self.live_version = live_version
         self.stop_wait_sec = stop_wait_sec
 
     async def start(self, cmd: RemoteStart) -> tuple[Session, CommandOutcome]:
         now = self.clock.now()
         async with self.uow() as uow:
             charger = await uow.chargers.get(cmd.charger_id)
-            version = charger.ocpp_version
+            version = self.live_version(cmd.charger_id) or charger.ocpp_version
             if version not in _ID_TOKEN_MAX:
                 raise CommandRefused(
                     "the charger has not booted yet: its OCPP version is unknown",
@@ -187,7 +191,7 @@ class RemoteControl:
     async def _version(self, charger_id: str) -> str:
         async with self.uow() as uow:
             charger = await uow.chargers.get(charger_id)
-        return charger.ocpp_version or "1.6"
+        return self.live_version(charger_id) or charger.ocpp_version or "1.6"
 
     async def _fail(self, session_id: str, reason: str) -> None:
         async with self.uow() as uow:
