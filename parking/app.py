@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from chargepark.http.app import make_service_app
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
+from parking import api
+from parking.consumers import build_consumer
+from parking.queries import ParkingQueries
+from parking.repository import SqlParkingUnitOfWork
+from parking.service import ParkingService
 from parking.store import kernel, metadata
 
 TITLE = "chargepark parking"
 
 
 def build(ctx: ServiceContext) -> ServiceParts:
-    return ServiceParts(app=make_service_app(ctx, TITLE))
+    # Parking calls no other service: it keeps serving while csms, billing or the bus are down
+    # (its events wait in the outbox; the EV view shows the last state csms reported).
+    units = ctx.units_of_work(SqlParkingUnitOfWork)
+    app = make_service_app(ctx, TITLE)
+    app[api.SERVICE] = ParkingService(units, ctx.clock)
+    app[api.QUERIES] = ParkingQueries(ctx.db, ctx.clock)
+    app.add_routes(api.routes)
+    return ServiceParts(app=app, consumer=build_consumer(units, ctx.tables))
 
 
 DEFINITION = ServiceDefinition(

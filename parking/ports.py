@@ -1,0 +1,78 @@
+"""What the parking use cases need from storage. The SQL repositories implement it; the unit
+tests' fakes do too."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, Self
+
+from parking.domain import Lot, Slot, Stay, Vehicle
+
+
+@dataclass(frozen=True)
+class ParkContext:
+    """What a park reads before it claims a slot, in one round trip."""
+
+    ev_bays_for_ice: bool
+    last_action: str | None  # the vehicle's newest event in the lot: PARK | LEAVE | None
+    last_ts: datetime | None
+
+
+class LotRepository(Protocol):
+    async def get(self, lot_id: str, *, for_update: bool = False) -> Lot: ...
+
+    async def add(self, lot: Lot) -> None: ...
+
+    async def save(
+        self, lot: Lot, *, added: list[Slot], removed: list[int], switched: list[int]
+    ) -> None: ...
+
+    async def remove(self, lot_id: str) -> None: ...
+
+
+class OccupancyRepository(Protocol):
+    async def park_context(self, lot_id: str, regnum: str) -> ParkContext: ...
+
+    async def claim_nearest(
+        self,
+        lot_id: str,
+        vehicle: Vehicle,
+        order: tuple[bool, ...],
+        since: datetime,
+        *,
+        wait: bool = False,
+    ) -> Slot | None:
+        """Claim the nearest free slot of the vehicle's kind among `order`'s kinds of slot;
+        None when there is none, or another transaction took the one chosen. `wait`: wait for
+        a slot another transaction is claiming rather than pass it by."""
+
+    async def claim(self, lot_id: str, slot: Slot, vehicle: Vehicle, since: datetime) -> bool: ...
+
+    async def slot_of(self, lot_id: str, regnum: str) -> int | None: ...
+
+    async def has_free(self, lot_id: str, vehicle: Vehicle, order: tuple[bool, ...]) -> bool: ...
+
+    async def occupied(self, lot_id: str) -> set[int]: ...
+
+    async def release(
+        self, lot_id: str, *, regnum: str | None = None, slot_ui: int | None = None
+    ) -> Stay | None:
+        """Free the slot of the vehicle (or the vehicle in the slot) and return its stay."""
+
+    async def record(self, action: str, stay: Stay, at: datetime, recorded_at: datetime) -> None:
+        """Append a PARK or LEAVE to the lot's history."""
+
+
+class ParkingUnitOfWork(Protocol):
+    lots: LotRepository
+    occupancy: OccupancyRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    def emit(self, event: Any) -> Mapping[str, Any]: ...
+
+    async def commit(self) -> None: ...
