@@ -17,6 +17,7 @@ from aiohttp.test_utils import unused_port
 
 from chargepark.auth import (
     PRINCIPAL,
+    InvalidToken,
     RemoteJwks,
     StaticJwks,
     TokenVerifier,
@@ -417,3 +418,34 @@ async def test_an_unusable_key_in_the_jwks_is_skipped_and_the_others_still_work(
     for alg in ("RS256", "EdDSA"):
         assert (await client.get("/me", headers=bearer(issuer.issue(alg=alg)))).status == 200
     await assert_unauthorized(await client.get("/me", headers=bearer(issuer.issue(kid="broken-1"))))
+
+
+# --- verification kept per token --------------------------------------------------------------
+
+
+class CountingKeys:
+    def __init__(self, inner: StaticJwks) -> None:
+        self.inner = inner
+        self.lookups = 0
+
+    async def key_for(self, kid: str | None) -> Any:
+        self.lookups += 1
+        return await self.inner.key_for(kid)
+
+
+async def test_a_token_is_verified_once_and_its_result_kept_until_it_expires(issuer):
+    keys = CountingKeys(StaticJwks(issuer.jwks))
+    verifier = TokenVerifier(keys, leeway=0)
+    token = issuer.issue("parking:read", sub="op-1", expires_in=1)
+    first = await verifier.verify(token)
+    again = await verifier.verify(token)
+    assert again is first and keys.lookups == 1
+    # Another token is verified on its own, and a tampered one never matches a kept result.
+    other = issuer.issue("parking:read", sub="op-2", expires_in=60)
+    assert (await verifier.verify(other)).subject == "op-2" and keys.lookups == 2
+    with pytest.raises(InvalidToken):
+        await verifier.verify(token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"))
+    # Past its expiry the kept result is dropped and the token refused.
+    await asyncio.sleep(1.2)
+    with pytest.raises(InvalidToken):
+        await verifier.verify(token)
