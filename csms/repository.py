@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chargepark.clock import as_utc
 from chargepark.db import bulk
@@ -59,6 +60,71 @@ _SAVE_CONNECTORS = {
     "postgresql": _upsert_connectors(pg_insert),
     "sqlite": _upsert_connectors(sqlite_insert),
 }
+
+
+# PostgreSQL, for the status writer: one statement for a batch's connector states and their
+# events (a data-modifying WITH runs to completion whatever the main statement reads).
+_SAVE_STATUSES_WITH_EVENTS = """
+WITH c AS (
+    INSERT INTO connectors (charger_id, evse_id, connector_id, status, error_code, info, status_at)
+    SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[],
+                         $7::timestamptz[])
+    ON CONFLICT (charger_id, evse_id, connector_id) DO UPDATE SET
+        status = excluded.status, error_code = excluded.error_code, info = excluded.info,
+        status_at = excluded.status_at
+)
+INSERT INTO {outbox} (event_id, event_type, payload, created_at, attempts)
+SELECT e, t, p, $11::timestamptz, 0 FROM unnest($8::text[], $9::text[], $10::text[]) AS u(e, t, p)
+"""
+_CONNECTOR_STATES = """
+SELECT c.id, n.evse_id, n.connector_id, n.status, n.error_code, n.info, n.status_at
+FROM chargers c LEFT JOIN connectors n ON n.charger_id = c.id
+WHERE c.id = ANY($1::text[])
+"""
+
+
+async def connector_states(
+    engine: AsyncEngine, ids: Sequence[str]
+) -> dict[str, dict[tuple[int, int], Connector]]:
+    """PostgreSQL: `SqlChargerRepository.connector_states` in one statement, no transaction."""
+    async with bulk.driver_connection(engine) as (_, raw):
+        rows = await raw.fetch(_CONNECTOR_STATES, list(ids))
+    states: dict[str, dict[tuple[int, int], Connector]] = {}
+    for charger_id, evse_id, connector_id, status, error_code, info, status_at in rows:
+        state = states.setdefault(charger_id, {})
+        if evse_id is not None:
+            state[(evse_id, connector_id)] = Connector(
+                evse_id, connector_id, status, error_code, info, as_utc(status_at)
+            )
+    return states
+
+
+async def save_statuses_with_events(
+    engine: AsyncEngine,
+    states: Sequence[tuple[str, Connector]],
+    outbox: Table,
+    events: Sequence[Mapping[str, Any]],
+) -> None:
+    """PostgreSQL: upsert connector states and insert their events' outbox rows (`outbox_row`s,
+    one `created_at`) in one statement: both commit, or neither. At most one state per
+    connector (a statement may not update the same row twice)."""
+    async with bulk.driver_connection(engine) as (conn, raw):
+        await raw.execute(
+            _SAVE_STATUSES_WITH_EVENTS.format(
+                outbox=conn.dialect.identifier_preparer.format_table(outbox)
+            ),
+            [charger_id for charger_id, _ in states],
+            [c.evse_id for _, c in states],
+            [c.connector_id for _, c in states],
+            [c.status for _, c in states],
+            [c.error_code for _, c in states],
+            [c.info for _, c in states],
+            [c.status_at for _, c in states],
+            [e["event_id"] for e in events],
+            [e["event_type"] for e in events],
+            [e["payload"] for e in events],
+            events[0]["created_at"] if events else None,
+        )
 
 
 class SqlChargerRepository:

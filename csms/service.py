@@ -69,7 +69,7 @@ class ChargingService:
         async with self.uow() as uow:
             await uow.chargers.add(charger)
             await uow.commit()
-        self.admission.forget(charger.id)
+        self._forget(charger.id)
         return charger
 
     async def get(self, charger_id: str) -> Charger:
@@ -97,14 +97,19 @@ class ChargingService:
             charger.updated_at = self.clock.now()
             await uow.chargers.save(charger)
             await uow.commit()
-        self.admission.forget(cmd.id)  # a new password applies from the next handshake
+        self._forget(cmd.id)  # a new password applies from the next handshake
         return charger
 
     async def remove(self, charger_id: str) -> None:
         async with self.uow() as uow:
             await uow.chargers.remove(charger_id)
             await uow.commit()
+        self._forget(charger_id)
+
+    def _forget(self, charger_id: str) -> None:
+        """What this process remembers of a charger the registry changed or removed."""
         self.admission.forget(charger_id)
+        self.statuses.forget(charger_id)
 
     # -- the OCPP side --
 
@@ -112,7 +117,16 @@ class ChargingService:
         """Security profile 1/2 at the WebSocket handshake (username = charger id)."""
         return await self.admission.admit(charger_id, password)
 
+    def connected(self, charger_id: str) -> None:
+        """A charger's socket opened (or closed, `disconnected`) here: its connector state is
+        read afresh at its next status report (it may have reported through another node)."""
+        self.statuses.forget(charger_id)
+
+    def disconnected(self, charger_id: str) -> None:
+        self.statuses.forget(charger_id)
+
     async def boot(self, charger_id: str, info: BootInfo, ocpp_version: str) -> Registration:
+        self.statuses.forget(charger_id)
         return await self.boots.boot(RecordBoot(charger_id, info, ocpp_version, self.clock.now()))
 
     async def report_status(self, cmd: ReportStatus) -> None:

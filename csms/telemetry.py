@@ -10,8 +10,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Table, insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Table
 
 from chargepark.clock import Clock, isoformat_utc
 from chargepark.db.uow import outbox_row
@@ -30,21 +29,20 @@ class MeterTelemetry(DomainEvent):
 
 
 class TelemetryOutbox:
-    """Given to the meter samples' group-commit writer: `write` runs inside each batch's
-    transaction, `committed` after it (wakes the outbox relay)."""
+    """Given to the meter samples' group-commit writer: `rows_for` gives each batch's outbox
+    rows, written in the batch's own transaction (one statement with the samples on
+    PostgreSQL), `committed` runs after it (wakes the outbox relay)."""
 
     def __init__(self, outbox: Table, clock: Clock, notify: Callable[[], None]) -> None:
-        self.outbox = outbox
+        self.table = outbox
         self.clock = clock
         self.notify = notify
 
-    async def write(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    def rows_for(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         now = self.clock.now()
         # Not validated per batch, unlike events through a unit of work: the shape is fixed
         # here and checked against the schema by the tests; the hot path keeps the time.
-        events = [envelope_of(e) for e in telemetry_events(rows, now)]
-        if events:
-            await conn.execute(insert(self.outbox), [outbox_row(e, now) for e in events])
+        return [outbox_row(envelope_of(e), now) for e in telemetry_events(rows, now)]
 
     def committed(self) -> None:
         self.notify()
@@ -71,7 +69,11 @@ def telemetry_events(rows: Iterable[Mapping[str, Any]], now: datetime) -> list[M
         if summary is None:
             summary = by_key[key] = _Summary(at)
         summary.samples += 1
-        summary.first, summary.last = min(summary.first, at), max(summary.last, at)
+        # Comparisons only, no min()/max() calls: this loop sees every sample of the batch.
+        if at < summary.first:
+            summary.first = at
+        elif at > summary.last:
+            summary.last = at
         if row["phase"]:
             continue  # per-phase values are detail; the whole-meter value is the telemetry
         measurand = row["measurand"]

@@ -11,7 +11,8 @@ as they are (str, int, aware datetime), as they do for the tables written here.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -40,35 +41,121 @@ async def executemany(
         await raw.driver_connection.executemany(sql, [tuple(row[k] for k in order) for row in same])
 
 
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncConnection, Any]]:
+    """A pooled connection and its driver (asyncpg) connection, for statements sent past
+    SQLAlchemy. The writers' pool does not ping before a checkout (a round trip), so a
+    connection the server closed meanwhile (a restart, an idle timeout) is caught here instead,
+    without a round trip: asyncpg marks it closed as soon as the loop sees the socket's end.
+    It is dropped and another one taken. (SQLAlchemy, which does not see these statements,
+    would otherwise hand it out again and again.)"""
+    for _ in range(engine.pool.size() + 8):
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            if raw.is_closed():
+                await conn.invalidate()
+                continue
+            try:
+                yield conn, raw
+            except BaseException:
+                if raw.is_closed():  # lost while in use: not back into the pool
+                    await conn.invalidate()
+                raise
+            return
+    raise ConnectionError("no live database connection in the writers' pool")
+
+
 async def insert_committed(
     engine: AsyncEngine,
     table: Table,
     rows: Sequence[Mapping[str, Any]],
-    also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    also: tuple[Table, Sequence[Mapping[str, Any]]] | None = None,
 ) -> None:
-    """Insert `rows` into `table` in a transaction of their own, with whatever `also` writes
-    on the same connection. On PostgreSQL the rows go in one binary COPY, where PostgreSQL
-    spends far less than on one INSERT per row; alone, it is an implicit transaction (all rows
-    or none) and no BEGIN/COMMIT round trips wait their turn on a busy loop."""
+    """Insert `rows` into `table`, and `also`'s rows into its table, in one transaction of
+    their own: all of them or none.
+
+    On PostgreSQL, rows alone go in one binary COPY (an implicit transaction, no BEGIN/COMMIT
+    round trips; far less work for PostgreSQL than one INSERT per row). With `also`, both go
+    in one statement, `WITH a AS (INSERT ... SELECT * FROM unnest($1::type[], ...)) INSERT ...
+    SELECT * FROM unnest(...)`: one round trip, atomic by itself, where BEGIN, an INSERT, the
+    COPY (two round trips) and COMMIT took five. The arrays cost the client more than the COPY's
+    records (measured, 400 meter samples: ~1.5 ms against ~0.55 ms of CPU), but under load
+    the round trips cost more: each waits for PostgreSQL, which shares the cores, and then for
+    its turn on a busy event loop (measured at 100 chargers, closed loop: MeterValues p50 22 ms
+    against 32 ms). Elsewhere (or when rows name different columns): executemany inside
+    BEGIN/COMMIT."""
+    extra_table, extra = also if also is not None else (None, ())
     if rows and engine.dialect.name == "postgresql":
         columns = tuple(rows[0])
-        if all(tuple(row) == columns for row in rows):
-            async with engine.begin() if also else engine.connect() as conn:
-                if also is not None:
-                    # First: its statement opens the transaction the COPY then joins.
-                    await also(conn)
-                raw = await conn.get_raw_connection()
-                await raw.driver_connection.copy_records_to_table(
-                    table.name,
-                    records=[tuple(row.values()) for row in rows],
-                    columns=list(columns),
-                    schema_name=table.schema,
+        extra_columns = tuple(extra[0]) if extra else ()
+        if all(tuple(row) == columns for row in rows) and all(
+            tuple(row) == extra_columns for row in extra
+        ):
+            async with driver_connection(engine) as (conn, raw):
+                if extra_table is None or not extra:
+                    await raw.copy_records_to_table(
+                        table.name,
+                        records=[tuple(row.values()) for row in rows],
+                        columns=list(columns),
+                        schema_name=table.schema,
+                    )
+                    return
+                first, first_args = _insert_unnest(conn, table, columns, rows)
+                second, second_args = _insert_unnest(
+                    conn, extra_table, extra_columns, extra, first=len(first_args) + 1
                 )
+                # A data-modifying WITH runs to completion whether or not the rest reads it.
+                await raw.execute(f"WITH a AS ({first}) {second}", *first_args, *second_args)
             return
     async with engine.begin() as conn:
         await executemany(conn, insert(table), rows)
-        if also is not None:
-            await also(conn)
+        if extra_table is not None and extra:
+            await executemany(conn, insert(extra_table), extra)
+
+
+_unnest_sql: dict[tuple[Table, tuple[str, ...], int, tuple[bool, ...]], str] = {}
+
+
+def _insert_unnest(
+    conn: AsyncConnection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    first: int = 1,
+) -> tuple[str, list[Any]]:
+    """`INSERT INTO table (columns) SELECT ... FROM unnest($1::type[], ...)` and its arguments,
+    numbered from `first`: one array per column, but a column with one value in every row
+    (a batch's EVSE, connector, an unused field) is one scalar instead. asyncpg checks every
+    array element in Python (several `isinstance` against ABCs); `list.count` compares them
+    in C, far cheaper."""
+    values = [[row[c] for row in rows] for c in columns]
+    constant = [v.count(v[0]) == len(v) for v in values]
+    if all(constant) and len(rows) > 1:
+        constant[0] = False  # something to unnest, to give the row count
+    mask = tuple(constant)
+    args = [v[0] if const else v for v, const in zip(values, mask, strict=True)]
+    key = (table, columns, first, mask)
+    sql = _unnest_sql.get(key)
+    if sql is None:
+        preparer = conn.dialect.identifier_preparer
+        # Cast to the type without its length (VARCHAR, not VARCHAR(48)): an explicit cast
+        # truncates, the assignment to the column refuses a value too long, as COPY does.
+        types = [table.c[name].type.compile(dialect=conn.dialect).split("(")[0] for name in columns]
+        names = ", ".join(preparer.quote(name) for name in columns)
+        target = f"INSERT INTO {preparer.format_table(table)} ({names})"
+        scalars = [f"${i}::{t}" for i, t in enumerate(types, first)]
+        if all(mask):  # one row
+            sql = f"{target} VALUES ({', '.join(scalars)})"
+        else:
+            varying = [i for i, const in enumerate(mask) if not const]
+            arrays = ", ".join(f"{scalars[i]}[]" for i in varying)
+            aliases = ", ".join(f"c{i}" for i in varying)
+            picks = ", ".join(scalars[i] if const else f"u.c{i}" for i, const in enumerate(mask))
+            sql = f"{target} SELECT {picks} FROM unnest({arrays}) AS u({aliases})"
+        if len(_unnest_sql) < _MAX_PLANS:
+            _unnest_sql[key] = sql
+    return sql, args
 
 
 def _driver_plan(

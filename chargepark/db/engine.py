@@ -13,8 +13,25 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
+        self.echo = echo
         self.engine: AsyncEngine = create_engine(url, echo=echo)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer: AsyncEngine | None = None
+
+    @property
+    def writer(self) -> AsyncEngine:
+        """The hot path's batch writers' engine. On PostgreSQL a pool of its own without
+        `pool_pre_ping`: each batch is one or two statements, and the ping before every checkout
+        was one more round trip per batch. A connection that died meanwhile fails its batch
+        (the pool is then invalidated and the batch's items retried alone, on new connections).
+        On SQLite the one engine (one writer at a time anyway)."""
+        if self.is_sqlite:
+            return self.engine
+        if self._writer is None:
+            self._writer = create_async_engine(
+                self.url, echo=self.echo, pool_size=8, max_overflow=8, pool_pre_ping=False
+            )
+        return self._writer
 
     @property
     def dialect(self) -> str:
@@ -29,6 +46,8 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            await self._writer.dispose()
         await self.engine.dispose()
 
 

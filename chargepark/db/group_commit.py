@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargepark.db import bulk
 from chargepark.db.batcher import Batcher, Overloaded
@@ -26,9 +25,11 @@ Rows = Sequence[Mapping[str, Any]]
 
 class Companion(Protocol):
     """What else each batch writes, in the batch's own transaction (e.g. outbox rows that
-    summarize it): it commits with the rows or not at all."""
+    summarize it): rows for `table` that commit with the batch's rows or not at all."""
 
-    async def write(self, conn: AsyncConnection, rows: Rows) -> None: ...
+    table: Table
+
+    def rows_for(self, rows: Rows) -> Rows: ...
 
     def committed(self) -> None: ...
 
@@ -64,11 +65,10 @@ class GroupCommitWriter:
         rows = [r for rows in batch for r in rows]
         companion = self.companion
         if companion is None:
-            await bulk.insert_committed(self.db.engine, self.table, rows)
+            await bulk.insert_committed(self.db.writer, self.table, rows)
         else:
-            await bulk.insert_committed(
-                self.db.engine, self.table, rows, lambda conn: companion.write(conn, rows)
-            )
+            also = (companion.table, companion.rows_for(rows))
+            await bulk.insert_committed(self.db.writer, self.table, rows, also)
             companion.committed()
         return [None] * len(batch)
 

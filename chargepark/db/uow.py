@@ -70,6 +70,11 @@ class UnitOfWork:
             self.events = []
             self._on_commit()
 
+    def notify_committed(self) -> None:
+        """Wake the outbox relay: for events committed outside `commit` (the hot path's
+        one-statement writes, which take this unit's outbox table and clock)."""
+        self._on_commit()
+
     async def rollback(self) -> None:
         await self.session.rollback()
         self.events = []

@@ -49,6 +49,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         max_backoff: float = 15.0,
+        coalesce: float = 0.02,
     ) -> None:
         self.service = service
         self.db = db
@@ -58,6 +59,10 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        # After a pass that published something, commits arriving within this many seconds
+        # share the next pass: under load a pass per commit (a transaction, a SELECT and an
+        # UPDATE) cost the csms ~8% of its CPU; an event waits at most this much longer.
+        self.coalesce = coalesce
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -92,7 +97,9 @@ class OutboxRelay:
             return await self._pass_unlocked()
 
     async def _pass_locked(self) -> int:
-        async with self.db.engine.begin() as conn:
+        # The writers' pool: no ping round trip before each pass (SQLAlchemy runs these
+        # statements, so a connection the server closed is detected and the pool renewed).
+        async with self.db.writer.begin() as conn:
             rows = await self._unsent(conn, skip_locked=True)
             sent, failure = await self._publish(rows)
             await self._record(conn, rows, sent, failure)
@@ -185,6 +192,8 @@ class OutboxRelay:
                 )
                 continue
             if sent < self.batch_size:
+                if sent and self.coalesce > 0:
+                    await self._sleep(self.coalesce, wake_on_commit=False)
                 await self._sleep(self.poll_interval)
 
     async def _sleep(self, seconds: float, *, wake_on_commit: bool = True) -> None:

@@ -394,7 +394,7 @@ class ProtocolEdge:
             result = msg.create_call_result(payloads.answer_payload(response))
             if validate:
                 payloads.validate(result, self._ocpp_version)
-            frame = result.to_json()
+            frame = _result_frame(result)
         except Exception:
             log.exception("OCPP handler returned an invalid response", extra=self._ids(msg))
             await self._refuse(msg, Fault.INTERNAL)
@@ -448,6 +448,15 @@ class ProtocolEdge:
 
     def _ids(self, msg: Call) -> dict[str, str]:
         return {"charger_id": self.id, "action": msg.action[:64], "message_id": msg.unique_id[:64]}
+
+
+def _result_frame(result: CallResult) -> str:
+    # One prebuilt encoder instead of `to_json`'s `json.dumps(..., cls=...)`, which builds an
+    # encoder per message; the library's (Decimal-aware) encoding only for what this one refuses.
+    try:
+        return _dumps([MessageType.CallResult, result.unique_id, result.payload])
+    except TypeError:
+        return str(result.to_json())
 
 
 _overload_logged_at = -60.0

@@ -177,6 +177,7 @@ class OcppServer:
         assert cp_id is not None
         version = str(conn.subprotocol)
         replaced = self.presence.connected(cp_id, conn, version, self.clock.now())
+        self.service.connected(cp_id)
         if replaced is not None:
             log.info("charger reconnected; the older socket is closed", extra={"charger_id": cp_id})
             await replaced.close(code=1000, reason="replaced by a newer connection")
@@ -200,6 +201,8 @@ class OcppServer:
             log.info("charger disconnected", extra={"charger_id": cp_id, "reason": str(exc)})
         finally:
             self.presence.disconnected(cp_id, conn)
+            if self.presence.get(cp_id) is None:  # not replaced by a newer socket
+                self.service.disconnected(cp_id)
 
     async def _flush_seen_forever(self) -> None:
         while True:

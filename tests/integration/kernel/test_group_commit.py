@@ -104,23 +104,20 @@ notes_table = Table(
 
 
 class Summary:
-    """A companion that writes one note per batch; `fail` makes it raise inside the batch."""
+    """A companion that writes one note per batch; `fail` makes it raise while making it,
+    `clash` makes its row break the notes' primary key inside the batch's transaction."""
+
+    table = notes_table
 
     def __init__(self) -> None:
         self.fail = False
+        self.clash = False
         self.commits = 0
-        self.driver_in_transaction: list[bool] = []
 
-    async def write(self, conn, rows) -> None:
-        from sqlalchemy import insert
-
-        await conn.execute(insert(notes_table).values(rows=len(rows)))
-        if conn.dialect.name == "postgresql":
-            # The rows' COPY follows on this same driver connection: inside this transaction.
-            raw = await conn.get_raw_connection()
-            self.driver_in_transaction.append(raw.driver_connection.is_in_transaction())
+    def rows_for(self, rows):
         if self.fail:
             raise RuntimeError("companion failed")
+        return [{"id": 1, "rows": len(rows)} if self.clash else {"rows": len(rows)}]
 
     def committed(self) -> None:
         self.commits += 1
@@ -131,17 +128,37 @@ async def test_a_companion_commits_with_its_batch_or_not_at_all(any_db):
         await conn.run_sync(metadata.create_all)
     summary = Summary()
     writer = GroupCommitWriter(any_db, rows_table, companion=summary)
+    # An explicit id 1 first, so that `clash` below collides with it.
+    await writer.write([{"who": "first"}])
     await asyncio.gather(*(writer.write([{"who": f"w{i}"}]) for i in range(50)))
     async with any_db.engine.connect() as conn:
         noted = sum((await conn.execute(select(notes_table.c.rows))).scalars())
         stored = await conn.scalar(select(func.count()).select_from(rows_table))
-    assert noted == stored == 50 and summary.commits >= 1
-    assert all(summary.driver_in_transaction)
-    # A companion that fails takes the rows down with it (PostgreSQL's COPY path included).
+    assert noted == stored == 51 and summary.commits >= 2
+    commits = summary.commits
+    # A companion that fails takes the rows down with it.
     summary.fail = True
     with pytest.raises(RuntimeError):
         await writer.write([{"who": "lost"}])
+    # So does its row failing in the database (PostgreSQL: the one-statement path).
+    summary.fail, summary.clash = False, True
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own IntegrityError kind
+        await writer.write([{"who": "lost too"}])
     async with any_db.engine.connect() as conn:
         who = set((await conn.execute(select(rows_table.c.who))).scalars())
         noted_after = sum((await conn.execute(select(notes_table.c.rows))).scalars())
-    assert "lost" not in who and noted_after == 50
+    assert not {"lost", "lost too"} & who and noted_after == 51
+    assert summary.commits == commits
+
+
+async def test_a_value_too_long_is_refused_with_its_batch_not_cut(postgres_db):
+    async with postgres_db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    writer = GroupCommitWriter(postgres_db, rows_table, companion=Summary())
+    with pytest.raises(Exception):  # noqa: B017 - asyncpg's StringDataRightTruncationError
+        await writer.write([{"who": "x" * 17}, {"who": "ok"}])  # String(16)
+    await writer.write([{"who": "a"}, {"who": "a"}])  # every column constant
+    async with postgres_db.engine.connect() as conn:
+        who = list((await conn.execute(select(rows_table.c.who))).scalars())
+        noted = list((await conn.execute(select(notes_table.c.rows))).scalars())
+    assert who == ["a", "a"] and noted == [2]

@@ -241,3 +241,28 @@ async def test_an_event_emitted_by_a_consumer_keeps_the_producers_correlation_id
     cause = n.parked("AB123", clock) | {"correlation_id": "visit-7"}
     await consumer.deliver(cause, 1)
     assert emitted[0]["correlation_id"] == "visit-7"
+
+
+async def test_commits_in_quick_succession_share_relay_passes_and_all_go_out(any_db, clock):
+    bus = InProcessBus()
+    service, relay, _ = await wired(any_db, bus, clock, coalesce=0.05)
+    passes = 0
+    run_once = relay.run_once
+
+    async def counted() -> int:
+        nonlocal passes
+        passes += 1
+        return await run_once()
+
+    relay.run_once = counted  # type: ignore[method-assign]
+    await bus.start()
+    relay.start()
+    try:
+        for i in range(20):
+            await service.park(f"CAR{i}")
+            await asyncio.sleep(0.01)  # each commit wakes the relay
+        await wait_until(lambda: _equals(service.count(n.effects), 20))
+    finally:
+        await relay.stop()
+        await bus.close()
+    assert passes < 20  # without coalescing: about one pass per commit

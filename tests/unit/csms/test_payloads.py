@@ -113,3 +113,37 @@ def test_answers_serialize_as_the_library_serializes_them(response):
     assert payloads.answer_payload(response) == snake_to_camel_case(
         remove_nones(serialize_as_dict(response))
     )
+
+
+@pytest.mark.parametrize(
+    ("measurand", "accepted"),
+    [
+        ("Energy.Active.Import.Register", True),
+        ("RPM", True),
+        ("Celsius", False),  # a unit, not a measurand
+        ("SoC\n", False),
+        ("soc", False),
+        (5, False),
+        (None, False),
+        (["SoC"], False),
+    ],
+)
+def test_the_compiled_check_accepts_exactly_the_enum_values(measurand, accepted):
+    # Its refusals go to the library, so only its acceptance could be wrong: checked directly.
+    import fastjsonschema
+
+    value = {"value": "1", "measurand": measurand}
+    payload = {
+        **METER_VALUES_16,
+        "meterValue": [{"timestamp": "2026-11-27T09:00:00Z", "sampledValue": [value]}],
+    }
+    check = payloads._compiled_for(Call("id-1", "MeterValues", payload), "1.6")
+    assert check is not None
+    try:
+        check(payload)
+        passed = True
+    except fastjsonschema.JsonSchemaException:
+        passed = False
+    assert passed is accepted
+    library = outcome(_validate_payload, "1.6", "MeterValues", payload) is None
+    assert library is accepted
