@@ -22,6 +22,13 @@ class NotFound(DomainError):
     kind = "not-found"
 
 
+class Forbidden(DomainError):
+    """The caller is who they say, but this is not theirs to see or do."""
+
+    status = 403
+    kind = "forbidden"
+
+
 class Conflict(DomainError):
     status = 409
     kind = "conflict"

@@ -51,9 +51,10 @@ class _Refusal:
 
 
 class UnknownLot(_Refusal, NotFound):
+    message = "unknown lot"
+
     def __init__(self, lot_id: str) -> None:
         super().__init__(f"no lot {lot_id!r}")
-        self.message = "unknown lot"
 
 
 class LotExists(Conflict):
@@ -66,52 +67,44 @@ class LotNotEmpty(Conflict):
 
 
 class UnknownSlot(_Refusal, NotFound):
+    message = "unknown slot"
+
     def __init__(self, lot_id: str, slot_ui: int) -> None:
         super().__init__(f"lot {lot_id!r} has no slot {slot_ui}")
-        self.message = "unknown slot"
 
 
 class LotFull(_Refusal, Conflict):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.message = "lot full"
+    message = "lot full"
 
 
 class LotBusy(_Refusal, Conflict):
     """Every claim lost a race: so many parks at once that the caller should simply retry."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.message = "lot busy, try again"
+    message = "lot busy, try again"
 
 
 class AlreadyParked(_Refusal, Conflict):
+    message = "vehicle already parked"
+
     def __init__(self, regnum: str, slot_ui: int | None = None) -> None:
         where = f" in slot {slot_ui}" if slot_ui is not None else ""
         super().__init__(f"{regnum} is already parked in this lot{where}")
-        self.message = "vehicle already parked"
 
 
 class SlotUnavailable(_Refusal, Conflict):
     """An attendant named a slot that cannot take this vehicle now."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.message = "slot unavailable"
+    message = "slot unavailable"
 
 
 class NotParked(_Refusal, NotFound):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.message = "vehicle not found"
+    message = "vehicle not found"
 
 
 class OutOfOrder(_Refusal, Conflict):
     """An event time before the vehicle's previous event: durations would go negative."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.message = "event time before the vehicle's previous event"
+    message = "event time before the vehicle's previous event"
 
 
 class SlotOccupied(Conflict):

@@ -10,18 +10,13 @@ from accounts.domain import UnknownCustomer
 from accounts.service import AccountsService
 from chargepark.auth import PRINCIPAL
 from chargepark.clock import isoformat_utc
-from chargepark.errors import DomainError, Invalid
+from chargepark.errors import Forbidden, Invalid
 
 routes = web.RouteTableDef()
 SERVICE = web.AppKey("accounts_service", AccountsService)
 
 READ = "accounts:read"
 WRITE = "accounts:write"
-
-
-class Forbidden(DomainError):
-    status = 403
-    kind = "forbidden"
 
 
 def service(request: web.Request) -> AccountsService:

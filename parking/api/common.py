@@ -9,7 +9,7 @@ from aiohttp import web
 
 from chargepark.auth import PRINCIPAL
 from chargepark.clock import isoformat_utc
-from chargepark.errors import DomainError, Invalid
+from chargepark.errors import Forbidden, Invalid
 from parking.queries import ParkingQueries
 from parking.service import ParkingService
 
@@ -19,11 +19,6 @@ QUERIES = web.AppKey("parking_queries", ParkingQueries)
 
 READ = "parking:read"
 WRITE = "parking:write"
-
-
-class Forbidden(DomainError):
-    status = 403
-    kind = "forbidden"
 
 
 def service(request: web.Request) -> ParkingService:
