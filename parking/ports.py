@@ -11,6 +11,11 @@ from typing import Any, Protocol, Self
 from parking.domain import Lot, Slot, Stay, Vehicle
 
 
+class ConnectionLost(Exception):
+    """The unit of work lost its database connection before commit: nothing was written, and
+    the use case can run again, once, on a new connection."""
+
+
 @dataclass(frozen=True)
 class ParkContext:
     """What a park reads before it claims a slot, in one round trip."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Self
 
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chargepark.clock import as_utc
-from chargepark.db.uow import UnitOfWork
+from chargepark.db.uow import UnitOfWork, outbox_row
 from parking.domain import (
     AlreadyParked,
     BayTaken,
@@ -32,7 +33,7 @@ from parking.domain import (
     VehicleKind,
     duration_sec,
 )
-from parking.ports import ParkContext
+from parking.ports import ConnectionLost, ParkContext
 from parking.store import events_occupancy, lots, slots
 
 
@@ -267,12 +268,18 @@ class SqlOccupancyRepository:
     async def release(
         self, lot_id: str, *, regnum: str | None = None, slot_ui: int | None = None
     ) -> Stay | None:
-        statement = _OCCUPANT[(regnum is not None, slot_ui is not None)]
+        which = (regnum is not None, slot_ui is not None)
         params = {"p_lot": lot_id, "p_regnum": regnum, "p_slot": slot_ui}
-        row = (await self._execute(statement, params)).first()
-        if row is None:
-            return None
-        await self._execute(_VACATE, {"p_lot": lot_id, "p_slot": row.slot_ui})
+        if self.uow.db.dialect == "postgresql":
+            # One round trip: the occupant's row, locked, and the slot vacated.
+            row = (await self._execute(_RELEASE[which], params)).first()
+            if row is None:
+                return None
+        else:
+            row = (await self._execute(_OCCUPANT[which], params)).first()
+            if row is None:
+                return None
+            await self._execute(_VACATE, {"p_lot": lot_id, "p_slot": row.slot_ui})
         vehicle = Vehicle(row.regnum, VehicleKind(row.kind), Fuel(row.fuel))
         return Stay(lot_id, slot_of_row(row), vehicle, as_utc(row.since))
 
@@ -294,7 +301,11 @@ class SqlOccupancyRepository:
             "duration_sec": duration_sec(stay.since, at) if leave else None,
             "recorded_at": recorded_at,
         }
-        await self._execute(_RECORD, row)
+        if self.uow.db.dialect == "postgresql":
+            # Written at commit, in one statement with the outbox row (see commit()).
+            self.uow.history.append(row)
+        else:
+            await self._execute(_RECORD, row)
 
 
 _FREE = slots.c.regnum.is_(None) & slots.c.in_service.is_(True)
@@ -381,6 +392,22 @@ def _occupant(by_regnum: bool, by_slot: bool) -> Any:
 
 
 _OCCUPANT = {(r, s): _occupant(r, s) for r in (True, False) for s in (True, False)}
+
+
+def _release(by_regnum: bool, by_slot: bool) -> Any:
+    # PostgreSQL: `UPDATE slots SET regnum = NULL, ... FROM (SELECT ... FOR UPDATE) AS o ...
+    # RETURNING o.*`: the occupant as it was, locked (and re-checked once locked, so of two
+    # leaves of one vehicle the second finds nothing), and the slot freed, in one statement.
+    old = _occupant(by_regnum, by_slot).subquery("o")
+    return (
+        update(slots)
+        .where(slots.c.lot_id == old.c.lot_id, slots.c.slot_ui == old.c.slot_ui)
+        .values(regnum=None, kind=None, fuel=None, since=None)
+        .returning(*old.c)
+    )
+
+
+_RELEASE = {(r, s): _release(r, s) for r in (True, False) for s in (True, False)}
 _VACATE = (
     update(slots)
     .where(slots.c.lot_id == bindparam("p_lot"), slots.c.slot_ui == bindparam("p_slot"))
@@ -402,11 +429,132 @@ def _claimed(row: Any, vehicle: Vehicle) -> Slot:
 
 
 class SqlParkingUnitOfWork(UnitOfWork):
+    """On PostgreSQL, two round trips fewer per park or leave than the plain unit of work:
+
+    - its connection comes from the writers' pool (`Database.writer`), which does not ping
+      before a checkout. A connection the server closed meanwhile is seen without a round trip
+      (asyncpg marks it closed once the loop sees the socket's end) and replaced; one lost
+      while in use before commit makes the unit raise ConnectionLost, and the use case runs
+      again once, on a new connection (nothing of it was committed);
+    - the history row (`occupancy.record`) and the outbox row go in at commit as one
+      statement, `WITH h AS (INSERT INTO events_occupancy ...) INSERT INTO outbox ...`,
+      in the same transaction as the slot's change.
+    SQLite keeps the plain unit of work."""
+
     lots: SqlLotRepository
     occupancy: SqlOccupancyRepository
 
     async def __aenter__(self) -> Self:
-        await super().__aenter__()
+        self.history: list[dict[str, Any]] = []
+        self._committing = False
+        self._conn: AsyncConnection | None = None
+        if self.db.dialect == "postgresql":
+            self._conn = await _live_connection(self.db.writer)
+            self.session = AsyncSession(bind=self._conn, expire_on_commit=False)
+            self.events = []
+        else:
+            await super().__aenter__()
         self.lots = SqlLotRepository(self)
         self.occupancy = SqlOccupancyRepository(self)
         return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        conn = self._conn
+        if conn is None:
+            await super().__aexit__(exc_type, exc, tb)
+            return
+        lost = isinstance(exc, DBAPIError) and (
+            exc.connection_invalidated or conn.invalidated or await _closed(conn)
+        )
+        try:
+            if not lost:  # else no rollback to send: the server ended the transaction
+                await super().__aexit__(exc_type, exc, tb)
+        finally:
+            try:
+                if lost or await _closed(conn):
+                    await conn.invalidate()
+            finally:
+                await conn.close()
+        if lost and not self._committing:
+            raise ConnectionLost("the database connection was lost; nothing was written") from exc
+
+    async def commit(self) -> None:
+        self._committing = True
+        if self.history and len(self.history) == 1 and len(self.events) == 1:
+            now = self.clock.now()
+            (event,) = self.events
+            params = {f"h_{k}": v for k, v in self.history[0].items()}
+            params.update({f"o_{k}": v for k, v in outbox_row(event, now).items()})
+            await self.session.execute(_history_with_outbox(self.outbox_table), params)
+            self.history = []
+            await self.session.commit()
+            self.events = []
+            self._on_commit()
+            return
+        if self.history:
+            await self.session.execute(_RECORD, self.history)
+            self.history = []
+        await super().commit()
+
+    async def rollback(self) -> None:
+        self.history = []
+        await super().rollback()
+
+
+async def _closed(conn: AsyncConnection) -> bool:
+    if conn.invalidated:
+        return True
+    try:
+        return bool((await conn.get_raw_connection()).driver_connection.is_closed())
+    except DBAPIError:
+        return True
+
+
+async def _live_connection(engine: Any) -> AsyncConnection:
+    """A pooled connection whose socket is not known closed: checked without a round trip."""
+    for _ in range(engine.pool.size() + 8):
+        conn = await engine.connect()
+        if not await _closed(conn):
+            return conn
+        await conn.invalidate()
+        await conn.close()
+    raise ConnectionLost("no live database connection in the writers' pool")
+
+
+_WITH_OUTBOX: dict[Table, Any] = {}
+
+
+def _history_with_outbox(outbox: Table) -> Any:
+    statement = _WITH_OUTBOX.get(outbox)
+    if statement is None:
+        history = (
+            insert(events_occupancy)
+            .values({c: bindparam(f"h_{c}") for c in _HISTORY_COLUMNS})
+            .cte("h")
+        )
+        statement = (
+            insert(outbox)
+            .values({c: bindparam(f"o_{c}") for c in _OUTBOX_COLUMNS})
+            .add_cte(history)
+        )
+        _WITH_OUTBOX[outbox] = statement
+    return statement
+
+
+_HISTORY_COLUMNS = (
+    "lot_id",
+    "action",
+    "ts",
+    "slot_ui",
+    "level",
+    "regnum",
+    "kind",
+    "fuel",
+    "ev_bay",
+    "charger_id",
+    "connector_id",
+    "arrived_at",
+    "duration_sec",
+    "recorded_at",
+)
+_OUTBOX_COLUMNS = ("event_id", "event_type", "payload", "created_at", "attempts")

@@ -31,7 +31,7 @@ from parking.domain import (
     event_time,
     normalize_regnum,
 )
-from parking.ports import ParkingUnitOfWork
+from parking.ports import ConnectionLost, ParkingUnitOfWork
 
 # A claim comes back empty only when the slots left are being claimed by other parks at that
 # instant; from the second attempt on it waits for one of them to finish, so each round settles
@@ -148,6 +148,12 @@ class ParkingService:
     # --- park and leave --------------------------------------------------------------------
 
     async def park(self, cmd: ParkVehicle) -> Stay:
+        try:
+            return await self._park(cmd)
+        except ConnectionLost:  # before commit: nothing written; once more, on a new one
+            return await self._park(cmd)
+
+    async def _park(self, cmd: ParkVehicle) -> Stay:
         vehicle = Vehicle(normalize_regnum(cmd.regnum), cmd.kind, cmd.fuel)
         now = self.clock.now()
         async with self.uow() as uow:
@@ -197,6 +203,12 @@ class ParkingService:
         raise LotBusy("too many vehicles are parking at this moment; try again")
 
     async def leave(self, cmd: LeaveLot) -> Left:
+        try:
+            return await self._leave(cmd)
+        except ConnectionLost:  # before commit: nothing written; once more, on a new one
+            return await self._leave(cmd)
+
+    async def _leave(self, cmd: LeaveLot) -> Left:
         regnum = normalize_regnum(cmd.regnum) if cmd.regnum is not None else None
         now = self.clock.now()
         async with self.uow() as uow:

@@ -24,12 +24,14 @@ class Database:
         `pool_pre_ping`: each batch is one or two statements, and the ping before every checkout
         was one more round trip per batch. A connection that died meanwhile fails its batch
         (the pool is then invalidated and the batch's items retried alone, on new connections).
+        Parking's park/leave unit of work uses it too (one connection per request in flight,
+        hence up to 16 kept: overflow connections are closed at check-in and opened again).
         On SQLite the one engine (one writer at a time anyway)."""
         if self.is_sqlite:
             return self.engine
         if self._writer is None:
             self._writer = create_async_engine(
-                self.url, echo=self.echo, pool_size=8, max_overflow=8, pool_pre_ping=False
+                self.url, echo=self.echo, pool_size=16, max_overflow=8, pool_pre_ping=False
             )
         return self._writer
 

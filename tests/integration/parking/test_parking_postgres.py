@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from chargepark.auth import StaticJwks, TokenVerifier
 from chargepark.config import load_settings
@@ -23,8 +23,8 @@ from chargepark.errors import DomainError
 from chargepark.runtime import Platform
 from parking.domain import Fuel, VehicleKind
 from parking.repository import SqlParkingUnitOfWork
-from parking.service import CreateLot, ParkingService, ParkVehicle
-from parking.store import kernel, slots
+from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
+from parking.store import events_occupancy, kernel, slots
 from tests.conftest import FixedClock
 from tests.support.procs import CHARGEPARK, clean_env, free_port, run_cli, wait_http
 from tests.support.services import pg_url
@@ -216,3 +216,35 @@ async def test_parking_keeps_working_while_the_bus_is_down(
             )
         ).all()
     assert [(t, sent) for t, sent in rows] == [("VehicleParked", None), ("VehicleLeft", None)]
+
+
+async def test_park_and_leave_survive_connections_the_server_closed(postgres_db):
+    """The park/leave path takes connections from the writers' pool, which does not ping them
+    first: one the server closed meanwhile is replaced (or the use case runs again, once), not
+    a failure. Each park and leave still writes its history row and its outbox row."""
+    await migrate.upgrade("parking", postgres_db)
+    clock = FixedClock()
+    units = lambda: SqlParkingUnitOfWork(postgres_db, kernel.outbox, clock, lambda: None)  # noqa: E731
+    parking = ParkingService(units, clock)
+    await parking.create_lot(CreateLot("D1", "d", [a_slot(1), a_slot(2)]))
+    await parking.park(ParkVehicle("D1", "AB1", VehicleKind.CAR, Fuel.ICE))
+
+    async def terminate_others() -> None:
+        async with postgres_db.engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+
+    await terminate_others()
+    left = await parking.leave(LeaveLot("D1", regnum="AB1"))
+    assert left.stay.slot.slot_ui == 1
+    await terminate_others()
+    stay = await parking.park(ParkVehicle("D1", "AB2", VehicleKind.CAR, Fuel.ICE))
+    assert stay.slot.slot_ui == 1
+    async with postgres_db.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(kernel.outbox)) == 3
+        assert await conn.scalar(select(func.count()).select_from(events_occupancy)) == 3
+        assert await conn.scalar(select(slots.c.regnum).where(slots.c.slot_ui == 1)) == "AB2"
