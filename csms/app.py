@@ -12,9 +12,10 @@ from csms.commands.history import CommandHistory
 from csms.commands.local import LocalCommandPort
 from csms.commands.recorded import RecordedCommandPort
 from csms.consumers import build_consumer
+from csms.housekeeping import Housekeeping
 from csms.ocpp.server import OcppServer
 from csms.presence import Presence
-from csms.remote import PendingStartSweeper, RemoteControl
+from csms.remote import RemoteControl
 from csms.repository import CsmsUnitOfWork
 from csms.service import ChargingService
 from csms.session_queries import SessionQueries
@@ -77,11 +78,13 @@ def build(ctx: ServiceContext) -> ServiceParts:
         clock=ctx.clock,
         tls=settings.ocpp_tls,
     )
+    # Every few seconds: remote starts no transaction took, commands a restart cut short.
+    housekeeping = Housekeeping(
+        [remote.expire_pending, lambda: commands.settle_abandoned(ctx.clock.now())]
+    )
     consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
     on_stop = [accounts.close] if accounts is not None else []
-    return ServiceParts(
-        app=app, consumer=consumer, servers=[ocpp, PendingStartSweeper(remote)], on_stop=on_stop
-    )
+    return ServiceParts(app=app, consumer=consumer, servers=[ocpp, housekeeping], on_stop=on_stop)
 
 
 DEFINITION = ServiceDefinition(

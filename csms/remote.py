@@ -10,7 +10,6 @@ end the transaction; the session closes when the charger says so, never before.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import uuid
@@ -216,33 +215,6 @@ class RemoteControl:
             )
             await uow.commit()
         return running
-
-
-class PendingStartSweeper:
-    """Runs RemoteControl.expire_pending every so often, for as long as the service runs."""
-
-    def __init__(self, remote: RemoteControl, every_sec: float = 15.0) -> None:
-        self.remote = remote
-        self.every_sec = every_sec
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="csms-pending-start-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_sec)
-            try:
-                await self.remote.expire_pending()
-            except Exception:  # the database may be down for a while: next round
-                log.exception("expiring pending remote starts failed")
 
 
 def _start_request(version: str, session: Session) -> tuple[str, dict[str, Any]]:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
 from chargepark.clock import as_utc
 from chargepark.db.engine import Database
-from csms.commands.port import CommandOutcome, CommandStatus
+from csms.commands.port import MAX_TIMEOUT_SEC, CommandOutcome, CommandStatus
 from csms.domain import UnknownCharger
 from csms.store import charger_commands, chargers
+
+ABANDONED_AFTER_SEC = 60  # beyond the longest timeout: no caller still waits for these
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -86,6 +88,24 @@ class CommandHistory:
                     answered_at=at if charger_answered else None,
                 )
             )
+
+    async def settle_abandoned(self, now: datetime) -> int:
+        """Commands still `sent` long past any timeout were cut short by a stop or crash of
+        the csms: recorded as timed out, so the log never shows them as still on their way."""
+        cutoff = now - timedelta(seconds=MAX_TIMEOUT_SEC + ABANDONED_AFTER_SEC)
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                update(charger_commands)
+                .where(
+                    charger_commands.c.status == str(CommandStatus.SENT),
+                    charger_commands.c.requested_at < cutoff,
+                )
+                .values(
+                    status=str(CommandStatus.TIMEOUT),
+                    error_description="cut short: csms stopped before the charger answered",
+                )
+            )
+        return int(result.rowcount or 0)
 
     async def page(
         self, charger_id: str, limit: int, offset: int
