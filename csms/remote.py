@@ -36,35 +36,31 @@ _POLL_SEC = 0.25
 _ID_TOKEN_MAX = {"1.6": 20, "2.0.1": 36}  # 1.6 idTag is CiString20; 2.0.1 idToken string[36]
 
 
-class CommandRefused(DomainError):
+class _CommandProblem(DomainError):
+    """A remote start or stop that did not go through; `extra` names the session."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.extra = extra
+
+
+class CommandRefused(_CommandProblem):
     """The charger said no (Rejected), or could not be asked."""
 
     status = 409
     kind = "command-refused"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.extra = extra
 
-
-class ChargerFailed(DomainError):
+class ChargerFailed(_CommandProblem):
     """The charger answered with a CALLERROR, or with something we cannot read."""
 
     status = 502
     kind = "charger-error"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.extra = extra
 
-
-class ChargerSilent(DomainError):
+class ChargerSilent(_CommandProblem):
     status = 504
     kind = "charger-timeout"
-
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.extra = extra
 
 
 @dataclass(frozen=True)

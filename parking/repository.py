@@ -17,7 +17,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chargepark.clock import as_utc
-from chargepark.db.uow import UnitOfWork, outbox_row
+from chargepark.db import bulk
+from chargepark.db.uow import OUTBOX_ROW_COLUMNS, UnitOfWork, outbox_row
 from parking.domain import (
     AlreadyParked,
     BayTaken,
@@ -464,14 +465,14 @@ class SqlParkingUnitOfWork(UnitOfWork):
             await super().__aexit__(exc_type, exc, tb)
             return
         lost = isinstance(exc, DBAPIError) and (
-            exc.connection_invalidated or conn.invalidated or await _closed(conn)
+            exc.connection_invalidated or conn.invalidated or await bulk.is_closed(conn)
         )
         try:
             if not lost:  # else no rollback to send: the server ended the transaction
                 await super().__aexit__(exc_type, exc, tb)
         finally:
             try:
-                if lost or await _closed(conn):
+                if lost or await bulk.is_closed(conn):
                     await conn.invalidate()
             finally:
                 await conn.close()
@@ -501,24 +502,11 @@ class SqlParkingUnitOfWork(UnitOfWork):
         await super().rollback()
 
 
-async def _closed(conn: AsyncConnection) -> bool:
-    if conn.invalidated:
-        return True
-    try:
-        return bool((await conn.get_raw_connection()).driver_connection.is_closed())
-    except DBAPIError:
-        return True
-
-
 async def _live_connection(engine: Any) -> AsyncConnection:
-    """A pooled connection whose socket is not known closed: checked without a round trip."""
-    for _ in range(engine.pool.size() + 8):
-        conn = await engine.connect()
-        if not await _closed(conn):
-            return conn
-        await conn.invalidate()
-        await conn.close()
-    raise ConnectionLost("no live database connection in the writers' pool")
+    try:
+        return await bulk.live_connection(engine)
+    except ConnectionError:
+        raise ConnectionLost("no live database connection in the writers' pool") from None
 
 
 _WITH_OUTBOX: dict[Table, Any] = {}
@@ -534,27 +522,11 @@ def _history_with_outbox(outbox: Table) -> Any:
         )
         statement = (
             insert(outbox)
-            .values({c: bindparam(f"o_{c}") for c in _OUTBOX_COLUMNS})
+            .values({c: bindparam(f"o_{c}") for c in OUTBOX_ROW_COLUMNS})
             .add_cte(history)
         )
         _WITH_OUTBOX[outbox] = statement
     return statement
 
 
-_HISTORY_COLUMNS = (
-    "lot_id",
-    "action",
-    "ts",
-    "slot_ui",
-    "level",
-    "regnum",
-    "kind",
-    "fuel",
-    "ev_bay",
-    "charger_id",
-    "connector_id",
-    "arrived_at",
-    "duration_sec",
-    "recorded_at",
-)
-_OUTBOX_COLUMNS = ("event_id", "event_type", "payload", "created_at", "attempts")
+_HISTORY_COLUMNS = tuple(c.name for c in events_occupancy.columns if not c.primary_key)

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Table, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -41,28 +42,46 @@ async def executemany(
         await raw.driver_connection.executemany(sql, [tuple(row[k] for k in order) for row in same])
 
 
+async def is_closed(conn: AsyncConnection) -> bool:
+    """Whether the connection's socket is known closed, without a round trip: asyncpg marks it
+    closed as soon as the loop sees the socket's end."""
+    if conn.invalidated:
+        return True
+    try:
+        return bool((await conn.get_raw_connection()).driver_connection.is_closed())
+    except DBAPIError:
+        return True
+
+
+async def live_connection(engine: AsyncEngine) -> AsyncConnection:
+    """A connection from a pool that does not ping before a checkout (the writers' pool: a
+    ping is a round trip), whose socket is not known closed. One the server closed meanwhile
+    (a restart, an idle timeout) is dropped and another taken; otherwise SQLAlchemy, which does
+    not see statements sent past it, would hand it out again and again. The caller closes it."""
+    for _ in range(engine.pool.size() + 8):
+        conn = await engine.connect()
+        if not await is_closed(conn):
+            return conn
+        await conn.invalidate()
+        await conn.close()
+    raise ConnectionError("no live database connection in the writers' pool")
+
+
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncConnection, Any]]:
-    """A pooled connection and its driver (asyncpg) connection, for statements sent past
-    SQLAlchemy. The writers' pool does not ping before a checkout (a round trip), so a
-    connection the server closed meanwhile (a restart, an idle timeout) is caught here instead,
-    without a round trip: asyncpg marks it closed as soon as the loop sees the socket's end.
-    It is dropped and another one taken. (SQLAlchemy, which does not see these statements,
-    would otherwise hand it out again and again.)"""
-    for _ in range(engine.pool.size() + 8):
-        async with engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            if raw.is_closed():
+    """A live pooled connection (`live_connection`) and its driver (asyncpg) connection, for
+    statements sent past SQLAlchemy."""
+    conn = await live_connection(engine)
+    try:
+        raw = (await conn.get_raw_connection()).driver_connection
+        try:
+            yield conn, raw
+        except BaseException:
+            if raw.is_closed():  # lost while in use: not back into the pool
                 await conn.invalidate()
-                continue
-            try:
-                yield conn, raw
-            except BaseException:
-                if raw.is_closed():  # lost while in use: not back into the pool
-                    await conn.invalidate()
-                raise
-            return
-    raise ConnectionError("no live database connection in the writers' pool")
+            raise
+    finally:
+        await conn.close()
 
 
 async def insert_committed(

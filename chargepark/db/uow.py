@@ -89,3 +89,7 @@ def outbox_row(event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "created_at": now,
         "attempts": 0,
     }
+
+
+# The columns `outbox_row` fills, for statements that write outbox rows themselves.
+OUTBOX_ROW_COLUMNS = ("event_id", "event_type", "payload", "created_at", "attempts")

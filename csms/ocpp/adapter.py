@@ -79,6 +79,15 @@ class Adapter:
             ]
         )
 
+    async def keep_security_event(self, payload: dict[str, Any]) -> None:
+        """A security event (2.0.1 A04, the 1.6 security whitepaper) is kept and also logged,
+        for whoever watches the security log."""
+        log.warning(
+            "charger security event",
+            extra={"charger_id": self.id, "security_event": payload.get("type")},
+        )
+        await self.keep("SecurityEventNotification", payload)
+
     def charger_time(self, timestamp: str | None) -> datetime:
         """The charger's timestamp when it sent a sane one, else our clock."""
         if timestamp:

@@ -133,12 +133,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
 
     @on(Action.security_event_notification)
     async def on_security_event(self, **payload: Any) -> Any:
-        # Security events (A04) are also logged for whoever watches the security log.
-        log.warning(
-            "charger security event",
-            extra={"charger_id": self.id, "security_event": payload.get("type")},
-        )
-        await self.keep("SecurityEventNotification", payload)
+        await self.keep_security_event(payload)
         return call_result.SecurityEventNotification()
 
     @on(Action.notify_event)
