@@ -481,21 +481,24 @@ class SqlParkingUnitOfWork(UnitOfWork):
 
     async def commit(self) -> None:
         self._committing = True
-        if self.history and len(self.history) == 1 and len(self.events) == 1:
-            now = self.clock.now()
-            (event,) = self.events
+        if self.history and not self.events:
+            await self._write_history()
+        await super().commit()
+
+    async def write_outbox(self, now: datetime) -> None:
+        if len(self.history) == 1 and len(self.events) == 1:  # a park or a leave
             params = {f"h_{k}": v for k, v in self.history[0].items()}
-            params.update({f"o_{k}": v for k, v in outbox_row(event, now).items()})
+            params.update({f"o_{k}": v for k, v in outbox_row(self.events[0], now).items()})
             await self.session.execute(_history_with_outbox(self.outbox_table), params)
             self.history = []
-            await self.session.commit()
-            self.events = []
-            self._on_commit()
             return
+        await self._write_history()
+        await super().write_outbox(now)
+
+    async def _write_history(self) -> None:
         if self.history:
             await self.session.execute(_RECORD, self.history)
             self.history = []
-        await super().commit()
 
     async def rollback(self) -> None:
         self.history = []

@@ -61,10 +61,7 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         if self.events:
-            now = self.clock.now()
-            await self.session.execute(
-                insert(self.outbox_table), [outbox_row(e, now) for e in self.events]
-            )
+            await self.write_outbox(self.clock.now())
         await self.session.commit()
         if self.events:
             self.events = []
@@ -74,6 +71,13 @@ class UnitOfWork:
         """Wake the outbox relay: for events committed outside `commit` (the hot path's
         one-statement writes, which take this unit's outbox table and clock)."""
         self._on_commit()
+
+    async def write_outbox(self, now: datetime) -> None:
+        """The queued events' outbox rows, in the transaction about to commit. A subclass may
+        write them together with rows of its own (one statement instead of two)."""
+        await self.session.execute(
+            insert(self.outbox_table), [outbox_row(e, now) for e in self.events]
+        )
 
     async def rollback(self) -> None:
         await self.session.rollback()
