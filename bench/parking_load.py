@@ -118,8 +118,20 @@ async def drop_database(name: str) -> None:
 # --- the server ----------------------------------------------------------------------------
 
 
+def database_url(database: str, pg_host: str) -> str:
+    """TCP to `pg_host`, or PostgreSQL's Unix socket when it names its directory."""
+    if pg_host.startswith("/"):
+        return f"postgresql://postgres@/{database}?host={pg_host}"
+    return f"postgresql://postgres@{pg_host}/{database}"
+
+
 def start_server(
-    port: int, database: str, jwks_port: int, nats: str | None, profile: Path | None
+    port: int,
+    database: str,
+    jwks_port: int,
+    nats: str | None,
+    profile: Path | None,
+    pg_host: str = HOST,
 ) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGEPARK_")}
     env.update(
@@ -142,7 +154,7 @@ def start_server(
         str(port),
         "--migrate",
         "--database-url",
-        f"postgresql://postgres@{HOST}/{database}",
+        database_url(database, pg_host),
     ]
     return subprocess.Popen(command, env=env, cwd=REPO_ROOT)
 
@@ -258,7 +270,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     database = f"chargepark_bench_{uuid.uuid4().hex[:8]}"
     await create_database(database)
     runner = await serve_jwks(issuer, jwks_port)
-    server = start_server(port, database, jwks_port, args.nats, args.profile)
+    server = start_server(port, database, jwks_port, args.nats, args.profile, args.pg_host)
     try:
         await asyncio.to_thread(wait_ready, port)
         base = f"http://{HOST}:{port}"
@@ -324,6 +336,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=1, help="client processes")
     parser.add_argument("--slots", type=int, default=2000, help="slots in the lot")
     parser.add_argument("--nats", default=None, help="bus URL (default: in-process bus)")
+    parser.add_argument(
+        "--pg-host",
+        default=HOST,
+        help="the service's PostgreSQL: a host (TCP), or a directory (its Unix socket, e.g. "
+        "/var/run/postgresql)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     parser.add_argument(
         "--profile", type=Path, default=None, help="run the server under cProfile, stats here"

@@ -9,6 +9,7 @@ from parking.consumers import build_consumer
 from parking.queries import ParkingQueries
 from parking.repository import SqlParkingUnitOfWork
 from parking.service import ParkingService
+from parking.single_statement import SingleStatementParking
 from parking.store import kernel, metadata
 
 TITLE = "chargepark parking"
@@ -19,7 +20,10 @@ def build(ctx: ServiceContext) -> ServiceParts:
     # (its events wait in the outbox; the EV view shows the last state csms reported).
     units = ctx.units_of_work(SqlParkingUnitOfWork)
     app = make_service_app(ctx, TITLE)
-    app[api.SERVICE] = ParkingService(units, ctx.clock)
+    at_once = None
+    if ctx.db.dialect == "postgresql":
+        at_once = SingleStatementParking(ctx.db, ctx.tables.outbox, ctx.relay.notify)
+    app[api.SERVICE] = ParkingService(units, ctx.clock, at_once)
     app[api.QUERIES] = ParkingQueries(ctx.db, ctx.clock)
     app.add_routes(api.routes)
     return ServiceParts(app=app, consumer=build_consumer(units, ctx.tables))

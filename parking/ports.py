@@ -70,6 +70,20 @@ class OccupancyRepository(Protocol):
         """Append a PARK or LEAVE to the lot's history."""
 
 
+class ParkLeaveAtOnce(Protocol):
+    """Park and leave, each as one atomic write of the slot, its history row and its event.
+    None: nothing was written (an unknown lot, a refusal, a contended last slot...), and the
+    use case's general path finds out why."""
+
+    async def park_nearest(
+        self, lot_id: str, vehicle: Vehicle, since: datetime, now: datetime
+    ) -> Stay | None: ...
+
+    async def leave(
+        self, lot_id: str, regnum: str | None, slot_ui: int | None, at: datetime, now: datetime
+    ) -> Stay | None: ...
+
+
 class ParkingUnitOfWork(Protocol):
     lots: LotRepository
     occupancy: OccupancyRepository

@@ -31,7 +31,7 @@ from parking.domain import (
     event_time,
     normalize_regnum,
 )
-from parking.ports import ConnectionLost, ParkingUnitOfWork
+from parking.ports import ConnectionLost, ParkingUnitOfWork, ParkLeaveAtOnce
 
 # A claim comes back empty only when the slots left are being claimed by other parks at that
 # instant; from the second attempt on it waits for one of them to finish, so each round settles
@@ -89,11 +89,20 @@ class Left:
 
 
 class ParkingService:
-    """Lots and the park/leave use cases; storage comes in through `uow`, time through `clock`."""
+    """Lots and the park/leave use cases; storage comes in through `uow`, time through `clock`.
 
-    def __init__(self, uow: Callable[[], ParkingUnitOfWork], clock: Clock) -> None:
+    `at_once` (PostgreSQL) parks and leaves in one statement each; whatever it cannot do (it
+    then writes nothing) takes the general path through the unit of work, which says why."""
+
+    def __init__(
+        self,
+        uow: Callable[[], ParkingUnitOfWork],
+        clock: Clock,
+        at_once: ParkLeaveAtOnce | None = None,
+    ) -> None:
         self.uow = uow
         self.clock = clock
+        self.at_once = at_once
 
     # --- lots -----------------------------------------------------------------------------
 
@@ -148,6 +157,16 @@ class ParkingService:
     # --- park and leave --------------------------------------------------------------------
 
     async def park(self, cmd: ParkVehicle) -> Stay:
+        if self.at_once is not None and cmd.slot_ui is None:
+            vehicle = Vehicle(normalize_regnum(cmd.regnum), cmd.kind, cmd.fuel)
+            now = self.clock.now()
+            since = event_time(cmd.ts, now, None)  # the previous event is checked in SQL
+            try:
+                stay = await self.at_once.park_nearest(cmd.lot_id, vehicle, since, now)
+            except ConnectionLost:
+                stay = None
+            if stay is not None:
+                return stay
         try:
             return await self._park(cmd)
         except ConnectionLost:  # before commit: nothing written; once more, on a new one
@@ -203,6 +222,16 @@ class ParkingService:
         raise LotBusy("too many vehicles are parking at this moment; try again")
 
     async def leave(self, cmd: LeaveLot) -> Left:
+        if self.at_once is not None:
+            regnum = normalize_regnum(cmd.regnum) if cmd.regnum is not None else None
+            now = self.clock.now()
+            at = event_time(cmd.ts, now, None)  # the arrival is checked in SQL
+            try:
+                stay = await self.at_once.leave(cmd.lot_id, regnum, cmd.slot_ui, at, now)
+            except ConnectionLost:
+                stay = None
+            if stay is not None:
+                return Left(stay, at)
         try:
             return await self._leave(cmd)
         except ConnectionLost:  # before commit: nothing written; once more, on a new one

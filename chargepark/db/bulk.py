@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -76,12 +77,25 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncCon
         raw = (await conn.get_raw_connection()).driver_connection
         try:
             yield conn, raw
-        except BaseException:
-            if raw.is_closed():  # lost while in use: not back into the pool
+        except BaseException as exc:
+            # Lost while in use, or left mid-protocol (a statement cancelled or cut off whose
+            # answer never came): not back into the pool, where the next user would trip on it.
+            if raw.is_closed() or not answered(exc):
                 await conn.invalidate()
             raise
     finally:
         await conn.close()
+
+
+def answered(exc: BaseException) -> bool:
+    """Whether PostgreSQL answered the statement with this error (a constraint violated, bad
+    SQL...), leaving the connection fit for the next one."""
+    # A FATAL error (the backend terminated, an administrator's shutdown) ends the session.
+    return (
+        isinstance(exc, asyncpg.PostgresError)
+        and not isinstance(exc, asyncpg.PostgresConnectionError)
+        and getattr(exc, "severity", None) not in ("FATAL", "PANIC")
+    )
 
 
 async def insert_committed(

@@ -22,6 +22,12 @@ from chargepark.events.inprocess import InProcessBus
 from chargepark.events.registry import validate_event
 from chargepark.runtime import Platform
 from tests.support.procs import free_port
+from tests.support.services import (
+    create_pg_database,
+    drop_pg_database,
+    pg_url,
+    require_postgres,
+)
 from tests.support.tokens import TokenIssuer
 
 LOT = {
@@ -74,14 +80,19 @@ class Parking:
         await self.bus.publish(name, event["event_id"], json.dumps(event).encode())
 
 
-@pytest.fixture
-async def parking(tmp_path) -> AsyncIterator[Parking]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def parking(request, tmp_path) -> AsyncIterator[Parking]:
+    """The embedded platform; parking on SQLite, or on PostgreSQL (where a park or leave is
+    one statement: `parking/single_statement.py`)."""
+    env = {"CHARGEPARK_DATA_DIR": str(tmp_path)}
+    database = None
+    if request.param == "postgres":
+        require_postgres()
+        database = await create_pg_database()
+        env["CHARGEPARK_PARKING_DATABASE_URL"] = pg_url(database)
     issuer = TokenIssuer()
     bus = InProcessBus()
-    settings = load_settings(
-        {"CHARGEPARK_DATA_DIR": str(tmp_path)},
-        {"http_port": free_port(), "ocpp_port": free_port()},
-    )
+    settings = load_settings(env, {"http_port": free_port(), "ocpp_port": free_port()})
     platform = Platform(
         settings, SERVICES, bus=bus, verifier=TokenVerifier(StaticJwks(issuer.jwks))
     )
@@ -92,8 +103,12 @@ async def parking(tmp_path) -> AsyncIterator[Parking]:
 
     await bus.subscribe("test", ["VehicleParked", "VehicleLeft"], record)
     await platform.start()
-    yield parking
-    await platform.stop()
+    try:
+        yield parking
+    finally:
+        await platform.stop()
+        if database is not None:
+            await drop_pg_database(database)
 
 
 @pytest.fixture

@@ -15,18 +15,20 @@ from chargepark.db.engine import Database
 from parking.queries import ParkingQueries, StatusFilter
 from parking.repository import SqlParkingUnitOfWork
 from parking.service import ParkingService
+from parking.single_statement import SingleStatementParking
 from parking.store import kernel
 from tests.conftest import FixedClock
 from tests.support.services import create_pg_database, drop_pg_database, pg_url, require_postgres
 from tests.unit.parking.test_allocation_properties import lots, operations, run_sequence
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "postgres-single-statement"])
 def database(request, tmp_path):
-    """A migrated database and the event loop it lives on (hypothesis drives a sync test)."""
+    """A migrated database, the event loop it lives on (hypothesis drives a sync test), and
+    whether parks and leaves go through the single statements (PostgreSQL's fast path)."""
     loop = asyncio.new_event_loop()
     name = None
-    if request.param == "postgres":
+    if request.param.startswith("postgres"):
         require_postgres()
         name = loop.run_until_complete(create_pg_database())
         url = pg_url(name)
@@ -34,7 +36,7 @@ def database(request, tmp_path):
         url = f"sqlite+aiosqlite:///{tmp_path / 'alloc.db'}"
     db = Database(url)
     loop.run_until_complete(migrate.upgrade("parking", db))
-    yield loop, db
+    yield loop, db, request.param.endswith("single-statement")
     loop.run_until_complete(db.dispose())
     if name is not None:
         loop.run_until_complete(drop_pg_database(name))
@@ -43,7 +45,7 @@ def database(request, tmp_path):
 
 @pytest.mark.postgres
 def test_random_park_leave_sequences_never_double_book_in_sql(database):
-    loop, db = database
+    loop, db, single_statement = database
     lot_ids = (f"P{n}" for n in itertools.count())
 
     @settings(
@@ -69,7 +71,8 @@ def test_random_park_leave_sequences_never_double_book_in_sql(database):
             assert capacity.occupied <= capacity.total
             return {r["slot_ui"]: r["regnum"] for r in rows}
 
-        parking = ParkingService(units, clock)
+        at_once = SingleStatementParking(db, kernel.outbox, lambda: None)
+        parking = ParkingService(units, clock, at_once if single_statement else None)
         loop.run_until_complete(
             run_sequence(parking, clock, lot_id, slots, ev_bays_for_ice, ops, parked_now)
         )

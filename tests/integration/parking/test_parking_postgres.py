@@ -24,6 +24,7 @@ from chargepark.runtime import Platform
 from parking.domain import Fuel, VehicleKind
 from parking.repository import SqlParkingUnitOfWork
 from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
+from parking.single_statement import SingleStatementParking
 from parking.store import events_occupancy, kernel, slots
 from tests.conftest import FixedClock
 from tests.support.procs import CHARGEPARK, clean_env, free_port, run_cli, wait_http
@@ -218,14 +219,16 @@ async def test_parking_keeps_working_while_the_bus_is_down(
     assert [(t, sent) for t, sent in rows] == [("VehicleParked", None), ("VehicleLeft", None)]
 
 
-async def test_park_and_leave_survive_connections_the_server_closed(postgres_db):
+@pytest.mark.parametrize("single_statement", [False, True], ids=["unit-of-work", "single"])
+async def test_park_and_leave_survive_connections_the_server_closed(postgres_db, single_statement):
     """The park/leave path takes connections from the writers' pool, which does not ping them
     first: one the server closed meanwhile is replaced (or the use case runs again, once), not
     a failure. Each park and leave still writes its history row and its outbox row."""
     await migrate.upgrade("parking", postgres_db)
     clock = FixedClock()
     units = lambda: SqlParkingUnitOfWork(postgres_db, kernel.outbox, clock, lambda: None)  # noqa: E731
-    parking = ParkingService(units, clock)
+    at_once = SingleStatementParking(postgres_db, kernel.outbox, lambda: None)
+    parking = ParkingService(units, clock, at_once if single_statement else None)
     await parking.create_lot(CreateLot("D1", "d", [a_slot(1), a_slot(2)]))
     await parking.park(ParkVehicle("D1", "AB1", VehicleKind.CAR, Fuel.ICE))
 
