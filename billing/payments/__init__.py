@@ -1,0 +1,1 @@
+"""Payment providers behind one port: the local provider (embedded default) and Stripe."""
