@@ -1,16 +1,66 @@
-"""Wiring of the billing service: the only place that picks its implementations."""
+"""Wiring of the billing service: the only place that picks its implementations.
+
+The payment provider: Stripe when CHARGEPARK_STRIPE_API_KEY is set (its webhook secret, and
+optionally the API base URL, beside it), else the local provider (the embedded default: nothing
+leaves the process; see billing.payments.local).
+"""
 
 from __future__ import annotations
 
+from billing import api
+from billing.api import webhook
+from billing.consumers import build_consumer
+from billing.payments.local import LocalProvider
+from billing.payments.port import PaymentProvider
+from billing.payments.stripe import StripeProvider
+from billing.repository import SqlBillingUnitOfWork
+from billing.service import BillingService
 from billing.store import kernel, metadata
+from billing.worker import BillingWorker
+from chargepark.config import Settings
+from chargepark.errors import ConfigError
 from chargepark.http.app import make_service_app
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 
 TITLE = "chargepark billing"
 
 
+def payment_provider(settings: Settings) -> PaymentProvider:
+    stripe = settings.stripe
+    if not stripe.api_key:
+        return LocalProvider()
+    if not stripe.webhook_secret:
+        raise ConfigError(
+            "CHARGEPARK_STRIPE_WEBHOOK_SECRET: set it with CHARGEPARK_STRIPE_API_KEY, or Stripe's "
+            "payment reports cannot be verified"
+        )
+    return StripeProvider(stripe.api_key, stripe.api_base)
+
+
 def build(ctx: ServiceContext) -> ServiceParts:
-    return ServiceParts(app=make_service_app(ctx, TITLE))
+    units = ctx.units_of_work(SqlBillingUnitOfWork)
+    provider = payment_provider(ctx.settings)
+    service = BillingService(units, ctx.clock, provider, settings=ctx.settings.billing)
+    app = make_service_app(ctx, TITLE)
+    app[api.SERVICE] = service
+    app.add_routes(api.routes)
+    # The webhook answers 404 itself while no webhook secret is configured.
+    app[webhook.PAYMENT_EVENTS] = service
+    app.add_routes(webhook.routes)
+    on_stop = []
+    if isinstance(provider, StripeProvider):
+        on_stop.append(provider.aclose)
+    else:
+        ctx.announce(
+            "billing: no Stripe key (CHARGEPARK_STRIPE_API_KEY); invoices are settled locally"
+        )
+    worker = BillingWorker(service, ctx.settings.billing.job_interval_sec)
+    return ServiceParts(
+        app=app,
+        consumer=build_consumer(units, ctx.tables),
+        servers=[worker],
+        on_stop=on_stop,
+    )
 
 
 DEFINITION = ServiceDefinition(

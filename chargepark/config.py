@@ -67,6 +67,12 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_SERVICE_CLIENT_ID": ("service_client_id", ""),
     "CHARGEPARK_SERVICE_CLIENT_SECRET": ("service_client_secret", ""),
     "CHARGEPARK_OCPP_OFFLINE_AUTH": ("ocpp_offline_auth", "reject"),
+    "CHARGEPARK_BILLING_VISIT_TIMEOUT": ("billing_visit_timeout", str(24 * 3600)),
+    "CHARGEPARK_BILLING_SETTLE_SEC": ("billing_settle_sec", "60"),
+    "CHARGEPARK_BILLING_JOB_INTERVAL": ("billing_job_interval", "15"),
+    "CHARGEPARK_STRIPE_API_KEY": ("stripe_api_key", ""),
+    "CHARGEPARK_STRIPE_WEBHOOK_SECRET": ("stripe_webhook_secret", ""),
+    "CHARGEPARK_STRIPE_API_BASE": ("stripe_api_base", ""),
 }
 
 
@@ -111,6 +117,23 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class BillingSettings:
+    # A visit is invoiced once the vehicle has left, its sessions are closed and no event has
+    # changed it for `settle_sec` (late events still join it); or, when a session never closes,
+    # `visit_timeout_sec` after its last change. The billing job runs every `job_interval_sec`.
+    visit_timeout_sec: int = 24 * 3600
+    settle_sec: int = 60
+    job_interval_sec: int = 15
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    api_key: str | None = None  # set: invoices go to Stripe; unset: the local provider
+    webhook_secret: str | None = None
+    api_base: str | None = None  # e.g. a Stripe-compatible test server; default Stripe's own
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     http_port: int = 8080
@@ -128,6 +151,8 @@ class Settings:
     jwks_url: str | None = None
     migrate_on_start: bool = True
     auth: AuthSettings = AuthSettings()
+    billing: BillingSettings = BillingSettings()
+    stripe: StripeSettings = StripeSettings()
 
     def database_url(self, service: str) -> str:
         try:
@@ -194,6 +219,16 @@ def load_settings(
         jwks_url=_optional_http_url(*src.get("CHARGEPARK_JWKS_URL")),
         migrate_on_start=_bool(migrate_raw, migrate_name) if migrate_raw else migrate_default,
         auth=_auth_settings(src),
+        billing=BillingSettings(
+            visit_timeout_sec=_positive_int(*src.get("CHARGEPARK_BILLING_VISIT_TIMEOUT")),
+            settle_sec=_whole_number(*src.get("CHARGEPARK_BILLING_SETTLE_SEC")),
+            job_interval_sec=_positive_int(*src.get("CHARGEPARK_BILLING_JOB_INTERVAL")),
+        ),
+        stripe=StripeSettings(
+            api_key=src.get("CHARGEPARK_STRIPE_API_KEY")[0] or None,
+            webhook_secret=src.get("CHARGEPARK_STRIPE_WEBHOOK_SECRET")[0] or None,
+            api_base=_optional_http_url(*src.get("CHARGEPARK_STRIPE_API_BASE")),
+        ),
     )
 
 
@@ -302,6 +337,12 @@ def _positive_int(raw: str, name: str) -> int:
     if raw.isdigit() and int(raw) > 0:
         return int(raw)
     raise ConfigError(f"{name}: {raw!r} is not a positive whole number")
+
+
+def _whole_number(raw: str, name: str) -> int:
+    if raw.isdigit():
+        return int(raw)
+    raise ConfigError(f"{name}: {raw!r} is not a whole number (0 or more)")
 
 
 def _choice(raw: str, name: str, allowed: tuple[str, ...]) -> str:

@@ -1,0 +1,70 @@
+"""Events billing consumes, each applied once through the inbox.
+
+Parking's stays and csms's sessions become the facts visits are assembled from (see
+billing.domain.visits: any order, any repeat, gives the same visits); accounts' events keep
+billing's projection of who a vehicle or an id token belongs to (the newest event wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from billing.domain.visits import session_of_event, stay_of_event
+from billing.repository import SqlBillingUnitOfWork
+from billing.service import apply_session, apply_stay
+from chargepark.clock import as_utc
+from chargepark.db.tables import KernelTables
+from chargepark.events.inbox import Consumer
+
+
+def build_consumer(
+    uow: Callable[[], SqlBillingUnitOfWork], tables: KernelTables
+) -> Consumer[SqlBillingUnitOfWork]:
+    return Consumer("billing", uow, tables.inbox, tables.dead_letters, HANDLERS)
+
+
+async def stay_event(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
+    await apply_stay(uow, stay_of_event(event))
+
+
+async def session_event(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
+    await apply_session(uow, session_of_event(event))
+
+
+async def customer_created(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
+    await uow.customer_seen(event["customer_id"], _time(event["ts"]))
+
+
+async def vehicle_linked(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
+    at = _time(event["ts"])
+    await uow.customer_seen(event["customer_id"], at)
+    await uow.link_vehicle(event["regnum"], event["customer_id"], at)
+
+
+async def vehicle_unlinked(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
+    await uow.unlink_vehicle(event["regnum"], event["customer_id"], _time(event["ts"]))
+
+
+async def id_token_changed(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
+    # A blocked or expired token still names who used it: kept whatever its status.
+    at = _time(event["ts"])
+    await uow.customer_seen(event["customer_id"], at)
+    await uow.put_token(event["id_token"], event["customer_id"], event["status"], at)
+
+
+HANDLERS = {
+    "VehicleParked": stay_event,
+    "VehicleLeft": stay_event,
+    "ChargingSessionStarted": session_event,
+    "ChargingSessionClosed": session_event,
+    "CustomerCreated": customer_created,
+    "VehicleLinked": vehicle_linked,
+    "VehicleUnlinked": vehicle_unlinked,
+    "IdTokenChanged": id_token_changed,
+}
+
+
+def _time(raw: str) -> datetime:
+    return as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
