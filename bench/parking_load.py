@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -113,6 +114,59 @@ async def drop_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+class PostgresPinned:
+    """PostgreSQL's processes (and the backends they fork from now on) kept to `cpus` for the
+    run, then given every CPU again. Otherwise a backend woken by the service's statement
+    preempts the service on its own CPU, and the service's run measures PostgreSQL's work
+    too (in production the database has a machine of its own). Needs the right to change
+    those processes' affinity (root, or the postgres user); without it, says so and goes on."""
+
+    def __init__(self, cpus: set[int]) -> None:
+        self.cpus = cpus
+        self.pids: list[int] = []
+
+    async def __aenter__(self) -> PostgresPinned:
+        import asyncpg
+
+        conn = await asyncpg.connect(host=HOST, user="postgres", database="postgres")
+        try:
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+        finally:
+            await conn.close()
+        postmaster = _parent_of(backend)
+        self.pids = [postmaster, *_children_of(postmaster)]
+        try:
+            for pid in self.pids:
+                _set_affinity(pid, self.cpus)
+        except PermissionError:
+            print("bench: PostgreSQL's CPUs cannot be set here; it shares the service's CPU")
+            self.pids = []
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        every = set(range(os.cpu_count() or 1))
+        for pid in [*self.pids, *_children_of(self.pids[0])] if self.pids else []:
+            _set_affinity(pid, every)
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found.extend(int(c) for c in children)
+    return found
+
+
+def _set_affinity(pid: int, cpus: set[int]) -> None:
+    with contextlib.suppress(ProcessLookupError):  # a backend that ended meanwhile
+        os.sched_setaffinity(pid, cpus)
 
 
 # --- the server ----------------------------------------------------------------------------
@@ -261,14 +315,48 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    import aiohttp
-
     from chargepark.config import load_settings
 
     issuer = Issuer(load_settings({}).auth.issuer)
-    jwks_port, port = free_port(), free_port()
     database = f"chargepark_bench_{uuid.uuid4().hex[:8]}"
     await create_database(database)
+    pinned_pg = (
+        PostgresPinned({args.postgres_cpu})
+        if args.postgres_cpu is not None
+        else contextlib.nullcontext()
+    )
+    async with pinned_pg:
+        results, cpu_used = await _measure(args, issuer, database)
+    latencies = [x for r in results for x in r["latencies"]]
+    statuses: dict[int, int] = {}
+    for r in results:
+        for status, n in r["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    ok = statuses.get(200, 0)
+    per = max(1, args.concurrency // args.processes)
+    return {
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}",
+        "command": " ".join(["python -m bench.parking_load", *sys.argv[1:]]),
+        "concurrency": per * args.processes,
+        "duration_s": args.duration,
+        "requests_per_s": round(ok / args.duration, 1),
+        "p50_ms": round(1000 * percentile(latencies, 50), 2),
+        "p90_ms": round(1000 * percentile(latencies, 90), 2),
+        "p99_ms": round(1000 * percentile(latencies, 99), 2),
+        "max_ms": round(1000 * max(latencies, default=float("nan")), 2),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "server_cpu_percent": round(100 * cpu_used / args.duration, 1),
+        "postgres_cpu": args.postgres_cpu,
+    }
+
+
+async def _measure(
+    args: argparse.Namespace, issuer: Issuer, database: str
+) -> tuple[list[dict[str, Any]], float]:
+    import aiohttp
+
+    jwks_port, port = free_port(), free_port()
     runner = await serve_jwks(issuer, jwks_port)
     server = start_server(port, database, jwks_port, args.nats, args.profile, args.pg_host)
     try:
@@ -283,7 +371,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             assert r.status == 201, await r.text()
         processes, pipes = [], []
         per = max(1, args.concurrency // args.processes)
-        cpu_before = cpu_seconds(server_pid(server))
         for i in range(args.processes):
             ours, theirs = multiprocessing.Pipe(duplex=False)
             task = (base, token, per, args.warmup, args.duration, i * per)
@@ -297,7 +384,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu_used = cpu_seconds(server_pid(server)) - cpu_at_start
         for proc in processes:
             proc.join()
-        del cpu_before
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -306,26 +392,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             server.kill()
         await runner.cleanup()
         await drop_database(database)
-    latencies = [x for r in results for x in r["latencies"]]
-    statuses: dict[int, int] = {}
-    for r in results:
-        for status, n in r["statuses"].items():
-            statuses[status] = statuses.get(status, 0) + n
-    ok = statuses.get(200, 0)
-    return {
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}",
-        "command": " ".join(["python -m bench.parking_load", *sys.argv[1:]]),
-        "concurrency": per * args.processes,
-        "duration_s": args.duration,
-        "requests_per_s": round(ok / args.duration, 1),
-        "p50_ms": round(1000 * percentile(latencies, 50), 2),
-        "p90_ms": round(1000 * percentile(latencies, 90), 2),
-        "p99_ms": round(1000 * percentile(latencies, 99), 2),
-        "max_ms": round(1000 * max(latencies, default=float("nan")), 2),
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "server_cpu_percent": round(100 * cpu_used / args.duration, 1),
-    }
+    return results, cpu_used
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -336,6 +403,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=1, help="client processes")
     parser.add_argument("--slots", type=int, default=2000, help="slots in the lot")
     parser.add_argument("--nats", default=None, help="bus URL (default: in-process bus)")
+    parser.add_argument(
+        "--postgres-cpu",
+        type=int,
+        default=None,
+        help="keep PostgreSQL on this CPU for the run (with the clients, e.g. 1), so it does "
+        "not preempt the service on CPU 0",
+    )
     parser.add_argument(
         "--pg-host",
         default=HOST,
