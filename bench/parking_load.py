@@ -131,11 +131,10 @@ class PostgresPinned:
         import asyncpg
 
         conn = await asyncpg.connect(host=HOST, user="postgres", database="postgres")
-        try:
-            backend = await conn.fetchval("SELECT pg_backend_pid()")
+        try:  # the backend's parent, read while the backend lives
+            postmaster = _parent_of(await conn.fetchval("SELECT pg_backend_pid()"))
         finally:
             await conn.close()
-        postmaster = _parent_of(backend)
         self.pids = [postmaster, *_children_of(postmaster)]
         try:
             for pid in self.pids:

@@ -209,9 +209,10 @@ class SingleStatementParking:
         return Stay(lot_id, slot, left, as_utc(row["since"]))
 
     async def _fetch(self, sql: str, *args: Any, regnum: str | None = None) -> Any:
+        assert self.db.driver is not None, "PostgreSQL only"
         try:
-            async with bulk.driver_connection(self.db.writer) as (_conn, raw):
-                row = await raw.fetchrow(sql, *args)
+            async with self.db.driver.connection() as conn:
+                row = await conn.fetchrow(sql, *args)
         except asyncpg.UniqueViolationError:
             # unique (lot, regnum): the same vehicle, parked by a request that committed first.
             raise AlreadyParked(regnum or "") from None

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from chargepark.db.driver_pool import DriverPool
+
 
 class Database:
     """An engine and its session factory; created at start-up, disposed at shutdown."""
@@ -17,6 +19,8 @@ class Database:
         self.engine: AsyncEngine = create_engine(url, echo=echo)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer: AsyncEngine | None = None
+        # PostgreSQL: asyncpg's own pool, for single statements sent past SQLAlchemy.
+        self.driver = None if url.startswith("sqlite") else DriverPool(url)
 
     @property
     def writer(self) -> AsyncEngine:
@@ -48,6 +52,8 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.driver is not None:
+            await self.driver.close()
         if self._writer is not None:
             await self._writer.dispose()
         await self.engine.dispose()
