@@ -6,6 +6,7 @@ from chargepark.http.app import make_service_app
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 from parking import api
 from parking.consumers import build_consumer
+from parking.finders import ParkingFinders
 from parking.queries import ParkingQueries
 from parking.repository import SqlParkingUnitOfWork
 from parking.service import ParkingService
@@ -25,6 +26,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         at_once = SingleStatementParking(ctx.db, ctx.tables.outbox, ctx.relay.notify)
     app[api.SERVICE] = ParkingService(units, ctx.clock, at_once)
     app[api.QUERIES] = ParkingQueries(ctx.db, ctx.clock)
+    app[api.FINDERS] = ParkingFinders(ctx.db)
     app.add_routes(api.routes)
     return ServiceParts(app=app, consumer=build_consumer(units, ctx.tables))
 

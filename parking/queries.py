@@ -72,18 +72,18 @@ class ParkingQueries:
 
     async def capacity(self, lot_id: str) -> Capacity:
         async with self.db.engine.connect() as conn:
-            await _require_lot(conn, lot_id)
+            await lot_must_exist(conn, lot_id)
             row = (await conn.execute(_capacity_query().where(slots.c.lot_id == lot_id))).first()
         return _capacity(row)
 
     async def require_lot(self, lot_id: str) -> None:
         async with self.db.engine.connect() as conn:
-            await _require_lot(conn, lot_id)
+            await lot_must_exist(conn, lot_id)
 
     async def status(self, lot_id: str, where: StatusFilter) -> list[dict[str, Any]]:
         """One row per slot, nearest first: the slot and who is in it (regnum null when free)."""
         async with self.db.engine.connect() as conn:
-            await _require_lot(conn, lot_id)
+            await lot_must_exist(conn, lot_id)
             rows = [status_row(r) for r in await conn.execute(status_query(lot_id, where))]
             if where.ev_only and rows:
                 await _add_charging_state(conn, rows)
@@ -94,7 +94,7 @@ class ParkingQueries:
     ) -> list[dict[str, Any]]:
         query = history_query(lot_id, where).where(events_occupancy.c.id > after_id).limit(limit)
         async with self.db.engine.connect() as conn:
-            await _require_lot(conn, lot_id)
+            await lot_must_exist(conn, lot_id)
             return [history_row(r) for r in await conn.execute(query)]
 
     async def stream(self, query: Select[Any]) -> AsyncIterator[Any]:
@@ -341,6 +341,6 @@ def _capacity(row: Any) -> Capacity:
     )
 
 
-async def _require_lot(conn: Any, lot_id: str) -> None:
+async def lot_must_exist(conn: Any, lot_id: str) -> None:
     if (await conn.execute(select(lots.c.id).where(lots.c.id == lot_id))).first() is None:
         raise UnknownLot(lot_id)

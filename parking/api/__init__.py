@@ -4,7 +4,8 @@ Operators (and services) hold `parking:read` / `parking:write`. A customer's tok
 and their occupancy, but nothing that names other people's vehicles (status, history, exports).
 """
 
-from parking.api import lots, occupancy, reports
+from parking.api import finders, lots, occupancy, reports
 from parking.api.common import QUERIES, SERVICE, routes
+from parking.api.finders import FINDERS
 
-__all__ = ["QUERIES", "SERVICE", "lots", "occupancy", "reports", "routes"]
+__all__ = ["FINDERS", "QUERIES", "SERVICE", "finders", "lots", "occupancy", "reports", "routes"]
