@@ -494,7 +494,9 @@ class BillingService:
         except Exception as exc:
             await self._failed_call(inv, exc, "collect", attempt)
             return OPEN
-        return await self._answered(inv, answer.status, answer, "collect", attempt, None)
+        return await self._answered(
+            inv, answer.status, answer, "collect", attempt, None, claimed_at=now
+        )
 
     async def _issue(
         self, inv: dict[str, Any], payer: Payer, lines: list[dict[str, Any]]
@@ -532,6 +534,8 @@ class BillingService:
         source: str,
         attempt: int,
         issued: IssuedInvoice | None,
+        *,
+        claimed_at: datetime | None = None,
     ) -> str:
         now = self.clock.now()
         async with self.uow() as uow:
@@ -550,7 +554,18 @@ class BillingService:
             elif status is PaymentStatus.FAILED:
                 code = answer.failure_code if answer else None
                 message = answer.failure_message if answer else None
-                await self._record_decline(uow, current, code, message, source, attempt, now)
+                # The provider's webhook may report this very decline before its API answer
+                # reaches us: a webhook decline recorded since we claimed the invoice for this
+                # collection is the same one, already counted.
+                echoed = claimed_at is not None and any(
+                    a["source"] == "webhook"
+                    and a["status"] == PaymentStatus.FAILED.value
+                    and a["at"] >= claimed_at
+                    for a in await uow.attempts_of(inv["id"])
+                )
+                await self._record_decline(
+                    uow, current, code, message, source, attempt, now, ref=ref, count=not echoed
+                )
             else:  # OPEN: waiting for the customer (or for the provider's own retries)
                 await uow.update_invoice(inv["id"], next_attempt_at=None)
             await uow.commit()
@@ -565,6 +580,9 @@ class BillingService:
         source: str,
         attempt: int,
         now: datetime,
+        *,
+        ref: str | None = None,
+        count: bool = True,
     ) -> None:
         await uow.add_attempt(
             inv["id"],
@@ -572,14 +590,20 @@ class BillingService:
             source,
             PaymentStatus.FAILED.value,
             now,
+            provider_ref=ref,
             failure_code=code,
             failure_message=message,
         )
         if inv["status"] != OPEN:
             return
+        reason = f"declined: {code}"[:500] if code else "declined"
+        if not count:
+            if code:  # the webhook's report named no code; the API's answer does
+                await uow.update_invoice(inv["id"], last_error=reason)
+            return
         declines = inv["declines"] + 1
         retry = self.policy.after_decline(now, declines)
-        values: dict[str, Any] = {"declines": declines, "last_error": f"declined: {code}"[:500]}
+        values: dict[str, Any] = {"declines": declines, "last_error": reason}
         if retry is None:
             values.update(status=UNCOLLECTIBLE.value, next_attempt_at=None)
         else:
@@ -593,7 +617,7 @@ class BillingService:
         """The provider could not be asked, or refused the request: nothing is lost."""
         now = self.clock.now()
         async with self.uow() as uow:
-            current = await _invoice(uow, inv["id"])
+            current = await _invoice(uow, inv["id"], for_update=True)
             if isinstance(exc, ProviderRejected):
                 # The same request would be refused again: kept open, no retry scheduled, until
                 # an operator captures it (after fixing whatever the provider named).
@@ -606,14 +630,14 @@ class BillingService:
                     failure_code=exc.code,
                     failure_message=str(exc),
                 )
-                await uow.update_invoice(
-                    inv["id"], next_attempt_at=None, last_error=f"rejected: {exc}"[:500]
-                )
+                if current["status"] == OPEN:
+                    await uow.update_invoice(
+                        inv["id"], next_attempt_at=None, last_error=f"rejected: {exc}"[:500]
+                    )
                 log.warning("provider rejected the invoice", extra={"invoice_id": inv["id"]})
             else:
                 if not isinstance(exc, ProviderUnavailable):
                     log.exception("payment provider call failed", extra={"invoice_id": inv["id"]})
-                failures = current["unavailable"] + 1
                 await uow.add_attempt(
                     inv["id"],
                     attempt,
@@ -622,6 +646,12 @@ class BillingService:
                     now,
                     failure_message=f"{type(exc).__name__}: {exc}",
                 )
+                if current["status"] != OPEN:
+                    # Settled meanwhile (the webhook said paid while our call's answer was
+                    # lost, say): nothing to retry.
+                    await uow.commit()
+                    return
+                failures = current["unavailable"] + 1
                 await uow.update_invoice(
                     inv["id"],
                     unavailable=failures,

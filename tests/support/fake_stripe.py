@@ -40,6 +40,18 @@ is closed without an answer) and `fail_next(n, mode)` act before a request reach
 nothing changes; `lose_next_answers(n)` lets the API do the work and then drops the connection,
 the case an idempotency key exists for. Declines come from the customer's card:
 `pm_card_chargeCustomerFail` attaches, then every charge fails with `card_declined`.
+
+With `upstream` (the base URL of a running localstripe) the server fronts localstripe: the
+customer, payment method, payment intent and charge endpoints are forwarded to it (behind this
+server's own API key check, outage switches and idempotency layer), the invoice endpoints are
+answered here, and paying an invoice creates and confirms a payment intent in localstripe for
+the customer's default payment method, so a card is charged, or declined, by localstripe. One
+`api_base` then serves the SDK for everything billing calls.
+
+`saved_cards` (our customer id -> a test card) attaches that card to a customer created with
+`metadata[chargepark_customer_id]` = that id and makes it the default for invoices, as a card
+the customer saved when signing up would be. `pay_on_hosted_page` is the customer paying an
+open invoice on its hosted page with a card of their choice.
 """
 
 from __future__ import annotations
@@ -101,6 +113,14 @@ class ApiError(Exception):
             body["param"] = param
         body.update(extra)
         self.body = {"error": body}
+
+    @classmethod
+    def of(cls, status: int, body: Json, *, kept: bool = True) -> ApiError:
+        """An error answered as another server worded it."""
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        err = cls(status, str(error.get("message") or f"upstream answered {status}"), kept=kept)
+        err.body = body if error else {"error": {"type": "api_error", "message": err.args[0]}}
+        return err
 
 
 def missing(kind: str, ident: str, param: str = "id") -> ApiError:
@@ -181,6 +201,8 @@ class FakeStripe:
     webhook_secret: str | None = None
     default_currency: str = "eur"
     outage: str | None = None  # None, "error", "rate_limit", "drop"
+    upstream: str | None = None  # a running localstripe: see the module's doc
+    saved_cards: dict[str, str] = field(default_factory=dict)
 
     customers: dict[str, Json] = field(default_factory=dict)
     payment_methods: dict[str, Json] = field(default_factory=dict)
@@ -201,6 +223,7 @@ class FakeStripe:
         self._sends: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._api_key: str | None = None  # the last one seen, for pay_on_hosted_page
         self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -218,6 +241,9 @@ class FakeStripe:
         r.add_post("/v1/invoices/{id}/finalize", self._finalize_invoice)
         r.add_post("/v1/invoices/{id}/pay", self._pay_invoice)
         r.add_get("/v1/payment_intents/{id}", self._get_payment_intent)
+        if self.upstream:
+            r.add_get("/v1/payment_methods/{id}", self._forward)
+            r.add_get("/v1/charges/{id}", self._forward)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -229,6 +255,7 @@ class FakeStripe:
         await self.webhooks_sent()
         if self._http is not None:
             await self._http.close()
+            self._http = None
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -248,6 +275,7 @@ class FakeStripe:
 
     def give_card(self, customer_id: str, test_card: str = "pm_card_visa") -> str:
         """Attach a test card to a customer and make it the default for invoices."""
+        assert not self.upstream, "customers live in localstripe: use saved_cards"
         pm = self._attach(test_card, customer_id)
         self.customers[customer_id]["invoice_settings"]["default_payment_method"] = pm["id"]
         return pm["id"]
@@ -258,6 +286,25 @@ class FakeStripe:
             for c in self.charges.values()
             if c["status"] == "succeeded" and (invoice_id is None or c["_invoice"] == invoice_id)
         ]
+
+    async def pay_on_hosted_page(self, invoice_id: str, test_card: str) -> bool:
+        """The customer pays an open invoice on its hosted page with `test_card`: paid (True,
+        `invoice.paid`) or declined (False, `invoice.payment_failed`)."""
+        inv = self._invoice(invoice_id)
+        assert inv["status"] == "open", f"invoice {invoice_id} is {inv['status']}"
+        if self.upstream:
+            assert self._api_key, "no API key seen yet"
+            status, pm = await self._upstream_call(
+                self._api_key,
+                "POST",
+                f"/v1/payment_methods/{test_card}/attach",
+                {"customer": inv["customer"]},
+            )
+            assert status == 200, pm
+            intent = await self._charge_upstream(self._api_key, inv, pm["id"])
+        else:
+            intent = self._charge(inv, self._attach(test_card, inv["customer"]))
+        return intent["status"] == "succeeded"
 
     def calls(self, method: str, path_prefix: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
@@ -283,6 +330,7 @@ class FakeStripe:
         if mode is not None:
             return self._outage(request, key, mode)
         api_key = _api_key(request)
+        self._api_key = api_key or self._api_key
         if api_key is None:
             err = ApiError(
                 401,
@@ -424,6 +472,24 @@ class FakeStripe:
 
     async def _create_customer(self, request: web.Request) -> Json:
         p = _params(request, CUSTOMER_PARAMS)
+        card = self.saved_cards.get(_metadata(p).get("chargepark_customer_id", ""))
+        if self.upstream:
+            customer = await self._forward(request)
+            if card:
+                key = _api_key(request) or ""
+                pm = await self._upstream_json(
+                    key,
+                    "POST",
+                    f"/v1/payment_methods/{card}/attach",
+                    {"customer": customer["id"]},
+                )
+                customer = await self._upstream_json(
+                    key,
+                    "POST",
+                    f"/v1/customers/{customer['id']}",
+                    {"invoice_settings[default_payment_method]": pm["id"]},
+                )
+            return customer
         cus_id = new_id("cus_", 14)
         customer: Json = {
             "id": cus_id,
@@ -460,13 +526,19 @@ class FakeStripe:
         settings = p.get("invoice_settings")
         if isinstance(settings, dict) and settings.get("default_payment_method"):
             self._set_default(customer, settings["default_payment_method"])
+        if card:
+            self.give_card(cus_id, card)
         return customer
 
     async def _get_customer(self, request: web.Request) -> Json:
         _params(request, {"expand"})
+        if self.upstream:
+            return await self._forward(request)
         return self._customer(request.match_info["id"])
 
     async def _update_customer(self, request: web.Request) -> Json:
+        if self.upstream:
+            return await self._forward(request)
         p = _params(request, CUSTOMER_PARAMS - {"payment_method", "test_clock"})
         customer = self._customer(request.match_info["id"])
         for name in ("description", "email", "name", "phone"):
@@ -485,6 +557,29 @@ class FakeStripe:
         except KeyError:
             raise missing("customer", cus_id, param) from None
 
+    async def _load_customer(self, request: web.Request, cus_id: str, param: str = "id") -> Json:
+        """The customer, as of now. With `upstream` it lives in localstripe: it is read from
+        there into a local copy that keeps what only invoices need (number prefix, sequence)."""
+        if self.upstream:
+            status, found = await self._upstream_call(
+                _api_key(request) or "", "GET", f"/v1/customers/{cus_id}", {}
+            )
+            if status == 404:
+                raise missing("customer", cus_id, param)
+            if status != 200:
+                raise ApiError.of(status, found)
+            local = self.customers.get(cus_id) or {
+                "invoice_prefix": new_id("", 8).upper(),
+                "next_invoice_sequence": 1,
+            }
+            self.customers[cus_id] = {
+                **found,
+                "currency": None,  # localstripe makes one up; Stripe's is None until billed
+                "invoice_prefix": local["invoice_prefix"],
+                "next_invoice_sequence": local["next_invoice_sequence"],
+            }
+        return self._customer(cus_id, param)
+
     def _set_default(self, customer: Json, pm_id: str) -> None:
         if pm_id:
             pm = self.payment_methods.get(pm_id)
@@ -500,6 +595,8 @@ class FakeStripe:
         customer["invoice_settings"]["default_payment_method"] = pm_id or None
 
     async def _attach_payment_method(self, request: web.Request) -> Json:
+        if self.upstream:
+            return await self._forward(request)
         p = _params(request, {"customer", "customer_account", "expand"})
         if not p.get("customer"):
             raise bad_param("Missing required param: customer.", "customer", "parameter_missing")
@@ -581,7 +678,7 @@ class FakeStripe:
         if "amount" not in p:
             raise bad_param("Missing required param: amount.", "amount", "parameter_missing")
         amount = _integer(p, "amount")
-        customer = self._customer(p["customer"], "customer")
+        customer = await self._load_customer(request, p["customer"], "customer")
         invoice = None
         if p.get("invoice"):
             invoice = self.invoices.get(p["invoice"])
@@ -675,7 +772,7 @@ class FakeStripe:
                 "pending_invoice_items_behavior",
                 "parameter_invalid_string",
             )
-        customer = self._customer(p["customer"], "customer")
+        customer = await self._load_customer(request, p["customer"], "customer")
         now = int(time.time())
         inv: Json = {
             "id": new_id("in_"),
@@ -798,7 +895,7 @@ class FakeStripe:
         if _boolean(p, "paid_out_of_band", default=False):
             self._mark_paid(inv, None, inv["amount_remaining"])
             return self._show_invoice(inv, p)
-        customer = self.customers[inv["customer"]]
+        customer = await self._load_customer(request, inv["customer"], "customer")
         pm_id = (
             p.get("payment_method")
             or inv["default_payment_method"]
@@ -810,10 +907,15 @@ class FakeStripe:
                 "This customer has no attached payment source or default payment method. "
                 "Please consider adding a default payment method.",
             )
-        pm = self.payment_methods.get(pm_id)
-        if pm is None:
-            raise missing("PaymentMethod", pm_id, "payment_method")
-        intent = self._charge(inv, pm)
+        if self.upstream:
+            intent = await self._charge_upstream(_api_key(request) or "", inv, pm_id)
+            pm: Json = {"id": pm_id, "object": "payment_method"}
+        else:
+            found = self.payment_methods.get(pm_id)
+            if found is None:
+                raise missing("PaymentMethod", pm_id, "payment_method")
+            pm = found
+            intent = self._charge(inv, pm)
         if intent["status"] != "succeeded":
             error = intent["last_payment_error"]
             raise ApiError(
@@ -821,7 +923,7 @@ class FakeStripe:
                 error["message"],
                 type="card_error",
                 code=error["code"],
-                decline_code=error["decline_code"],
+                decline_code=error.get("decline_code"),
                 charge=intent["latest_charge"],
                 payment_intent=intent,
                 payment_method=pm,
@@ -829,6 +931,8 @@ class FakeStripe:
         return self._show_invoice(inv, p)
 
     async def _get_payment_intent(self, request: web.Request) -> Json:
+        if self.upstream:
+            return await self._forward(request)
         _params(request, {"expand", "client_secret"})
         pi_id = request.match_info["id"]
         try:
@@ -906,9 +1010,9 @@ class FakeStripe:
             self._mark_paid(inv, None, 0)
 
     def _charge(self, inv: Json, pm: Json) -> Json:
-        now = int(time.time())
         amount = inv["amount_remaining"]
         fails = pm["_behaviour"] == "charge_fails"
+        now = int(time.time())
         charge: Json = {
             "id": new_id("ch_"),
             "object": "charge",
@@ -942,6 +1046,69 @@ class FakeStripe:
             "status": "requires_payment_method" if fails else "succeeded",
         }
         charge["payment_intent"] = intent["id"]
+        if fails:
+            intent["last_payment_error"] = {
+                "charge": charge["id"],
+                "code": "card_declined",
+                "decline_code": "generic_decline",
+                "doc_url": "https://stripe.com/docs/error-codes/card-declined",
+                "message": "Your card was declined.",
+                "payment_method": pm,
+                "type": "card_error",
+            }
+        return self._settle(inv, intent, charge)
+
+    async def _charge_upstream(self, api_key: str, inv: Json, pm_id: str) -> Json:
+        """Take the invoice's amount through a payment intent confirmed in localstripe."""
+        status, body = await self._upstream_call(
+            api_key,
+            "POST",
+            "/v1/payment_intents",
+            {
+                "amount": str(inv["amount_remaining"]),
+                "currency": inv["currency"],
+                "customer": inv["customer"],
+                "payment_method": pm_id,
+                "capture_method": "automatic",
+                "confirm": "true",
+                "off_session": "true",
+                "metadata[invoice]": inv["id"],
+            },
+        )
+        if status == 200:
+            intent = body
+        elif status == 402 and isinstance(body.get("error"), dict):
+            # localstripe answers a decline with the failed charge; the intent stays behind.
+            failed = await self._upstream_json(
+                api_key, "GET", f"/v1/charges/{body['error']['charge']}", {}
+            )
+            intent = await self._upstream_json(
+                api_key, "GET", f"/v1/payment_intents/{failed['payment_intent']}", {}
+            )
+        else:
+            raise ApiError.of(status, body)
+        latest = intent.get("latest_charge")
+        charge_id = latest["id"] if isinstance(latest, dict) else latest
+        charge = await self._upstream_json(api_key, "GET", f"/v1/charges/{charge_id}", {})
+        intent = {k: v for k, v in intent.items() if k != "charges"}
+        intent["latest_charge"] = charge_id
+        if intent["status"] != "succeeded":
+            error = intent.get("last_payment_error") or {}
+            intent["last_payment_error"] = {
+                "charge": charge_id,
+                "code": error.get("code") or charge.get("failure_code") or "card_declined",
+                "decline_code": error.get("decline_code"),
+                "message": error.get("message") or charge.get("failure_message"),
+                "type": "card_error",
+            }
+        return self._settle(inv, intent, {**charge, "_invoice": inv["id"]})
+
+    def _settle(self, inv: Json, intent: Json, charge: Json) -> Json:
+        """Book a charge attempt on the invoice: its InvoicePayment, the invoice's attempt
+        count and status, and the webhook event."""
+        now = int(time.time())
+        amount = intent["amount"]
+        fails = intent["status"] != "succeeded"
         self.charges[charge["id"]] = charge
         self.payment_intents[intent["id"]] = intent
         payment: Json = {
@@ -963,15 +1130,6 @@ class FakeStripe:
         inv["attempt_count"] += 1
         inv["attempted"] = True
         if fails:
-            intent["last_payment_error"] = {
-                "charge": charge["id"],
-                "code": "card_declined",
-                "decline_code": "generic_decline",
-                "doc_url": "https://stripe.com/docs/error-codes/card-declined",
-                "message": "Your card was declined.",
-                "payment_method": pm,
-                "type": "card_error",
-            }
             self._emit("invoice.payment_failed", inv)
         else:
             self._mark_paid(inv, payment, amount)
@@ -998,6 +1156,60 @@ class FakeStripe:
             }
         return json.loads(json.dumps(shown))  # a snapshot, not the live state
 
+    # -- localstripe behind this server ---------------------------------------------------
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        return self._http
+
+    async def _forward(self, request: web.Request) -> Json:
+        """Pass the request on to localstripe as it came; its answer is this server's."""
+        assert self.upstream is not None
+        headers = {"Authorization": request.headers.get("Authorization", "")}
+        if request.content_type:
+            headers["Content-Type"] = request.content_type
+        url = f"{self.upstream}{request.path}"
+        if request.query_string:
+            url += f"?{request.query_string}"
+        try:
+            async with self._session().request(
+                request.method, url, data=await request.read(), headers=headers
+            ) as r:
+                status, body = r.status, await r.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiError(
+                500, f"upstream unreachable: {exc!r}", type="api_error", kept=False
+            ) from exc
+        if status != 200:
+            raise ApiError.of(status, body, kept=status < 500)
+        return body
+
+    async def _upstream_call(
+        self, api_key: str, method: str, path: str, form: dict[str, str]
+    ) -> tuple[int, Json]:
+        assert self.upstream is not None
+        try:
+            async with self._session().request(
+                method,
+                f"{self.upstream}{path}",
+                data=form if method == "POST" else None,
+                headers={"Authorization": f"Bearer {api_key}"},
+            ) as r:
+                return r.status, await r.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiError(
+                500, f"upstream unreachable: {exc!r}", type="api_error", kept=False
+            ) from exc
+
+    async def _upstream_json(
+        self, api_key: str, method: str, path: str, form: dict[str, str]
+    ) -> Json:
+        status, body = await self._upstream_call(api_key, method, path, form)
+        if status != 200:
+            raise ApiError.of(status, body, kept=status < 500)
+        return body
+
     # -- webhooks --------------------------------------------------------------------------
 
     def _emit(self, kind: str, inv: Json) -> None:
@@ -1021,15 +1233,13 @@ class FakeStripe:
     async def _deliver(self, event: Json) -> None:
         assert self.webhook_url is not None
         body, signature = self.signed_event(event)
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Stripe-Signature": signature,
             "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
         }
         try:
-            async with self._http.post(self.webhook_url, data=body, headers=headers) as r:
+            async with self._session().post(self.webhook_url, data=body, headers=headers) as r:
                 await r.read()
                 self.deliveries.append(Delivery(event["id"], event["type"], r.status))
         except (aiohttp.ClientError, TimeoutError) as exc:

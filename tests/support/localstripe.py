@@ -1,7 +1,8 @@
 """localstripe (PyPI, GPL-3.0): a stateful fake Stripe server, run as a separate process.
 
 It covers customers, payment methods and payment intents/charges; billing's invoice calls are
-tested against `tests.support.fake_stripe` instead (localstripe has no standalone invoices).
+answered by `tests.support.fake_stripe` (localstripe has no standalone invoices), which can
+front a running localstripe (`FakeStripe(upstream=...)`) so one base URL serves both.
 
 The process is started on a free loopback port. localstripe's own command binds every
 interface and writes its state to a fixed file under /tmp after each change; the launcher below

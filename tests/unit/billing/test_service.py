@@ -7,7 +7,7 @@ import pytest
 
 from billing.domain.invoices import NotDraft
 from billing.payments.local import LocalProvider
-from billing.payments.port import PaymentStatus
+from billing.payments.port import PaymentStatus, ProviderUnavailable
 from billing.service import UnknownProviderInvoice
 from tests.unit.billing.support import (
     ScriptedProvider,
@@ -303,4 +303,65 @@ async def test_an_issue_that_pays_at_once_records_the_payment(sqlite_db, clock):
     clock.at = at(200)
     await billing.service.run_cycle()
     assert [c for c, _ in billing.provider.calls] == ["ensure_customer", "issue"]
+    assert len(await billing.outbox("InvoicePaid")) == 1
+
+
+async def test_a_webhook_failure_that_overtakes_the_collections_answer_is_counted_once(
+    billing, clock
+):
+    # Stripe sends invoice.payment_failed while the pay request is still being answered: the
+    # webhook's report reaches billing first, then the collection's own FAILED answer. One
+    # decline, not two (else the invoice would be uncollectible after fewer real declines).
+    provider: ScriptedProvider = billing.provider
+    provider.declines = 1
+    plain_collect = provider.collect
+
+    async def collect_overtaken(provider_invoice_id: str, attempt: int):
+        await billing.service.payment_failed(provider_invoice_id, None, None)
+        return await plain_collect(provider_invoice_id, attempt)
+
+    provider.collect = collect_overtaken  # type: ignore[method-assign]
+    started, closed = session_events(customer_id="c-1")
+    await billing.deliver(parked(), started, closed, left())
+    clock.at = at(200)
+    await billing.service.run_cycle()
+    [row] = await billing.service.invoices(
+        customer_id="c-1", status=None, since=None, until=None, after=0, limit=10
+    )
+    inv = await billing.service.invoice(row["id"])
+    assert (inv["status"], inv["declines"]) == ("open", 1)
+    assert inv["next_attempt_at"] == at(260)
+    assert inv["last_error"] == "declined: card_declined"
+    assert [(a["source"], a["status"]) for a in inv["payment_attempts"]] == [
+        ("webhook", "payment_failed"),
+        ("collect", "payment_failed"),
+    ]
+
+
+async def test_a_lost_collect_answer_after_the_webhook_said_paid_leaves_the_invoice_paid(
+    billing, clock
+):
+    # The payment went through, the webhook reported it, and only then did the pay request's
+    # connection break: the invoice stays paid, with no retry scheduled and no error shown.
+    provider: ScriptedProvider = billing.provider
+
+    async def paid_then_lost(provider_invoice_id: str, attempt: int):
+        await billing.service.payment_succeeded(provider_invoice_id, "pi_1", 1534)
+        raise ProviderUnavailable("connection reset")
+
+    provider.collect = paid_then_lost  # type: ignore[method-assign]
+    started, closed = session_events(customer_id="c-1")
+    await billing.deliver(parked(), started, closed, left())
+    clock.at = at(200)
+    await billing.service.run_cycle()
+    [row] = await billing.service.invoices(
+        customer_id="c-1", status=None, since=None, until=None, after=0, limit=10
+    )
+    inv = await billing.service.invoice(row["id"])
+    assert (inv["status"], inv["next_attempt_at"], inv["last_error"]) == ("paid", None, None)
+    assert inv["unavailable"] == 0
+    assert [(a["source"], a["status"]) for a in inv["payment_attempts"]] == [
+        ("webhook", "paid"),
+        ("collect", "unavailable"),
+    ]
     assert len(await billing.outbox("InvoicePaid")) == 1
