@@ -484,7 +484,7 @@ class BillingService:
                 return await self._status(invoice_id)
             if issued.status is not PaymentStatus.OPEN:
                 return await self._answered(inv, issued.status, None, "issue", 1, issued)
-            if not (inv["charge_automatically"] or capture):
+            if not (issued.charge_automatically or capture):
                 await self._wait(invoice_id)  # pay at exit, or the customer pays the provider
                 return OPEN
             inv = {**inv, "provider_invoice_id": issued.provider_invoice_id}
@@ -519,6 +519,7 @@ class BillingService:
                 provider_customer_id=issued.provider_customer_id,
                 provider_invoice_id=issued.provider_invoice_id,
                 hosted_url=issued.hosted_url,
+                charge_automatically=issued.charge_automatically,
                 unavailable=0,
                 last_error=None,
                 note=LOCAL_NOTE if issued.provider == "local" else inv["note"],

@@ -30,6 +30,7 @@ class LocalProvider:
             provider_customer_id=payer.provider_customer_id,
             provider_invoice_id=f"local_{invoice.invoice_id}",
             status=PaymentStatus.PAID if paid else PaymentStatus.OPEN,
+            charge_automatically=invoice.charge_automatically,
         )
 
     async def collect(self, provider_invoice_id: str, attempt: int) -> PaymentAttempt:

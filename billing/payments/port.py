@@ -69,6 +69,10 @@ class IssuedInvoice:
     provider_invoice_id: str
     status: PaymentStatus
     hosted_url: str | None = None
+    # False: the provider sends the invoice and the customer pays it there (the webhook says
+    # when); nothing for us to collect. A customer known to us but without a saved payment
+    # method gets such an invoice even when we asked for automatic collection.
+    charge_automatically: bool = True
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,8 @@ class StripeProvider:
             "pending_invoice_items_behavior": "exclude",
             "metadata": metadata,
         }
-        if invoice.charge_automatically:
+        automatic = invoice.charge_automatically and await self._can_charge(customer_id)
+        if automatic:
             # We collect ourselves (`collect`), on our own retry policy: Stripe must not
             # advance or charge the invoice on its own schedule as well.
             params["collection_method"] = "charge_automatically"
@@ -191,7 +192,15 @@ class StripeProvider:
             provider_invoice_id=final["id"],
             status=PaymentStatus.PAID if final.get("status") == "paid" else PaymentStatus.OPEN,
             hosted_url=final.get("hosted_invoice_url"),
+            charge_automatically=automatic,
         )
+
+    async def _can_charge(self, customer_id: str) -> bool:
+        """Whether the customer has a default payment method to charge: charge_automatically
+        for those, send_invoice (they pay on Stripe's page) for the others."""
+        customer = await self._call(lambda: self._client.v1.customers.retrieve_async(customer_id))
+        settings = customer.get("invoice_settings") or {}
+        return bool(settings.get("default_payment_method") or customer.get("default_source"))
 
     async def collect(self, provider_invoice_id: str, attempt: int) -> PaymentAttempt:
         try:
