@@ -1,4 +1,5 @@
-"""The OCPP load benchmark still runs: its frames are valid OCPP and a tiny run reports numbers.
+"""The OCPP load benchmark still runs: its frames (simulators.load's) are valid OCPP and a tiny
+run of bench.ocpp_load reports numbers.
 
 No timing is asserted; bench/README.md says how to measure for real.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from ocpp.messages import Call, validate_payload
 
-from bench.ocpp_load import ACTION_NAMES, BOOT, HEARTBEAT, METER, STATUS, Frames
+from simulators.load.frames import ACTION_NAMES, BOOT, HEARTBEAT, METER, STATUS, Frames
 
 REPO = Path(__file__).resolve().parents[2]
 
