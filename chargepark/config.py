@@ -6,6 +6,9 @@ A bad value stops start-up with one line naming the variable (or flag) and what 
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import socket
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +56,8 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_BUS_URL": ("bus_url", ""),
     "CHARGEPARK_BUS_STREAM": ("bus_stream", "CHARGEPARK"),
     "CHARGEPARK_BUS_SUBJECT_PREFIX": ("bus_subject_prefix", "chargepark"),
+    # This process among several of one service (csms nodes); default: host name + random.
+    "CHARGEPARK_NODE_ID": ("node_id", ""),
     "CHARGEPARK_DATABASE_URL": ("database_url", ""),
     "CHARGEPARK_MAX_BODY_BYTES": ("max_body_bytes", str(1024 * 1024)),
     "CHARGEPARK_JWKS_URL": ("jwks_url", ""),
@@ -73,6 +78,10 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_STRIPE_API_KEY": ("stripe_api_key", ""),
     "CHARGEPARK_STRIPE_WEBHOOK_SECRET": ("stripe_webhook_secret", ""),
     "CHARGEPARK_STRIPE_API_BASE": ("stripe_api_base", ""),
+    # ops: alert evaluation, webhook delivery
+    "CHARGEPARK_OPS_ALERT_INTERVAL": ("ops_alert_interval", "15"),
+    "CHARGEPARK_OPS_ALERT_WEBHOOK_URL": ("ops_alert_webhook_url", ""),
+    "CHARGEPARK_OPS_WEBHOOK_MAX_ATTEMPTS": ("ops_webhook_max_attempts", "12"),
 }
 
 
@@ -133,6 +142,22 @@ class StripeSettings:
     api_base: str | None = None  # e.g. a Stripe-compatible test server; default Stripe's own
 
 
+# --- ops settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    # The alert job runs every `alert_interval_sec` (evaluates rules, sends due webhooks). Each
+    # incident change is POSTed to `alert_webhook_url` when set, retried with backoff up to
+    # `webhook_max_attempts` times.
+    alert_interval_sec: float = 15.0
+    alert_webhook_url: str | None = None
+    webhook_max_attempts: int = 12
+
+
+# --- end of ops settings --------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -146,6 +171,8 @@ class Settings:
     log_level: str = "info"
     log_format: str = "json"
     bus: BusSettings = BusSettings(url=None)
+    # Names this process to the others, e.g. which csms node holds a charger's socket.
+    node_id: str = field(default_factory=lambda: default_node_id())
     database_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     max_body_bytes: int = 1024 * 1024
     jwks_url: str | None = None
@@ -153,6 +180,7 @@ class Settings:
     auth: AuthSettings = AuthSettings()
     billing: BillingSettings = BillingSettings()
     stripe: StripeSettings = StripeSettings()
+    ops: OpsSettings = OpsSettings()
 
     def database_url(self, service: str) -> str:
         try:
@@ -214,6 +242,7 @@ def load_settings(
             stream=_token(*src.get("CHARGEPARK_BUS_STREAM")),
             subject_prefix=_token(*src.get("CHARGEPARK_BUS_SUBJECT_PREFIX")),
         ),
+        node_id=_node_id(*src.get("CHARGEPARK_NODE_ID")),
         database_urls=MappingProxyType(urls),
         max_body_bytes=_positive_int(*src.get("CHARGEPARK_MAX_BODY_BYTES")),
         jwks_url=_optional_http_url(*src.get("CHARGEPARK_JWKS_URL")),
@@ -229,6 +258,22 @@ def load_settings(
             webhook_secret=src.get("CHARGEPARK_STRIPE_WEBHOOK_SECRET")[0] or None,
             api_base=_optional_http_url(*src.get("CHARGEPARK_STRIPE_API_BASE")),
         ),
+        ops=_ops_settings(src),
+    )
+
+
+def _ops_settings(src: _Source) -> OpsSettings:
+    raw, name = src.get("CHARGEPARK_OPS_ALERT_INTERVAL")
+    try:
+        interval = float(raw)
+    except ValueError:
+        interval = -1.0
+    if not 0.1 <= interval <= 86400:
+        raise ConfigError(f"{name}: {raw!r} is not a number of seconds from 0.1 to 86400")
+    return OpsSettings(
+        alert_interval_sec=interval,
+        alert_webhook_url=_optional_http_url(*src.get("CHARGEPARK_OPS_ALERT_WEBHOOK_URL")),
+        webhook_max_attempts=_positive_int(*src.get("CHARGEPARK_OPS_WEBHOOK_MAX_ATTEMPTS")),
     )
 
 
@@ -365,6 +410,21 @@ def _token(raw: str, name: str) -> str:
     if raw and all(c.isalnum() or c in "-_" for c in raw):
         return raw
     raise ConfigError(f"{name}: {raw!r} may hold only letters, digits, '-' and '_'")
+
+
+def default_node_id() -> str:
+    """The host name (as far as a bus subject token allows) and a random suffix: unique per
+    process, also for two processes on one host."""
+    host = re.sub(r"[^A-Za-z0-9_-]+", "-", socket.gethostname()).strip("-")[:40] or "node"
+    return f"{host}-{secrets.token_hex(4)}"
+
+
+def _node_id(raw: str, name: str) -> str:
+    if not raw:
+        return default_node_id()
+    if len(raw) <= 64:
+        return _token(raw, name)
+    raise ConfigError(f"{name}: at most 64 characters")
 
 
 def _path_prefix(raw: str, name: str) -> str:

@@ -8,9 +8,11 @@ from chargepark.http.client import ServiceClient
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 from csms import api
 from csms.authorization import Authorizer
+from csms.cluster import PresenceTable, Whereabouts
 from csms.commands.history import CommandHistory
 from csms.commands.local import LocalCommandPort
 from csms.commands.recorded import RecordedCommandPort
+from csms.commands.routed import CommandResponder, RoutedCommandPort
 from csms.consumers import build_consumer
 from csms.housekeeping import Housekeeping
 from csms.ocpp.server import OcppServer
@@ -31,23 +33,34 @@ def build(ctx: ServiceContext) -> ServiceParts:
     service = ChargingService(
         ctx.units_of_work(CsmsUnitOfWork), ctx.clock, unknown_policy=settings.ocpp_unknown
     )
-    presence = Presence()
+    # This node's sockets in memory; shared with the other csms nodes through the database
+    # (one write per connect and disconnect), so any node can route a command or say whether
+    # a charger is connected.
+    presence_table = PresenceTable(ctx.db, settings.node_id, only_node=settings.bus.in_process)
+    presence = Presence(listener=presence_table)
+    whereabouts = Whereabouts(presence, presence_table)
     app = make_service_app(ctx, TITLE)
     app[api.SERVICE] = service
     app[api.PRESENCE] = presence
+    app[api.WHEREABOUTS] = whereabouts
     queries = SessionQueries(ctx.db)
     app[api.SESSIONS] = queries
-    # Commands go out through the socket this node holds; a multi-node port replaces only
-    # LocalCommandPort. Everything sent, whoever asks, lands in the command log.
+    # Commands go out through the socket this node holds, or through the bus to the node that
+    # holds it (which sends it through its local port). Everything sent lands in the command
+    # log once, written by the node that was asked.
     commands = CommandHistory(ctx.db)
     app[api.COMMAND_HISTORY] = commands
-    app[api.COMMAND_PORT] = RecordedCommandPort(LocalCommandPort(presence), commands, ctx.clock)
+    local_commands = LocalCommandPort(presence)
+    app[api.COMMAND_PORT] = RecordedCommandPort(
+        RoutedCommandPort(local_commands, whereabouts, ctx.bus), commands, ctx.clock
+    )
+    responder = CommandResponder(local_commands, ctx.bus, settings.node_id)
     remote = RemoteControl(
         ctx.units_of_work(CsmsUnitOfWork),
         queries,
         app[api.COMMAND_PORT],
         ctx.clock,
-        live_version=presence.version_of,
+        live_version=whereabouts.version_of,
     )
     app[api.REMOTE] = remote
     app.add_routes(api.routes)
@@ -78,13 +91,25 @@ def build(ctx: ServiceContext) -> ServiceParts:
         clock=ctx.clock,
         tls=settings.ocpp_tls,
     )
-    # Every few seconds: remote starts no transaction took, commands a restart cut short.
+    # Every few seconds: remote starts no transaction took, commands a restart cut short, and
+    # this node's presence rows against its sockets.
     housekeeping = Housekeeping(
-        [remote.expire_pending, lambda: commands.settle_abandoned(ctx.clock.now())]
+        [
+            remote.expire_pending,
+            lambda: commands.settle_abandoned(ctx.clock.now()),
+            lambda: presence_table.reconcile(presence.sockets),
+        ]
     )
     consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
     on_stop = [accounts.close] if accounts is not None else []
-    return ServiceParts(app=app, consumer=consumer, servers=[ocpp, housekeeping], on_stop=on_stop)
+    # The presence table starts (clearing this node's old rows) before chargers can connect,
+    # and stops (removing this node's rows) first.
+    return ServiceParts(
+        app=app,
+        consumer=consumer,
+        servers=[presence_table, responder, ocpp, housekeeping],
+        on_stop=on_stop,
+    )
 
 
 DEFINITION = ServiceDefinition(

@@ -1,5 +1,6 @@
 """The csms's periodic clean-ups, run every few seconds for as long as the service runs: remote
-starts no transaction took, and commands a restart cut short."""
+starts no transaction took, commands a restart cut short, and this node's shared presence rows
+out of step with its sockets."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -77,6 +77,10 @@ class StopResult:
     finished: bool  # False: the charger accepted but has not ended the transaction yet
 
 
+async def _no_live_socket(charger_id: str) -> str | None:
+    return None
+
+
 class RemoteControl:
     def __init__(
         self,
@@ -85,23 +89,24 @@ class RemoteControl:
         commands: CommandPort,
         clock: Clock,
         *,
-        live_version: Callable[[str], str | None] = lambda _: None,
+        live_version: Callable[[str], Awaitable[str | None]] = _no_live_socket,
         stop_wait_sec: float = STOP_WAIT_SEC,
     ) -> None:
         self.uow = uow
         self.queries = queries
         self.commands = commands
         self.clock = clock
-        # The version of the socket this node holds, when it holds one: a charger may have
-        # come back speaking another version and not booted yet. Else the last boot's.
+        # The version of the charger's live socket, on whichever node holds it: a charger may
+        # have come back speaking another version and not booted yet. Else the last boot's.
         self.live_version = live_version
         self.stop_wait_sec = stop_wait_sec
 
     async def start(self, cmd: RemoteStart) -> tuple[Session, CommandOutcome]:
+        live = await self.live_version(cmd.charger_id)
         now = self.clock.now()
         async with self.uow() as uow:
             charger = await uow.chargers.get(cmd.charger_id)
-            version = self.live_version(cmd.charger_id) or charger.ocpp_version
+            version = live or charger.ocpp_version
             if version not in _ID_TOKEN_MAX:
                 raise CommandRefused(
                     "the charger has not booted yet: its OCPP version is unknown",
@@ -186,7 +191,7 @@ class RemoteControl:
     async def _version(self, charger_id: str) -> str:
         async with self.uow() as uow:
             charger = await uow.chargers.get(charger_id)
-        return self.live_version(charger_id) or charger.ocpp_version or "1.6"
+        return await self.live_version(charger_id) or charger.ocpp_version or "1.6"
 
     async def _fail(self, session_id: str, reason: str) -> None:
         async with self.uow() as uow:

@@ -186,3 +186,17 @@ charger_commands = Table(
     Column("timeout_sec", Float, nullable=False),
     Index("ix_charger_commands_charger", "charger_id", "id"),
 )
+
+# Which csms node holds each connected charger's WebSocket: written by that node when the
+# connection is accepted and removed when it closes, so any node can route a command to it.
+# A node clears its own rows when it starts and stops; a crashed node's rows are removed by the
+# first node that finds nobody answering for it.
+charger_presence = Table(
+    "charger_presence",
+    metadata,
+    Column("charger_id", String(48), primary_key=True),
+    Column("node_id", String(64), nullable=False),
+    Column("ocpp_version", String(16), nullable=False),  # "1.6", "2.0.1"
+    Column("connected_at", _TS, nullable=False),
+    Index("ix_charger_presence_node", "node_id"),
+)

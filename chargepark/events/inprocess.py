@@ -4,6 +4,9 @@ publish() returns once every consumer of the event has applied it (or dead-lette
 relay marks an outbox row sent only when nothing in this process still depends on it: a crash
 at any point leaves the row unsent and it is delivered again on the next start (the inbox drops
 the repeats). This trades relay throughput for not needing a durable stream.
+
+Requests (`serve` / `request`) are calls to the responder registered in this process: the
+embedded process is the only node, so a subject nobody here serves has no responder at all.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chargepark.errors import BusUnavailable
-from chargepark.events.bus import Handler, backoff_delay
+from chargepark.events.bus import Handler, NoResponders, Responder, backoff_delay, check_subject
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ class InProcessBus:
         self._retry_cap = retry_cap
         self._open = False
         self._closing = asyncio.Event()
+        self._responders: dict[str, Responder] = {}
 
     async def subscribe(self, consumer: str, event_types: Sequence[str], handler: Handler) -> None:
         for event_type in event_types:
@@ -76,3 +80,24 @@ class InProcessBus:
     async def close(self) -> None:
         self._closing.set()
         self._open = False
+
+    async def serve(self, subject: str, responder: Responder) -> None:
+        check_subject(subject)
+        if subject in self._responders:
+            raise ValueError(f"{subject!r} is served already")
+        self._responders[subject] = responder
+
+    async def request(self, subject: str, data: bytes, timeout_sec: float) -> bytes:
+        if not self.is_ready():
+            raise BusUnavailable("the in-process bus is not running")
+        responder = self._responders.get(subject)
+        if responder is None:
+            raise NoResponders(f"nobody serves {subject!r}")
+        try:
+            return await asyncio.wait_for(responder(data), timeout_sec)
+        except TimeoutError:
+            raise
+        except Exception as exc:
+            # As over NATS: a responder that fails sends no reply.
+            log.exception("responder failed", extra={"subject": subject})
+            raise TimeoutError(f"no reply to the request on {subject!r}") from exc

@@ -15,6 +15,12 @@ stream order.
 A publish that times out is "unknown", not "failed": the server may still store it, e.g. once
 a reconnect flushes it. publish() raises BusUnavailable all the same; the outbox publishes the
 row again with the same Nats-Msg-Id and the stream drops the repeat.
+
+Requests (`serve` / `request`) are NATS core request/reply, never stored: subject
+`{subject_prefix}_rpc.{subject}`, outside the stream's `{subject_prefix}.>` (a core message on a
+stream's subject would be stored, and JetStream's own acknowledgement would answer it). The
+server answers at once when nobody subscribes to the subject ("no responders"). Subscriptions
+are made when the first connection is up and renewed by the client after each reconnect.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -41,7 +49,13 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError
 
 from chargepark.errors import BusUnavailable
-from chargepark.events.bus import Handler, backoff_delay
+from chargepark.events.bus import (
+    Handler,
+    NoResponders,
+    Responder,
+    backoff_delay,
+    check_subject,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +131,9 @@ class NatsBus:
         self._started = False
         self._closed = False
         self._outage = False
+        self._responders: dict[str, Responder] = {}
+        self._served: dict[str, Subscription | None] = {}  # None: being subscribed
+        self._answering: set[asyncio.Task[None]] = set()
 
     # -- the EventBus port -------------------------------------------------------------------
 
@@ -181,7 +198,7 @@ class NatsBus:
             return
         self._closed = True
         self._stream_ready.clear()
-        tasks = list(self._loops.values())
+        tasks = list(self._loops.values()) + list(self._answering)
         if self._supervisor is not None:
             tasks.append(self._supervisor)
         for task in tasks:
@@ -203,10 +220,40 @@ class NatsBus:
                     "closing the NATS connection failed", exc_info=True, extra=self._fields()
                 )
 
+    async def serve(self, subject: str, responder: Responder) -> None:
+        check_subject(subject)
+        if self._closed:
+            raise RuntimeError("the bus is closed")
+        if subject in self._responders:
+            raise ValueError(f"{subject!r} is served already")
+        self._responders[subject] = responder
+        if self._nc is not None:
+            await self._subscribe_responder(subject)
+
+    async def request(self, subject: str, data: bytes, timeout_sec: float) -> bytes:
+        check_subject(subject)
+        nc = self._nc
+        # Refused at once while disconnected: the client would hold it in its reconnect buffer.
+        if self._closed or nc is None or not nc.is_connected:
+            raise BusUnavailable(f"NATS bus not connected ({self._state()})")
+        try:
+            msg = await nc.request(self._rpc_subject(subject), data, timeout=timeout_sec)
+        except NoRespondersError:
+            raise NoResponders(f"nobody serves {subject!r}") from None
+        except TimeoutError:  # the client's own timeout error is one
+            raise TimeoutError(
+                f"no reply to the request on {subject!r} within {timeout_sec:g} s"
+            ) from None
+        except Exception as exc:
+            raise BusUnavailable(f"request on {subject!r} failed: {type(exc).__name__}") from exc
+        return bytes(msg.data)
+
     # -- connection and stream ---------------------------------------------------------------
 
     async def _supervise(self) -> None:
         await self._connect()
+        for subject in list(self._responders):
+            await self._subscribe_responder(subject)
         await self._ensure_stream_until_done()
         for durable in self._durables.values():
             self._start_loop(durable)
@@ -476,10 +523,52 @@ class NatsBus:
             return
         await msg.ack()
 
+    # -- requests ----------------------------------------------------------------------------
+
+    async def _subscribe_responder(self, subject: str) -> None:
+        if self._nc is None or subject in self._served:
+            return
+        self._served[subject] = None  # a second caller meanwhile leaves it to this one
+        responder = self._responders[subject]
+
+        async def on_request(msg: Msg) -> None:
+            # The client runs one callback at a time per subscription: each request gets its
+            # own task, so a slow one holds up no other.
+            if not msg.reply:
+                return
+            task = asyncio.create_task(self._answer(subject, responder, msg))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+
+        try:
+            self._served[subject] = await self._nc.subscribe(
+                self._rpc_subject(subject), cb=on_request
+            )
+        except Exception:
+            del self._served[subject]
+            log.exception("cannot serve requests", extra=self._fields() | {"subject": subject})
+
+    async def _answer(self, subject: str, responder: Responder, msg: Msg) -> None:
+        try:
+            reply = await responder(msg.data)
+        except Exception:
+            log.exception("responder failed", extra=self._fields() | {"subject": subject})
+            return
+        try:
+            await msg.respond(reply)
+        except Exception as exc:
+            log.warning(
+                "reply not sent",
+                extra=self._fields() | {"subject": subject, "error": f"{type(exc).__name__}"},
+            )
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _subject(self, event_type: str) -> str:
         return f"{self._prefix}.{event_type}"
+
+    def _rpc_subject(self, subject: str) -> str:
+        return f"{self._prefix}_rpc.{subject}"
 
     def _state(self) -> str:
         if self._closed:

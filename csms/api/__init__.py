@@ -3,9 +3,18 @@
 from csms.api.chargers import routes as charger_routes
 from csms.api.commands import COMMAND_HISTORY, COMMAND_PORT
 from csms.api.commands import routes as command_routes
-from csms.api.keys import PRESENCE, REMOTE, SERVICE, SESSIONS
+from csms.api.keys import PRESENCE, REMOTE, SERVICE, SESSIONS, WHEREABOUTS
 from csms.api.sessions import routes as session_routes
 
 routes = [*charger_routes, *command_routes, *session_routes]
 
-__all__ = ["COMMAND_HISTORY", "COMMAND_PORT", "PRESENCE", "REMOTE", "SERVICE", "SESSIONS", "routes"]
+__all__ = [
+    "COMMAND_HISTORY",
+    "COMMAND_PORT",
+    "PRESENCE",
+    "REMOTE",
+    "SERVICE",
+    "SESSIONS",
+    "WHEREABOUTS",
+    "routes",
+]

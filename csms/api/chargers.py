@@ -11,7 +11,7 @@ from chargepark.clock import isoformat_utc
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.query import query_int
-from csms.api.keys import PRESENCE, SERVICE, SESSIONS
+from csms.api.keys import PRESENCE, SERVICE, SESSIONS, WHEREABOUTS
 from csms.domain import Charger
 from csms.service import ChangeCharger, ChargingService, RegisterCharger
 from csms.sessions import Session
@@ -59,7 +59,9 @@ async def register_charger(request: web.Request) -> web.Response:
     body = await read_json(request, NEW_CHARGER)
     charger = await _service(request).register(RegisterCharger(**body))
     return web.json_response(
-        _view(request, charger), status=201, headers={"Location": f"{request.path}/{charger.id}"}
+        _view(request, charger, await _connected(request, [charger])),
+        status=201,
+        headers={"Location": f"{request.path}/{charger.id}"},
     )
 
 
@@ -71,9 +73,10 @@ async def list_chargers(request: web.Request) -> web.Response:
     offset = query_int(request, "offset", 0)
     items, total = await _service(request).page(limit, offset)
     ongoing = await request.app[SESSIONS].ongoing([c.id for c in items])
+    connected = await _connected(request, items)
     return web.json_response(
         {
-            "items": [_view(request, c, ongoing.get(c.id, [])) for c in items],
+            "items": [_view(request, c, connected, ongoing.get(c.id, [])) for c in items],
             "total": total,
             "limit": limit,
             "offset": offset,
@@ -91,7 +94,8 @@ async def list_chargers(request: web.Request) -> web.Response:
 async def get_charger(request: web.Request) -> web.Response:
     charger = await _service(request).get(request.match_info["charger_id"])
     ongoing = await request.app[SESSIONS].ongoing([charger.id])
-    return web.json_response(_view(request, charger, ongoing.get(charger.id, [])))
+    connected = await _connected(request, [charger])
+    return web.json_response(_view(request, charger, connected, ongoing.get(charger.id, [])))
 
 
 @routes.patch("/chargers/{charger_id}")
@@ -105,7 +109,7 @@ async def get_charger(request: web.Request) -> web.Response:
 async def change_charger(request: web.Request) -> web.Response:
     body = await read_json(request, CHARGER_CHANGES)
     charger = await _service(request).change(ChangeCharger(request.match_info["charger_id"], body))
-    return web.json_response(_view(request, charger))
+    return web.json_response(_view(request, charger, await _connected(request, [charger])))
 
 
 @routes.delete("/chargers/{charger_id}")
@@ -116,16 +120,26 @@ async def remove_charger(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _connected(request: web.Request, chargers: list[Charger]) -> dict[str, str]:
+    """charger -> OCPP version of its live socket, on any csms node."""
+    return await request.app[WHEREABOUTS].connected(c.id for c in chargers)
+
+
 def _view(
-    request: web.Request, charger: Charger, ongoing: list[Session] | None = None
+    request: web.Request,
+    charger: Charger,
+    connected: dict[str, str],
+    ongoing: list[Session] | None = None,
 ) -> dict[str, Any]:
+    # Last seen: this node's own reading when it holds the socket; else what the holding node
+    # flushed (every few seconds).
     live = request.app[PRESENCE].get(charger.id)
     last_seen = live.last_seen_at if live else charger.last_seen_at
     return {
         "id": charger.id,
         "registration": str(charger.registration),
-        "connected": live is not None,
-        "ocpp_version": live.ocpp_version.removeprefix("ocpp") if live else charger.ocpp_version,
+        "connected": charger.id in connected,
+        "ocpp_version": connected.get(charger.id, charger.ocpp_version),
         "vendor": charger.vendor,
         "model": charger.model,
         "serial_number": charger.serial_number,

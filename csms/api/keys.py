@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from csms.cluster import Whereabouts
 from csms.presence import Presence
 from csms.remote import RemoteControl
 from csms.service import ChargingService
 from csms.session_queries import SessionQueries
 
 SERVICE = web.AppKey("charging_service", ChargingService)
-PRESENCE = web.AppKey("presence", Presence)
+PRESENCE = web.AppKey("presence", Presence)  # this node's sockets
+WHEREABOUTS = web.AppKey("whereabouts", Whereabouts)  # connected to any csms node
 SESSIONS = web.AppKey("session_queries", SessionQueries)
 REMOTE = web.AppKey("remote_control", RemoteControl)

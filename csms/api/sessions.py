@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +14,8 @@ from chargepark.errors import Invalid
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.query import query_int
-from csms.api.keys import PRESENCE, REMOTE, SESSIONS
+from csms.api.keys import REMOTE, SESSIONS, WHEREABOUTS
 from csms.commands.port import CommandStatus
-from csms.presence import Presence
 from csms.remote import RemoteStart
 from csms.session_queries import SessionFilter
 from csms.sessions import Session
@@ -69,7 +69,7 @@ async def remote_start(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "session_id": session.id,
-            **session_json(session, request.app[PRESENCE]),
+            **session_json(session, await _connected(request, [session])),
             "command_id": outcome.command_id,
         },
         status=status,
@@ -96,7 +96,7 @@ async def remote_stop(request: web.Request) -> web.Response:
     result = await request.app[REMOTE].stop(
         request.match_info["session_id"], principal.subject if principal else None
     )
-    body = session_json(result.session, request.app[PRESENCE])
+    body = session_json(result.session, await _connected(request, [result.session]))
     if not result.finished:
         return web.json_response({**body, "status": "stopping"}, status=202)
     return web.json_response(body)
@@ -107,7 +107,7 @@ async def remote_stop(request: web.Request) -> web.Response:
 @operation("A charging session", responses={200: "OK", 404: "Unknown session"}, tags=TAGS)
 async def get_session(request: web.Request) -> web.Response:
     session = await request.app[SESSIONS].get(request.match_info["session_id"])
-    return web.json_response(session_json(session, request.app[PRESENCE]))
+    return web.json_response(session_json(session, await _connected(request, [session])))
 
 
 @routes.get("/sessions")
@@ -131,9 +131,10 @@ async def list_sessions(request: web.Request) -> web.Response:
         offset=query_int(request, "offset", 0),
     )
     items, total = await request.app[SESSIONS].page(page)
+    connected = await _connected(request, items)
     return web.json_response(
         {
-            "items": [session_json(s, request.app[PRESENCE]) for s in items],
+            "items": [session_json(s, connected) for s in items],
             "total": total,
             "limit": page.limit,
             "offset": page.offset,
@@ -141,7 +142,12 @@ async def list_sessions(request: web.Request) -> web.Response:
     )
 
 
-def session_json(s: Session, presence: Presence) -> dict[str, Any]:
+async def _connected(request: web.Request, sessions: list[Session]) -> Container[str]:
+    """The chargers of `sessions` connected to any csms node."""
+    return await request.app[WHEREABOUTS].connected(s.charger_id for s in sessions)
+
+
+def session_json(s: Session, connected: Container[str]) -> dict[str, Any]:
     ended = s.ended_at
     return {
         "id": s.id,
@@ -152,7 +158,7 @@ def session_json(s: Session, presence: Presence) -> dict[str, Any]:
         "status": s.status,
         # A charger that dropped mid-session keeps its session open until it reports the end:
         # shown, so nobody mistakes a silent charger for one that is charging.
-        "charger_connected": presence.get(s.charger_id) is not None,
+        "charger_connected": s.charger_id in connected,
         "id_token": s.id_token,
         "auth_status": s.auth_status,
         "customer_id": s.customer_id,

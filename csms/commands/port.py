@@ -1,8 +1,9 @@
 """The command port: send one OCPP CALL to a charger and learn how it ended.
 
-Callers (the REST API, remote start/stop) depend on `CommandPort` only. Today's implementation
-talks to a socket held by this process; a multi-node one routes the same call to the node that
-holds the charger's socket and returns the same `CommandOutcome`.
+Callers (the REST API, remote start/stop) depend on `CommandPort` only. `LocalCommandPort` talks
+to a socket held by this process; `RoutedCommandPort` sends the same call to the csms node that
+holds the charger's socket and returns the same `CommandOutcome`; `RecordedCommandPort` keeps
+the command log around either.
 """
 
 from __future__ import annotations

@@ -140,6 +140,10 @@ async def test_stop_sends_the_transaction_id_in_the_version_type(parts, clock):
 async def test_the_version_of_the_live_socket_wins_over_the_last_boot(parts, clock):
     remote, port, _ = parts
     # CP-16 booted as 1.6 and has come back speaking 2.0.1, not booted yet.
-    remote.live_version = {"CP-16": "2.0.1"}.get
+
+    async def live_version(charger_id: str) -> str | None:
+        return {"CP-16": "2.0.1"}.get(charger_id)
+
+    remote.live_version = live_version
     await remote.start(RemoteStart("CP-16", "APP-2"))
     assert port.sent[-1][1] == "RequestStartTransaction"

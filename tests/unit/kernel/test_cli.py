@@ -78,7 +78,7 @@ def test_an_ocpp_port_in_use_is_refused(tmp_path):
 def test_migrate_reports_each_service_revision(tmp_path):
     result = run_cli("migrate", "--data-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "parking: at revision parking_0002" in result.stdout
+    assert "parking: at revision parking_0003" in result.stdout
     down = run_cli("migrate", "parking", "--downgrade", "base", "--data-dir", str(tmp_path))
     assert down.returncode == 0, down.stderr
     assert "parking: at revision base" in down.stdout
