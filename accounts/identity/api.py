@@ -1,4 +1,5 @@
-"""The issuer's public endpoints: OAuth2 token (RFC 6749), JWKS and OpenID discovery."""
+"""The issuer's public endpoints: OAuth2 token (RFC 6749), token introspection (RFC 7662), JWKS
+and OpenID discovery."""
 
 from __future__ import annotations
 
@@ -43,6 +44,52 @@ async def token(request: web.Request) -> web.Response:
     return web.json_response(body, headers=_NO_STORE)
 
 
+@routes.post("/auth/introspect")
+@public  # no bearer token: the caller authenticates as an API client (RFC 7662 section 2.1)
+@operation(
+    "OAuth2 token introspection (RFC 7662): form `token`; the caller authenticates as an API "
+    "client with accounts:read (HTTP Basic, or client_id/client_secret in the form). With "
+    "`auth_request=1` (nginx's auth_request) an inactive token answers 401 and a refused caller "
+    "403, instead of 200 and 401",
+    responses={
+        200: "{active, scope, client_id, sub, exp, ...}",
+        400: "RFC 6749 error (no token, bad form)",
+        401: "invalid_client (auth_request=1: the token is not active)",
+        403: "the client may not introspect (auth_request=1: also a refused caller)",
+        429: "Locked after repeated failures",
+    },
+    tags=["auth"],
+)
+async def introspect(request: web.Request) -> web.Response:
+    for_gateway = False
+    try:
+        form = await _form(request)
+        for_gateway = form.pop("auth_request", "").lower() in ("1", "true")
+        form.pop("token_type_hint", None)  # only access tokens are introspected
+        credentials = _client_credentials(request, form)
+        if credentials is None:
+            raise OAuthError("invalid_client", "client authentication is required", 401)
+        introspector = request.app[TOKENS].introspector
+        caller = await introspector.caller(
+            credentials.client_id, credentials.secret, request.remote or "unknown"
+        )
+        if caller is None:
+            raise OAuthError("insufficient_scope", "introspection needs accounts:read", 403)
+        token = form.get("token", "")
+        if not token:
+            raise OAuthError("invalid_request", "token is required")
+    except OAuthError as exc:
+        if for_gateway and exc.status == 401:
+            # The gateway's own credential was refused: a 401 would read as "bad token".
+            exc.status = 403
+        return _oauth_error(exc)
+    body = await introspector.introspect(token)
+    # For the gateway an inactive token is a 401 (with no challenge: nginx would pass it on, and
+    # the gateway writes its own).
+    status = 401 if for_gateway and not body["active"] else 200
+    return web.json_response(body, status=status, headers=_NO_STORE)
+
+
 @routes.get("/.well-known/jwks.json")
 @public
 @operation("The public keys that verify this issuer's tokens", tags=["auth"])
@@ -60,6 +107,11 @@ async def discovery(request: web.Request) -> web.Response:
         {
             "issuer": request.app[TOKENS].issuer,
             "token_endpoint": f"{base}/auth/token",
+            "introspection_endpoint": f"{base}/auth/introspect",
+            "introspection_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "grant_types_supported": list(GRANTS),
             "scopes_supported": sorted(ALL_SCOPES),

@@ -20,6 +20,7 @@ import jwt
 from sqlalchemy import func, insert, select, update
 
 from accounts.identity.clients import ApiClient, ClientStore
+from accounts.identity.introspection import Introspector
 from accounts.identity.keys import ALG, KeyStore
 from accounts.identity.scopes import (
     CLIENT_ROLE,
@@ -83,6 +84,9 @@ class TokenService:
         self.issuer = issuer
         self.access_ttl = access_ttl
         self.refresh_ttl = timedelta(seconds=refresh_ttl)
+        self.introspector = Introspector(
+            db, keys, clients, issuer=issuer, authenticate=self.authenticate_client
+        )
 
     async def token(
         self, form: Mapping[str, str], credentials: ClientCredentials | None, ip: str
@@ -111,6 +115,13 @@ class TokenService:
         else:
             grant = await self._refresh(form, requested, client)
         return await self._issue(grant)
+
+    async def authenticate_client(self, client_id: str, secret: str, ip: str) -> ApiClient:
+        """An API client by its credentials, with the token endpoint's lock-out on repeated
+        failures; raises OAuthError (invalid_client, or 429 while locked)."""
+        client = await self._client(ClientCredentials(client_id, secret), ip, required=True)
+        assert client is not None
+        return client
 
     async def _client(
         self, credentials: ClientCredentials | None, ip: str, *, required: bool

@@ -1,11 +1,13 @@
 """The deployment files agree with the code: commands, services, settings, databases, routes.
 
-docker-compose.yml, deploy/nginx/nginx.conf, deploy/postgres/init.sql and the Dockerfile are
-read as files (no Docker needed); scripts/check-deploy adds the Compose v2 validator and hadolint.
+docker-compose.yml, deploy/nginx/nginx.conf.template, deploy/postgres/init.sql and the Dockerfile
+are read as files (no Docker needed); scripts/check-deploy adds the Compose v2 validator and
+hadolint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import io
@@ -30,11 +32,12 @@ from chargepark.config import (
     load_settings,
     service_database_env,
 )
+from tests.support.gateway import placeholders as gateway_placeholders
+from tests.support.gateway import render as render_gateway
 from tests.support.services import in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-NGINX_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 DOCKERFILE = ROOT / "Dockerfile"
 CHECK_DEPLOY = ROOT / "scripts" / "check-deploy"
@@ -185,7 +188,10 @@ def test_every_served_database_is_migrated_before_its_service_serves():
         assert all(containers[job].get("restart") == "no" for job in jobs), f"{name}: {jobs}"
 
 
-# --- deploy/nginx/nginx.conf ----------------------------------------------------------------
+# --- deploy/nginx/nginx.conf.template ---------------------------------------------------------
+# The gateway's one configuration: compose has the nginx image render it with the GATEWAY_*
+# variables of the gateway service; the tests render it (tests/support/gateway.py) with local
+# ports. Here it is rendered with compose's values and read as compose would run it.
 
 Directive = tuple[str, list[str], list["Directive"] | None]
 
@@ -221,21 +227,32 @@ def parse_nginx(text: str) -> list[Directive]:
     return directives
 
 
+def gateway_environment() -> dict[str, str]:
+    return {k: interpolate(v) for k, v in environment_of(compose()["services"]["gateway"]).items()}
+
+
 @functools.cache
 def nginx_http() -> list[Directive]:
-    (http,) = [d for d in parse_nginx(NGINX_CONF.read_text()) if d[0] == "http"]
+    (http,) = [d for d in parse_nginx(render_gateway(gateway_environment())) if d[0] == "http"]
     assert http[2] is not None
     return http[2]
 
 
+def nginx_server() -> list[Directive]:
+    (server,) = [body for name, _, body in nginx_http() if name == "server"]
+    assert server is not None
+    return server
+
+
 def nginx_locations() -> dict[str, list[Directive]]:
     locations: dict[str, list[Directive]] = {}
-    for name, _, server in nginx_http():
-        if name == "server" and server:
-            for directive, args, body in server:
-                if directive == "location":
-                    assert len(args) == 1, f"location {args}: only plain prefix locations"
-                    locations[args[0]] = body or []
+    for directive, args, body in nginx_server():
+        if directive == "location":
+            if len(args) == 2:
+                assert args[0] == "=", f"location {args}: only prefix and exact locations"
+            else:
+                assert len(args) == 1, f"location {args}: only prefix and exact locations"
+            locations[" ".join(args)] = body or []
     return locations
 
 
@@ -247,17 +264,43 @@ def nginx_upstreams() -> dict[str, list[str]]:
     }
 
 
+def nginx_maps() -> dict[str, list[tuple[str, str]]]:
+    """map blocks by the variable they set: [(pattern, value), ...] in order."""
+    return {
+        args[1]: [(entry, values[0]) for entry, values, _ in body or []]
+        for name, args, body in nginx_http()
+        if name == "map"
+    }
+
+
 def single(body: list[Directive], name: str) -> list[str]:
     found = [args for directive, args, _ in body if directive == name]
     assert len(found) == 1, f"expected one {name}, found {found}"
     return found[0]
 
 
+def test_compose_renders_the_gateway_template_with_every_placeholder_set():
+    gateway = compose()["services"]["gateway"]
+    env = environment_of(gateway)
+    assert gateway["image"].startswith("nginx:")
+    assert (
+        "./deploy/nginx/nginx.conf.template:/etc/nginx/templates/nginx.conf.template:ro"
+        in (gateway["volumes"])
+    )
+    # The image's entrypoint writes /etc/nginx/nginx.conf and substitutes only GATEWAY_* names,
+    # so nginx's own $variables stay as they are.
+    assert env["NGINX_ENVSUBST_OUTPUT_DIR"] == "/etc/nginx"
+    assert env["NGINX_ENVSUBST_FILTER"] == "^GATEWAY_"
+    assert gateway_placeholders() == {k for k in env if k.startswith("GATEWAY_")}
+    rendered = render_gateway(gateway_environment())
+    assert not re.search(r"\$\{GATEWAY_[A-Z0-9_]+\}", rendered)
+
+
 def test_gateway_routes_exactly_the_embedded_prefixes_and_strips_them():
     locations = nginx_locations()
     paths = {p for p in locations if not p.startswith("@")}
     expected = {prefix + "/" for prefix in MOUNT_PREFIXES.values()} | {OCPP_PATH + "/", "/"}
-    assert paths == expected, "nginx locations differ from chargepark.config.MOUNT_PREFIXES"
+    assert paths == expected | {"= /_introspect"}, "locations differ from MOUNT_PREFIXES"
     upstreams = nginx_upstreams()
     for service, prefix in MOUNT_PREFIXES.items():
         # A URI part ("/") in proxy_pass replaces the matched prefix: /parking/lots -> /lots.
@@ -266,12 +309,104 @@ def test_gateway_routes_exactly_the_embedded_prefixes_and_strips_them():
         assert upstreams[service] == [f"{service}:8080"], f"upstream {service}"
 
 
+def test_every_rest_prefix_checks_tokens_at_the_edge_and_is_rate_limited():
+    locations = nginx_locations()
+    zones = {
+        args[1].removeprefix("zone=").split(":")[0]: args
+        for name, args, _ in nginx_http()
+        if name == "limit_req_zone"
+    }
+    assert set(zones) == {"per_address", "per_token"}
+    assert zones["per_address"][0] == "$binary_remote_addr"
+    assert zones["per_token"][0] == "$bearer_token"
+    assert single(nginx_http(), "limit_req_status") == ["429"]
+    for prefix in MOUNT_PREFIXES.values():
+        body = locations[prefix + "/"]
+        assert single(body, "auth_request") == ["/_introspect"], prefix
+        limited = {
+            args[0].removeprefix("zone="): args for name, args, _ in body if name == "limit_req"
+        }
+        assert set(limited) == set(zones), prefix
+        assert all("nodelay" in args for args in limited.values())
+    auth = locations["= /_introspect"]
+    assert single(auth, "internal") == []
+    assert single(auth, "proxy_pass") == ["http://accounts/auth/introspect"]
+    assert single(auth, "proxy_method") == ["POST"]
+    body = single(auth, "proxy_set_body")[0]
+    assert body.startswith("token=$bearer_token&auth_request=1&client_id=")
+    assert single(auth, "proxy_cache_key") == ["$bearer_token"]
+    assert single(auth, "proxy_cache_valid")[-1] == "5s"
+
+
+def _public(uri: str) -> bool:
+    for pattern, value in nginx_maps()["$edge_public"]:
+        if pattern != "default" and re.search(pattern.removeprefix("~"), uri):
+            return value == "1"
+    return False
+
+
+def _service_routes(tmp_path: Path) -> dict[str, list[tuple[str, str, bool]]]:
+    """(method, path, public) of every route of every service, from the apps the code builds."""
+    from chargepark.auth import PUBLIC_ATTR
+    from chargepark.clock import SystemClock
+    from chargepark.db.engine import Database
+    from chargepark.events.inprocess import InProcessBus
+    from chargepark.events.outbox import OutboxRelay
+    from chargepark.runtime import definition_of
+    from chargepark.service import ServiceContext
+
+    async def build() -> dict[str, list[tuple[str, str, bool]]]:
+        routes: dict[str, list[tuple[str, str, bool]]] = {}
+        for service in SERVICES:
+            definition = definition_of(service)
+            db = Database(f"sqlite+aiosqlite:///{tmp_path / service}.db")
+            bus = InProcessBus()
+            ctx = ServiceContext(
+                name=service,
+                settings=Settings(),
+                db=db,
+                tables=definition.tables,
+                bus=bus,
+                relay=OutboxRelay(service, db, definition.tables.outbox, bus),
+                clock=SystemClock(),
+                verifier=None,
+            )
+            app = definition.build(ctx).app
+            routes[service] = []
+            for route in app.router.routes():
+                info = route.resource.get_info() if route.resource else {}
+                path = info.get("path") or info.get("formatter")
+                if path and route.method != "HEAD":
+                    is_public = bool(getattr(route.handler, PUBLIC_ATTR, False))
+                    routes[service].append((route.method, path, is_public))
+            await db.dispose()
+        return routes
+
+    return asyncio.run(build())
+
+
+def test_the_public_paths_at_the_edge_are_exactly_the_services_public_routes(tmp_path):
+    routes = _service_routes(tmp_path)
+    for service, prefix in MOUNT_PREFIXES.items():
+        for method, path, is_public in routes[service]:
+            uri = prefix + re.sub(r"\{[^}]+\}", "x-1", path)
+            assert _public(uri) == is_public, f"{method} {uri}: public={is_public} in {service}"
+            if is_public:
+                assert _public(uri + "?a=1"), uri
+                assert not _public(uri + "/x") and not _public(uri + "x"), uri
+    assert not _public("/parking/healthz/../lots") and not _public("/parking/%68ealthz")
+
+
 def test_gateway_sends_ocpp_websockets_to_csms_with_long_timeouts():
     ocpp = nginx_locations()[OCPP_PATH + "/"]
     target = single(ocpp, "proxy_pass")[0]
     assert re.fullmatch(r"http://[\w-]+", target), f"OCPP path must pass unchanged: {target}"
-    assert nginx_upstreams()[target.removeprefix("http://")] == ["csms:9000"]
+    upstream = target.removeprefix("http://")
+    assert nginx_upstreams()[upstream] == ["csms:9000"]
+    (body,) = [b for name, args, b in nginx_http() if name == "upstream" and args == [upstream]]
+    assert single(body or [], "hash") == ["$charge_point_id", "consistent"]
     assert single(ocpp, "proxy_read_timeout") == ["3600s"]
+    assert not [d for d in ocpp if d[0] in ("auth_request", "limit_req")]
     headers = {tuple(args) for name, args, _ in nginx_http() if name == "proxy_set_header"}
     assert ("Upgrade", "$http_upgrade") in headers
     assert ("Connection", "$connection_upgrade") in headers
@@ -280,17 +415,22 @@ def test_gateway_sends_ocpp_websockets_to_csms_with_long_timeouts():
 def test_gateway_errors_are_problem_json():
     http = nginx_http()
     assert single(http, "client_max_body_size") == ["1m"]
-    (server,) = [body for name, _, body in http if name == "server"]
-    assert server is not None
-    pages = {args[0]: args[-1] for name, args, _ in server if name == "error_page"}
-    assert set(pages) == {"404", "413", "502", "504"}
+    pages = {args[0]: args for name, args, _ in nginx_server() if name == "error_page"}
+    assert set(pages) == {"401", "403", "404", "413", "429", "500", "502", "504"}
     locations = nginx_locations()
-    for status, target in pages.items():
-        body = locations[target]
+    for status, args in pages.items():
+        body = locations[args[-1]]
         assert single(body, "default_type") == ["application/problem+json"]
         code, text = single(body, "return")
-        assert code == status
-        assert json.loads(text)["status"] == int(status)
+        # "error_page 403 = @x" answers with the code @x returns; otherwise the status stays.
+        assert code == status or args[1] == "=", (status, args)
+        assert json.loads(text)["status"] == int(code)
+        headers = {a[0]: a[1] for name, a, _ in body if name == "add_header"}
+        assert headers["X-Correlation-ID"] == "$correlation_id"
+        if status == "401":
+            assert headers["WWW-Authenticate"] == "$edge_challenge"
+        if status == "429":
+            assert headers["Retry-After"].isdigit()
 
 
 def test_gateway_upstreams_are_compose_services_on_the_ports_they_listen_on():
@@ -304,10 +444,20 @@ def test_gateway_upstreams_are_compose_services_on_the_ports_they_listen_on():
             assert port in listening, f"upstream {upstream}: {host} does not listen on {port}"
 
 
-def test_gateway_publishes_rest_and_ocpp_ports_and_mounts_its_config():
+def test_the_gateway_introspects_with_a_client_accounts_ensures():
+    env = gateway_environment()
+    accounts = {
+        k: interpolate(v) for k, v in environment_of(compose()["services"]["accounts"]).items()
+    }
+    assert env["GATEWAY_CLIENT_ID"] == accounts["CHARGEPARK_SERVICE_CLIENT_ID"]
+    assert env["GATEWAY_CLIENT_SECRET"] == accounts["CHARGEPARK_SERVICE_CLIENT_SECRET"]
+
+
+def test_gateway_publishes_rest_and_ocpp_ports_and_waits_for_the_services():
     gateway = compose()["services"]["gateway"]
     assert {str(p) for p in gateway["ports"]} == {"8080:8080", "9000:9000"}
-    assert "./deploy/nginx/nginx.conf:/etc/nginx/nginx.conf:ro" in gateway["volumes"]
+    listens = {args[0] for name, args, _ in nginx_server() if name == "listen"}
+    assert listens == {"8080", "9000"}
     for service in SERVICES:
         assert gateway["depends_on"][service]["condition"] == "service_healthy"
 

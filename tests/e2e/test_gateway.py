@@ -1,0 +1,413 @@
+"""The gateway as docker-compose.yml runs it (deploy/nginx/nginx.conf.template, Debian's nginx)
+in front of the real accounts service and stand-ins for the others that record what reaches them.
+
+Shows routing with the prefix stripped, the public paths, the token check at the edge (401 before
+any service is reached, cached introspection), 413, 429 and the OCPP WebSocket with the csms node
+picked by the charge point id. tests/e2e/test_distributed.py drives the real services through
+the same gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import re
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+from websockets.sync.server import ServerConnection, serve
+from yarl import URL
+
+from tests.support.gateway import Gateway, require_nginx
+from tests.support.procs import CHARGEPARK, clean_env, free_port, wait_http
+from tests.support.tokens import TokenIssuer
+
+GATEWAY_CLIENT = ("chargepark-gateway", "gateway-secret-for-tests-0123456789")
+ADMIN_CLIENT = ("operator-tool", "operator-secret-for-tests-0123456789")
+
+
+class Recorder(ThreadingHTTPServer):
+    """A stand-in service: answers every request with what it saw, and keeps a list of them."""
+
+    daemon_threads = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: list[dict[str, Any]] = []
+        super().__init__(("127.0.0.1", 0), _RecordingHandler)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+    def paths(self) -> list[str]:
+        return [r["path"] for r in self.seen]
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as nginx's upstream keepalive expects
+    server: Recorder
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        seen = {
+            "method": self.command,
+            "path": self.path,
+            "authorization": self.headers.get("Authorization"),
+            "correlation_id": self.headers.get("X-Correlation-ID"),
+            "bytes": len(body),
+        }
+        self.server.seen.append(seen)
+        out = json.dumps({"service": self.server.name, **seen}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class OcppNode:
+    """A stand-in csms node: a WebSocket server that names itself and echoes each message."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.paths: list[str] = []
+        self.server = serve(self._handle, "127.0.0.1", 0, subprotocols=["ocpp1.6", "ocpp2.0.1"])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.socket.getsockname()[1]}"
+
+    def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        self.paths.append(ws.request.path)
+        for message in ws:
+            ws.send(json.dumps({"node": self.name, "echo": message}))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+def _serve(recorder: Recorder) -> threading.Thread:
+    thread = threading.Thread(target=recorder.serve_forever, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture(scope="module")
+def stubs() -> Iterator[dict[str, Recorder]]:
+    recorders = {name: Recorder(name) for name in ("csms", "parking", "billing", "ops")}
+    for recorder in recorders.values():
+        _serve(recorder)
+    yield recorders
+    for recorder in recorders.values():
+        recorder.shutdown()
+        recorder.server_close()
+
+
+@pytest.fixture(scope="module")
+def ocpp_nodes() -> Iterator[list[OcppNode]]:
+    nodes = [OcppNode("csms-1"), OcppNode("csms-2")]
+    yield nodes
+    for node in nodes:
+        node.close()
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory) -> Iterator[str]:
+    """The real accounts service on SQLite, with the gateway's introspection client (the
+    service client it ensures, scope accounts:read) and an operator client with every scope."""
+    require_nginx()
+    data = tmp_path_factory.mktemp("accounts")
+    port = free_port()
+    env = clean_env(
+        CHARGEPARK_DATA_DIR=str(data),
+        CHARGEPARK_SERVICE_CLIENT_ID=GATEWAY_CLIENT[0],
+        CHARGEPARK_SERVICE_CLIENT_SECRET=GATEWAY_CLIENT[1],
+        CHARGEPARK_BOOTSTRAP_CLIENT_ID=ADMIN_CLIENT[0],
+        CHARGEPARK_BOOTSTRAP_CLIENT_SECRET=ADMIN_CLIENT[1],
+        CHARGEPARK_LOG_LEVEL="warning",
+    )
+    log = open(data / "accounts.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [*CHARGEPARK, "serve", "accounts", "--port", str(port), "--migrate"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert wait_http(f"{url}/readyz", timeout=60) == 200, (data / "accounts.log").read_text()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def _gateway(root: Path, accounts: str, stubs, ocpp_nodes, secret: str) -> Gateway:
+    upstreams = {name: [stub.address] for name, stub in stubs.items()}
+    upstreams["accounts"] = [accounts.removeprefix("http://")]
+    upstreams["csms_ocpp"] = [node.address for node in ocpp_nodes]
+    return Gateway(root, upstreams, GATEWAY_CLIENT[0], secret)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, accounts, stubs, ocpp_nodes) -> Iterator[Gateway]:
+    gw = _gateway(
+        tmp_path_factory.mktemp("gateway"), accounts, stubs, ocpp_nodes, GATEWAY_CLIENT[1]
+    )
+    gw.start()
+    yield gw
+    gw.stop()
+
+
+async def _token(gateway: Gateway, scope: str | None = None) -> str:
+    raw = base64.b64encode(f"{ADMIN_CLIENT[0]}:{ADMIN_CLIENT[1]}".encode()).decode()
+    form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+    async with aiohttp.ClientSession() as http:
+        r = await http.post(
+            f"{gateway.base_url}/accounts/auth/token",
+            data=form,
+            headers={"Authorization": f"Basic {raw}"},
+        )
+        assert r.status == 200, await r.text()
+        return (await r.json())["access_token"]
+
+
+@pytest.fixture
+async def token(gateway) -> str:
+    return await _token(gateway)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def problem(r: aiohttp.ClientResponse, status: int) -> dict[str, Any]:
+    assert r.status == status, await r.text()
+    assert r.content_type == "application/problem+json"
+    body = json.loads(await r.text())
+    assert body["status"] == status
+    assert r.headers["X-Correlation-ID"]
+    return body
+
+
+def introspections(accounts: str) -> int:
+    """How many introspection requests accounts has answered (its own request metrics)."""
+    with urllib.request.urlopen(f"{accounts}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    pattern = re.compile(r"^chargepark_http_requests_total\{([^}]*)\} ([0-9.e+]+)$", re.M)
+    return int(
+        sum(
+            float(value)
+            for labels, value in pattern.findall(text)
+            if 'route="/auth/introspect"' in labels
+        )
+    )
+
+
+async def test_each_prefix_reaches_its_service_with_the_prefix_stripped(gateway, stubs, token):
+    async with aiohttp.ClientSession(headers=bearer(token)) as http:
+        for prefix, service in (
+            ("charging", "csms"),
+            ("parking", "parking"),
+            ("billing", "billing"),
+            ("ops", "ops"),
+        ):
+            r = await http.get(
+                f"{gateway.base_url}/{prefix}/things/1?x=1", headers={"X-Correlation-ID": "c-1"}
+            )
+            assert r.status == 200, await r.text()
+            seen = await r.json()
+            assert seen["service"] == service
+            assert seen["path"] == "/things/1?x=1"
+            # The service gets the token too: it checks it itself as well.
+            assert seen["authorization"] == f"Bearer {token}"
+            assert seen["correlation_id"] == "c-1"
+        r = await http.get(f"{gateway.base_url}/nowhere/at/all")
+        assert (await problem(r, 404))["detail"] == "No service answers at this path"
+
+
+async def test_public_paths_pass_without_a_token(gateway, stubs):
+    async with aiohttp.ClientSession() as http:
+        for path in (
+            "/parking/healthz",
+            "/charging/readyz",
+            "/ops/metrics",
+            "/billing/openapi.json",
+        ):
+            r = await http.get(gateway.base_url + path)
+            assert r.status == 200, (path, await r.text())
+        r = await http.post(f"{gateway.base_url}/billing/stripe/webhook", data=b"{}")
+        assert r.status == 200 and (await r.json())["path"] == "/stripe/webhook"
+        r = await http.get(f"{gateway.base_url}/accounts/.well-known/jwks.json")
+        assert r.status == 200 and (await r.json())["keys"]
+        r = await http.get(f"{gateway.base_url}/accounts/.well-known/openid-configuration")
+        assert r.status == 200
+        # Only the exact path is public; a query string does not change that, other paths do.
+        r = await http.get(f"{gateway.base_url}/parking/healthz?verbose=1")
+        assert r.status == 200
+        for path in ("/parking/healthz/../lots", "/parking/%68ealthz", "/parking/healthzz"):
+            # Sent as written (the client would normalise the dots away).
+            r = await http.get(URL(gateway.base_url + path, encoded=True))
+            await problem(r, 401)
+
+
+async def test_a_missing_or_bad_token_is_refused_at_the_edge(gateway, stubs, token):
+    before = len(stubs["parking"].seen)
+    head, payload, signature = token.split(".")
+    forged = TokenIssuer().issue("admin", iss="chargepark", aud="chargepark")
+    async with aiohttp.ClientSession() as http:
+        r = await http.get(f"{gateway.base_url}/parking/lots")
+        await problem(r, 401)
+        assert r.headers["WWW-Authenticate"] == 'Bearer realm="chargepark"'
+        for bad in (f"{head}.{payload}.{signature[::-1]}", forged, "garbage", "a b"):
+            r = await http.get(f"{gateway.base_url}/parking/lots", headers=bearer(bad))
+            body = await problem(r, 401)
+            assert "gateway" in body["detail"]
+            assert r.headers["WWW-Authenticate"] == (
+                'Bearer realm="chargepark", error="invalid_token"'
+            ), bad
+        r = await http.get(
+            f"{gateway.base_url}/parking/lots", headers={"Authorization": "Basic eDp5"}
+        )
+        await problem(r, 401)
+    # None of them reached the service; the access log shows nginx answered each itself.
+    assert len(stubs["parking"].seen) == before
+    refused: list[dict[str, Any]] = []
+    for _ in range(50):  # nginx writes a line once the response is sent
+        log = gateway.access_log()
+        refused = [e for e in log if e["uri"] == "/parking/lots" and e["status"] == 401]
+        if len(refused) >= 6:
+            break
+        await asyncio.sleep(0.05)
+    assert len(refused) >= 6
+    assert not [e for e in refused if stubs["parking"].address in e["upstream"]]
+
+
+async def test_introspection_answers_are_cached_for_a_few_seconds(gateway, accounts):
+    token = await _token(gateway, scope="parking:read")
+    before = introspections(accounts)
+    async with aiohttp.ClientSession(headers=bearer(token)) as http:
+        for _ in range(10):
+            r = await http.get(f"{gateway.base_url}/parking/lots")
+            assert r.status == 200
+        bad = bearer(token[:-4] + "AAAA")
+        for _ in range(5):
+            r = await http.get(f"{gateway.base_url}/parking/lots", headers=bad)
+            assert r.status == 401
+    # One check for the good token and one for the bad one: the rest came from the cache.
+    assert introspections(accounts) - before == 2
+
+
+async def test_a_body_over_the_limit_is_refused_with_413(gateway, stubs, token):
+    before = len(stubs["parking"].seen)
+    async with aiohttp.ClientSession(headers=bearer(token)) as http:
+        r = await http.post(
+            f"{gateway.base_url}/parking/lots", data=io.BytesIO(b"x" * (1024 * 1024 + 1))
+        )
+        body = await problem(r, 413)
+        assert "1 MiB" in body["detail"]
+        r = await http.post(
+            f"{gateway.base_url}/parking/lots", data=io.BytesIO(b"x" * (1024 * 1024 - 100))
+        )
+        assert r.status == 200 and (await r.json())["bytes"] == 1024 * 1024 - 100
+    assert len(stubs["parking"].seen) == before + 1
+
+
+async def test_a_burst_past_the_rate_limit_gets_429_with_retry_after(gateway, stubs):
+    token = await _token(gateway, scope="ops:read")
+    before = len(stubs["ops"].seen)
+    async with aiohttp.ClientSession(headers=bearer(token)) as http:
+
+        async def one() -> tuple[int, str | None, str]:
+            async with http.get(f"{gateway.base_url}/ops/alerts") as r:
+                return r.status, r.headers.get("Retry-After"), await r.text()
+
+        results = await asyncio.gather(*(one() for _ in range(120)))
+    statuses = [status for status, _, _ in results]
+    limited = [(retry, text) for status, retry, text in results if status == 429]
+    # 20 r/s with a burst of 40 per token: well over half of 120 at once are refused.
+    assert statuses.count(200) >= 40 and len(limited) >= 60, statuses
+    retry, text = limited[0]
+    assert retry == "1"
+    assert json.loads(text)["status"] == 429
+    assert len(stubs["ops"].seen) - before == statuses.count(200)
+    await asyncio.sleep(2.5)  # the bucket drains for the tests after this one
+
+
+async def test_ocpp_websockets_reach_a_csms_node_picked_by_the_charge_point_id(gateway, ocpp_nodes):
+    async def node_of(cp: str) -> str:
+        async with websockets.connect(
+            f"{gateway.ocpp_url}/{cp}", subprotocols=["ocpp1.6"], open_timeout=5
+        ) as ws:
+            assert ws.subprotocol == "ocpp1.6"
+            await ws.send('[2,"1","Heartbeat",{}]')
+            answer = json.loads(await ws.recv())
+            assert answer["echo"] == '[2,"1","Heartbeat",{}]'
+            return answer["node"]
+
+    first = {cp: await node_of(cp) for cp in (f"CP-{i}" for i in range(12))}
+    # The same charger reaches the same node each time; the chargers are spread over both.
+    assert {cp: await node_of(cp) for cp in first} == first
+    assert set(first.values()) == {"csms-1", "csms-2"}
+    paths = [p for node in ocpp_nodes for p in node.paths]
+    assert "/ocpp/CP-0" in paths  # the path passes unchanged
+    # No bearer token is asked for on the OCPP path (chargers use Basic auth, checked by csms).
+
+
+def test_a_gateway_whose_introspection_client_is_refused_answers_502(
+    tmp_path, accounts, stubs, ocpp_nodes
+):
+    gw = _gateway(tmp_path, accounts, stubs, ocpp_nodes, "not-the-secret")
+    gw.start()
+    try:
+        token = asyncio.run(_token(gw))
+        request = urllib.request.Request(f"{gw.base_url}/parking/lots", headers=bearer(token))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        with refused.value:
+            assert refused.value.code == 502
+            assert "introspection client" in json.loads(refused.value.read())["detail"]
+    finally:
+        gw.stop()
+
+
+def test_a_gateway_that_cannot_reach_accounts_answers_503(tmp_path, stubs, ocpp_nodes):
+    gw = _gateway(tmp_path, f"http://127.0.0.1:{free_port()}", stubs, ocpp_nodes, "any-secret")
+    gw.start()
+    try:
+        token = TokenIssuer().issue("parking:read")
+        request = urllib.request.Request(f"{gw.base_url}/parking/lots", headers=bearer(token))
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(request, timeout=20)
+        failed.value.close()
+        assert failed.value.code == 503
+        assert failed.value.headers["Content-Type"] == "application/problem+json"
+        assert failed.value.headers["Retry-After"] == "5"
+        # Public paths do not depend on accounts.
+        with urllib.request.urlopen(f"{gw.base_url}/parking/healthz", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        gw.stop()
