@@ -1,8 +1,16 @@
-"""Prometheus request metrics, labelled by service and route template (not the raw path)."""
+"""Prometheus request metrics, labelled by service and route template (not the raw path).
+
+A service may add scrape hooks (`add_scrape_hook`): coroutines awaited before each exposition
+of its /metrics, to bring its business gauges up to date from small tables. A hook that fails
+or takes longer than SCRAPE_HOOK_TIMEOUT leaves the gauges as they were.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -22,6 +30,16 @@ LATENCY = Histogram(
 )
 
 SERVICE_NAME = web.AppKey("service_name", str)
+
+ScrapeHook = Callable[[], Awaitable[None]]
+SCRAPE_HOOKS = web.AppKey("metrics_scrape_hooks", list[ScrapeHook])
+SCRAPE_HOOK_TIMEOUT = 2.0
+
+log = logging.getLogger(__name__)
+
+
+def add_scrape_hook(app: web.Application, hook: ScrapeHook) -> None:
+    app.setdefault(SCRAPE_HOOKS, []).append(hook)
 
 
 def metrics_middleware(service: str) -> object:
@@ -52,7 +70,12 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical
 
 
-async def metrics_handler(_request: web.Request) -> web.Response:
+async def metrics_handler(request: web.Request) -> web.Response:
+    for hook in request.app.get(SCRAPE_HOOKS, ()):
+        try:
+            await asyncio.wait_for(hook(), SCRAPE_HOOK_TIMEOUT)
+        except Exception as exc:  # stale gauges beat a failed scrape
+            log.warning("metrics scrape hook failed", extra={"error": f"{exc!r}"[:200]})
     response = web.Response(body=generate_latest())
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     response.charset = "utf-8"

@@ -113,6 +113,16 @@ EXAMPLES = {
         "subject": "CP-1",
         "message": "Faulted for 10 min",
     },
+    "AlertResolved": {
+        "incident_id": "i-1",
+        "rule_id": "r-1",
+        "rule_kind": "charger_faulted",
+        "severity": "critical",
+        "subject": "CP-1",
+        "message": "Faulted for 10 min",
+        "opened_at": TS,
+        "cleared_at": TS,
+    },
 }
 
 
