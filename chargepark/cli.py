@@ -1,4 +1,4 @@
-"""The `chargepark` command: run the platform, one service, or migrations.
+"""The `chargepark` command: run the platform, one service, migrations, or the simulators.
 
 Bad input gets one line on stderr and exit code 2; an unexpected failure one line and exit
 code 1, with the traceback in the log. Ctrl-C / SIGTERM shut down cleanly.
@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                 help="the accounts database (CHARGEPARK_DATABASE_URL)",
             )
             _common(action, http=False)
+    from simulators.cli import add_commands
+
+    add_commands(sub)  # sim charger, sim run, demo
     return parser
 
 
@@ -215,6 +218,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(settings, (args.service,))
     if args.command in ("clients", "keys"):
         return _admin(args)
+    if args.command in ("sim", "demo"):
+        from simulators.cli import run
+
+        return run(args)
     services = (args.service,) if args.service else SERVICES
     if args.database_url and not args.service:
         raise ConfigError("--database-url: name the SERVICE it belongs to")

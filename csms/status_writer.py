@@ -96,7 +96,10 @@ class StatusWriter:
                 self.forget(r.charger_id)
             raise
         finally:
-            self._forgotten.remove(forgotten)
+            # By identity: list.remove compares sets by value, and batches in flight often
+            # hold equal sets, so it could take another batch's set (which would then miss
+            # later forgets, and fail to find its own).
+            self._forgotten = [f for f in self._forgotten if f is not forgotten]
         for charger_id, state in states.items():
             if charger_id not in forgotten and (
                 charger_id in self._states or len(self._states) < self.max_cached

@@ -1,0 +1,510 @@
+"""OCPP 2.0.1: the messages the simulator sends and the commands it answers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint as _ChargePoint
+from ocpp.v201 import call, call_result
+from ocpp.v201.enums import Action
+
+from simulators.chargepoint import settings as keys
+from simulators.chargepoint.client import FollowUps
+from simulators.chargepoint.evse import Evse, Transaction
+from simulators.chargepoint.v16 import VENDOR_ID, apply_local_list
+from simulators.clock import isoformat
+
+if TYPE_CHECKING:
+    from simulators.chargepoint.core import ChargePointSimulator
+
+STOP_TRIGGER = {
+    "Local": "StopAuthorized",
+    "EVDisconnected": "EVCommunicationLost",
+    "Remote": "RemoteStop",
+    "DeAuthorized": "Deauthorized",
+    "ImmediateReset": "ResetCommand",
+    "UnlockCommand": "UnlockCommand",
+}
+KNOWN_COMPONENTS = {c for c, _ in keys.VARIABLES} | {"SecurityCtrlr", "ClockCtrlr"}
+COMPUTED = {("SecurityCtrlr", "Identity"), ("SecurityCtrlr", "SecurityProfile")}
+COMPUTED |= {("ClockCtrlr", "DateTime")}
+REPORT_CHUNK = 20
+
+
+def sampled(e: Evse, context: str, measurands: str) -> list[dict[str, Any]]:
+    wanted = set(measurands.split(","))
+    values: list[dict[str, Any]] = [
+        {
+            "value": round(e.meter_wh),
+            "context": context,
+            "measurand": "Energy.Active.Import.Register",
+            "unit_of_measure": {"unit": "Wh"},
+        }
+    ]
+    if "Power.Active.Import" in wanted:
+        values.append(
+            {
+                "value": round(e.power_w),
+                "context": context,
+                "measurand": "Power.Active.Import",
+                "unit_of_measure": {"unit": "W"},
+            }
+        )
+    if "SoC" in wanted and e.vehicle is not None:
+        values.append(
+            {
+                "value": round(e.vehicle.soc * 100),
+                "context": context,
+                "measurand": "SoC",
+                "unit_of_measure": {"unit": "Percent"},
+            }
+        )
+    return values
+
+
+class V201:
+    subprotocol = "ocpp2.0.1"
+
+    def __init__(self, sim: ChargePointSimulator) -> None:
+        self.sim = sim
+
+    def client(self, ws: Any) -> Client201:
+        return Client201(self.sim, ws)
+
+    def default_settings(self) -> dict[str, str]:
+        cfg = self.sim.config
+        return keys.defaults(cfg.evses, cfg.meter_interval, cfg.curve.dc)
+
+    def now(self) -> str:
+        return isoformat(self.sim.clock.now())
+
+    def boot(self, reason: str) -> Any:
+        cfg = self.sim.config
+        return call.BootNotification(
+            charging_station={
+                "model": cfg.model,
+                "vendor_name": cfg.vendor,
+                "serial_number": cfg.serial_number,
+                "firmware_version": cfg.firmware_version,
+            },
+            reason=reason,
+        )
+
+    def heartbeat(self) -> Any:
+        return call.Heartbeat()
+
+    def station_status(self) -> list[Any]:
+        return []  # 2.0.1 reports connectors only
+
+    def status(self, e: Evse, status: str) -> list[Any]:
+        requests = []
+        for connector in range(1, e.connectors + 1):
+            s = status
+            if connector != e.connector and status == "Occupied":
+                s = "Unavailable"  # one connector of an EVSE at a time
+            requests.append(
+                call.StatusNotification(
+                    timestamp=self.now(), connector_status=s, evse_id=e.id, connector_id=connector
+                )
+            )
+        return requests
+
+    def authorize(self, id_token: str) -> Any:
+        return call.Authorize(id_token={"id_token": id_token, "type": "ISO14443"})
+
+    def auth_status(self, result: Any) -> str:
+        return result.id_token_info["status"]
+
+    def reset_reason(self, kind: str) -> str:
+        return "ImmediateReset"
+
+    # --- transaction messages (queued) ----------------------------------------------------
+
+    def _event(
+        self,
+        e: Evse,
+        tx: Transaction,
+        event_type: str,
+        trigger: str,
+        context: str | None,
+        *,
+        id_token: str | None = None,
+        stopped_reason: str | None = None,
+        with_evse: bool = False,
+        on_answer: Any = None,
+    ) -> None:
+        info: dict[str, Any] = {
+            "transaction_id": tx.transaction_id,
+            "charging_state": e.charging_state() if event_type != "Ended" else "EVConnected",
+        }
+        if event_type == "Ended" and e.vehicle is None:
+            info["charging_state"] = "Idle"
+        if stopped_reason is not None:
+            info["stopped_reason"] = stopped_reason
+        if tx.remote_start_id is not None and event_type == "Started":
+            info["remote_start_id"] = tx.remote_start_id
+        payload: dict[str, Any] = {
+            "event_type": event_type,
+            "timestamp": self.now(),
+            "trigger_reason": trigger,
+            "seq_no": tx.next_seq(),
+            "transaction_info": info,
+        }
+        if context is not None:
+            # Begin and End carry the register alone; samples what is configured.
+            edge = context in ("Transaction.Begin", "Transaction.End")
+            measurands = "" if edge else self.sim.settings["MeterValuesSampledData"]
+            values = sampled(e, context, measurands)
+            payload["meter_value"] = [{"timestamp": payload["timestamp"], "sampled_value": values}]
+        if not self.sim.accepted:
+            payload["offline"] = True
+        if with_evse:
+            payload["evse"] = {"id": e.id, "connector_id": e.connector}
+        if id_token is not None:
+            kind = "Central" if tx.remote_start_id is not None else "ISO14443"
+            payload["id_token"] = {"id_token": id_token, "type": kind}
+        self.sim.enqueue(
+            "TransactionEvent",
+            lambda: call.TransactionEvent(**payload),
+            on_answer,
+            transaction=tx.transaction_id,
+        )
+
+    def tx_started(self, e: Evse, tx: Transaction, trigger: str) -> None:
+        tx.transaction_id = str(uuid.uuid4())
+
+        def answered(result: Any) -> None:
+            info = result.id_token_info
+            self.sim.tx_verdict(e, tx, info["status"] if info else "Accepted")
+
+        self._event(
+            e,
+            tx,
+            "Started",
+            trigger,
+            "Transaction.Begin",
+            id_token=tx.id_token,
+            with_evse=True,
+            on_answer=answered,
+        )
+
+    def tx_meter(self, e: Evse, tx: Transaction) -> None:
+        self._event(e, tx, "Updated", "MeterValuePeriodic", "Sample.Periodic")
+
+    def tx_updated(self, e: Evse, tx: Transaction, trigger: str) -> None:
+        self._event(e, tx, "Updated", trigger, None)
+
+    def tx_ended(
+        self, e: Evse, tx: Transaction, reason: str, id_token: str | None, trigger: str | None
+    ) -> None:
+        self._event(
+            e,
+            tx,
+            "Ended",
+            trigger or STOP_TRIGGER.get(reason, "AbnormalCondition"),
+            "Transaction.End",
+            id_token=id_token,
+            stopped_reason=reason,
+        )
+
+    async def meter_now(self, e: Evse) -> None:
+        self.sim.advance(e)
+        value = {
+            "timestamp": self.now(),
+            "sampled_value": sampled(e, "Trigger", self.sim.settings["MeterValuesSampledData"]),
+        }
+        await self.sim.try_call(call.MeterValues(evse_id=e.id, meter_value=[value]))
+
+    # --- the device model -----------------------------------------------------------------
+
+    def variable(self, component: str, variable: str) -> tuple[str | None, str | None]:
+        """(value, problem): problem is UnknownComponent or UnknownVariable."""
+        if (component, variable) in COMPUTED:
+            if variable == "Identity":
+                return self.sim.id, None
+            if variable == "DateTime":
+                return self.now(), None
+            cfg = self.sim.config
+            profile = "2" if cfg.url.startswith("wss://") else "1" if cfg.password else "0"
+            return profile, None
+        key = keys.VARIABLES.get((component, variable))
+        if key is None:
+            return None, "UnknownComponent" if component not in KNOWN_COMPONENTS else (
+                "UnknownVariable"
+            )
+        return self.sim.settings[key], None
+
+    def report_data(self) -> list[dict[str, Any]]:
+        data = []
+        for (component, variable), key in keys.VARIABLES.items():
+            spec = keys.BY_NAME[key]
+            data.append(
+                {
+                    "component": {"name": component},
+                    "variable": {"name": variable},
+                    "variable_attribute": [
+                        {
+                            "type": "Actual",
+                            "value": self.sim.settings[key],
+                            "mutability": "ReadOnly" if spec.readonly else "ReadWrite",
+                        }
+                    ],
+                    "variable_characteristics": {
+                        "data_type": {"int": "integer", "bool": "boolean"}.get(spec.kind, "string"),
+                        "supports_monitoring": False,
+                    },
+                }
+            )
+        for component, variable in sorted(COMPUTED):
+            value, _ = self.variable(component, variable)
+            data.append(
+                {
+                    "component": {"name": component},
+                    "variable": {"name": variable},
+                    "variable_attribute": [
+                        {"type": "Actual", "value": value, "mutability": "ReadOnly"}
+                    ],
+                }
+            )
+        return data
+
+
+class Client201(FollowUps, _ChargePoint):
+    sim: ChargePointSimulator
+
+    def _note(self, text: str) -> None:
+        self.sim.emit("command", text)
+
+    @property
+    def v(self) -> V201:
+        return self.sim.protocol  # type: ignore[return-value]
+
+    @on(Action.reset)
+    async def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:
+        self._note(f"Reset {type}" + (f" EVSE {evse_id}" if evse_id else ""))
+        if evse_id:
+            return call_result.Reset(status="Rejected")  # whole-station resets only
+        return call_result.Reset(status=self.sim.schedule_reset(type, type == "Immediate"))
+
+    @on(Action.unlock_connector)
+    async def on_unlock(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        self._note(f"UnlockConnector {evse_id}/{connector_id}")
+        e = self.sim.evses.get(evse_id)
+        if e is None or not 1 <= connector_id <= e.connectors:
+            return call_result.UnlockConnector(status="UnknownConnector")
+        if e.tx is not None:
+            return call_result.UnlockConnector(status="OngoingAuthorizedTransaction")
+        return call_result.UnlockConnector(status=self.sim.unlock(evse_id))
+
+    @on(Action.change_availability)
+    async def on_change_availability(
+        self, operational_status: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        evse_id = (evse or {}).get("id") or None
+        self._note(f"ChangeAvailability {operational_status} {evse_id or 'station'}")
+        status = self.sim.set_availability(evse_id, operational_status == "Operative")
+        return call_result.ChangeAvailability(status=status)
+
+    @on(Action.get_variables)
+    async def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        results = []
+        for item in get_variable_data:
+            component, variable = item["component"], item["variable"]
+            attribute = item.get("attribute_type")
+            value, problem = self.v.variable(component["name"], variable["name"])
+            result: dict[str, Any] = {"component": component, "variable": variable}
+            if problem is not None:
+                result["attribute_status"] = problem
+            elif attribute not in (None, "Actual"):
+                result["attribute_status"] = "NotSupportedAttributeType"
+            else:
+                result["attribute_status"] = "Accepted"
+                result["attribute_value"] = value
+            if attribute is not None:
+                result["attribute_type"] = attribute
+            results.append(result)
+        self._note(f"GetVariables ({len(results)})")
+        return call_result.GetVariables(get_variable_result=results)
+
+    @on(Action.set_variables)
+    async def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        results = []
+        for item in set_variable_data:
+            component, variable = item["component"], item["variable"]
+            attribute = item.get("attribute_type")
+            name = (component["name"], variable["name"])
+            _, problem = self.v.variable(*name)
+            key = keys.VARIABLES.get(name)
+            if problem is not None:
+                status = problem
+            elif attribute not in (None, "Actual"):
+                status = "NotSupportedAttributeType"
+            elif key is None or keys.check(key, str(item["attribute_value"])) is not None:
+                status = "Rejected"
+            else:
+                self.sim.settings[key] = str(item["attribute_value"])
+                status = "Accepted"
+            result: dict[str, Any] = {
+                "attribute_status": status,
+                "component": component,
+                "variable": variable,
+            }
+            if attribute is not None:
+                result["attribute_type"] = attribute
+            results.append(result)
+            self._note(f"SetVariables {name[0]}.{name[1]}={item['attribute_value']}: {status}")
+        return call_result.SetVariables(set_variable_result=results)
+
+    @on(Action.get_base_report)
+    async def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        self._note(f"GetBaseReport {report_base} ({request_id})")
+        data = self.v.report_data()
+        sim = self.sim
+
+        async def report() -> None:
+            chunks = [data[i : i + REPORT_CHUNK] for i in range(0, len(data), REPORT_CHUNK)]
+            for seq, chunk in enumerate(chunks):
+                await sim.try_call(
+                    call.NotifyReport(
+                        request_id=request_id,
+                        generated_at=self.v.now(),
+                        seq_no=seq,
+                        report_data=chunk,
+                        tbc=seq < len(chunks) - 1,
+                    )
+                )
+
+        self.sim.later(report)
+        return call_result.GetBaseReport(status="Accepted")
+
+    @on(Action.clear_cache)
+    async def on_clear_cache(self, **_: Any) -> Any:
+        self.sim.auth_cache.clear()
+        self._note("ClearCache")
+        return call_result.ClearCache(status="Accepted")
+
+    @on(Action.trigger_message)
+    async def on_trigger_message(
+        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        self._note(f"TriggerMessage {requested_message}")
+        sim = self.sim
+        evse_id = (evse or {}).get("id")
+        if evse_id is not None and evse_id not in sim.evses:
+            return call_result.TriggerMessage(status="Rejected")
+        evses = [sim.evses[evse_id]] if evse_id else list(sim.evses.values())
+        if requested_message == "BootNotification":
+            if sim.registration == "Accepted":
+                return call_result.TriggerMessage(status="Rejected")  # F06.FR.17
+            sim.later(lambda: sim.try_call(self.v.boot("Triggered")))
+        elif requested_message == "Heartbeat":
+            sim.later(lambda: sim.try_call(self.v.heartbeat()))
+        elif requested_message == "StatusNotification":
+
+            async def statuses() -> None:
+                for e in evses:
+                    await sim.report(e, force=True)
+
+            sim.later(statuses)
+        elif requested_message == "MeterValues":
+
+            async def meters() -> None:
+                for e in evses:
+                    await self.v.meter_now(e)
+
+            sim.later(meters)
+        elif requested_message == "TransactionEvent":
+            for e in evses:
+                if e.tx is not None:
+                    sim.advance(e)
+                    self.v._event(e, e.tx, "Updated", "Trigger", "Trigger")
+        elif requested_message == "FirmwareStatusNotification":
+            sim.later(lambda: sim.try_call(call.FirmwareStatusNotification(status="Idle")))
+        elif requested_message == "LogStatusNotification":
+            sim.later(lambda: sim.try_call(call.LogStatusNotification(status="Idle")))
+        else:
+            return call_result.TriggerMessage(status="NotImplemented")
+        return call_result.TriggerMessage(status="Accepted")
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: Any = None, **_: Any
+    ) -> Any:
+        self._note(f"DataTransfer {vendor_id} {message_id or ''}".rstrip())
+        if vendor_id != VENDOR_ID:
+            return call_result.DataTransfer(status="UnknownVendorId")
+        if message_id != "echo":
+            return call_result.DataTransfer(status="UnknownMessageId")
+        return call_result.DataTransfer(status="Accepted", data=data)
+
+    @on(Action.get_transaction_status)
+    async def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> Any:
+        self._note(f"GetTransactionStatus {transaction_id or ''}".rstrip())
+        queued = self.sim.queue.holds(transaction_id)
+        if transaction_id is None:
+            return call_result.GetTransactionStatus(messages_in_queue=queued)
+        ongoing = self.sim.find_tx(transaction_id) is not None
+        return call_result.GetTransactionStatus(messages_in_queue=queued, ongoing_indicator=ongoing)
+
+    @on(Action.reserve_now)
+    async def on_reserve_now(
+        self,
+        id: int,
+        expiry_date_time: str,
+        id_token: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        status = self.sim.reserve(evse_id, id, id_token["id_token"], expiry_date_time)
+        self._note(f"ReserveNow {id}: {status}")
+        return call_result.ReserveNow(status=status)
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        ok = self.sim.cancel_reservation(reservation_id)
+        self._note(f"CancelReservation {reservation_id}: {'Accepted' if ok else 'Rejected'}")
+        return call_result.CancelReservation(status="Accepted" if ok else "Rejected")
+
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self, **_: Any) -> Any:
+        return call_result.GetLocalListVersion(version_number=self.sim.local_list_version)
+
+    @on(Action.send_local_list)
+    async def on_send_local_list(
+        self,
+        version_number: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        entries = {
+            x["id_token"]["id_token"]: (x.get("id_token_info") or {}).get("status")
+            for x in local_authorization_list or []
+        }
+        status = apply_local_list(self.sim, version_number, update_type, entries)
+        return call_result.SendLocalList(status=status)
+
+    @on(Action.request_start_transaction)
+    async def on_request_start(
+        self,
+        id_token: dict[str, Any],
+        remote_start_id: int,
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        token = id_token["id_token"]
+        ok, _e = self.sim.remote_start(evse_id, token, remote_start_id)
+        self._note(f"RequestStartTransaction {token}: {'Accepted' if ok else 'Rejected'}")
+        return call_result.RequestStartTransaction(status="Accepted" if ok else "Rejected")
+
+    @on(Action.request_stop_transaction)
+    async def on_request_stop(self, transaction_id: str, **_: Any) -> Any:
+        e = self.sim.find_tx(transaction_id)
+        self._note(f"RequestStopTransaction: {'Accepted' if e else 'Rejected'}")
+        if e is None:
+            return call_result.RequestStopTransaction(status="Rejected")
+        evse_id = e.id
+        self.sim.later(lambda: self.sim.end_transaction(evse_id, "Remote", trigger="RemoteStop"))
+        return call_result.RequestStopTransaction(status="Accepted")

@@ -1,0 +1,1 @@
+"""Scenarios: chargers and cars with scripts, played against a running platform."""

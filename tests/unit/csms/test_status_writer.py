@@ -1,0 +1,34 @@
+"""The status writer's connector cache, with batches in flight ending out of order."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from csms.status_writer import ReportStatus, StatusWriter
+
+
+def report(charger_id: str) -> ReportStatus:
+    return ReportStatus(charger_id, 1, 1, "Available", None, None, datetime(2026, 1, 1, tzinfo=UTC))
+
+
+async def test_a_charger_forgotten_while_its_batch_is_in_flight_is_not_cached_from_it():
+    writer = StatusWriter(lambda: None)  # type: ignore[arg-type,return-value]
+    gates = {"A": asyncio.Event(), "B": asyncio.Event()}
+
+    async def write(reports):  # stands in for the database round trip
+        charger = reports[0].charger_id
+        await gates[charger].wait()
+        return [None] * len(reports), {charger: {(1, 1): charger}}
+
+    writer._write = write  # type: ignore[method-assign]
+    a = asyncio.create_task(writer._apply([report("A")]))
+    b = asyncio.create_task(writer._apply([report("B")]))
+    await asyncio.sleep(0)
+    gates["B"].set()
+    await b  # the later batch ends first
+    writer.forget("A")  # A's connectors changed meanwhile: A's batch must not cache its view
+    gates["A"].set()
+    assert await a == [None]
+    assert writer.cached("A") is None
+    assert writer.cached("B") == {(1, 1): "B"}
