@@ -1,8 +1,8 @@
 """Finders: where a vehicle is, which slots are free for a kind of vehicle, who is parked.
 
 Each is one indexed query, paged by a key of the rows it returns (`after`), never by offset:
-`ix_slots_parked_vehicle` finds a vehicle in any lot, `ix_slots_parked` a lot's vehicles by kind
-and fuel, and the allocation's own `ix_slots_free` the free slots.
+`ix_slots_parked_vehicle` finds a vehicle in any lot, the slots' primary key (lot, slot_ui)
+walks a lot's vehicles, and the allocation's own `ix_slots_free` finds the free slots.
 """
 
 from __future__ import annotations

@@ -69,18 +69,11 @@ Index(
     postgresql_where=_FREE,
     sqlite_where=_FREE,
 )
-# The finders (parking/finders.py): a vehicle in any lot, and a lot's vehicles by kind and fuel.
+# The finders (parking/finders.py): a vehicle in any lot. (A lot's vehicles by kind and fuel
+# walk the lot's slots in primary-key order: a lot has at most a few thousand, and one index
+# fewer to keep up at every park and leave.)
 _PARKED = slots.c.regnum.is_not(None)
 Index("ix_slots_parked_vehicle", slots.c.regnum, postgresql_where=_PARKED, sqlite_where=_PARKED)
-Index(
-    "ix_slots_parked",
-    slots.c.lot_id,
-    slots.c.kind,
-    slots.c.fuel,
-    slots.c.slot_ui,
-    postgresql_where=_PARKED,
-    sqlite_where=_PARKED,
-)
 
 # Every park and leave, as it happened (the seed's events_occupancy). `ts` is the event's time,
 # `recorded_at` when it reached us; a leave carries its arrival and duration.

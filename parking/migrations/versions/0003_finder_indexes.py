@@ -1,4 +1,4 @@
-"""parking: indexes of the finders (a vehicle in any lot; a lot's vehicles by kind and fuel).
+"""parking: the finders' index of parked vehicles (where is a vehicle, in any lot).
 
 Revision ID: parking_0003
 Revises: parking_0002
@@ -23,15 +23,7 @@ def upgrade() -> None:
         postgresql_where=PARKED,
         sqlite_where=PARKED,
     )
-    op.create_index(
-        "ix_slots_parked",
-        "slots",
-        ["lot_id", "kind", "fuel", "slot_ui"],
-        postgresql_where=PARKED,
-        sqlite_where=PARKED,
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_slots_parked", "slots")
     op.drop_index("ix_slots_parked_vehicle", "slots")
