@@ -16,13 +16,14 @@ from billing.repository import SqlBillingUnitOfWork
 from billing.service import apply_session, apply_stay
 from chargepark.clock import as_utc
 from chargepark.db.tables import KernelTables
+from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
 
 
 def build_consumer(
     uow: Callable[[], SqlBillingUnitOfWork], tables: KernelTables
 ) -> Consumer[SqlBillingUnitOfWork]:
-    return Consumer("billing", uow, tables.inbox, tables.dead_letters, HANDLERS)
+    return Consumer("billing", uow, tables.inbox, tables.dead_letters, HANDLERS, reads=READS)
 
 
 async def stay_event(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
@@ -68,3 +69,19 @@ HANDLERS = {
 
 def _time(raw: str) -> datetime:
     return as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+
+
+_STAY = ["charger_id", "connector_id", "level", "slot_ui"]
+_WHO = ["customer_id", "id_token", "regnum", "tariff_id"]
+_SESSION = ["session_id", "charger_id", "evse_id", "connector_id", "started_at"]
+# What billing reads of each event (tests/contract checks it against the producers).
+READS = {
+    "VehicleParked": reads(["lot_id", "regnum"], _STAY),
+    "VehicleLeft": reads(["lot_id", "regnum", "arrived_at"], _STAY),
+    "ChargingSessionStarted": reads(_SESSION, _WHO),
+    "ChargingSessionClosed": reads([*_SESSION, "ended_at", "kwh", "energy_wh"], [*_WHO, "reason"]),
+    "CustomerCreated": reads(["customer_id"]),
+    "VehicleLinked": reads(["customer_id", "regnum"]),
+    "VehicleUnlinked": reads(["customer_id", "regnum"]),
+    "IdTokenChanged": reads(["customer_id", "id_token", "status"]),
+}

@@ -19,12 +19,24 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from chargepark.clock import Clock, as_utc
 from chargepark.db.engine import Database
+from chargepark.events.contracts import RestReads
 from chargepark.http.client import ServiceUnavailable
 from csms.store import id_token_cache
 
 log = logging.getLogger(__name__)
 
 FRESH_FOR = timedelta(minutes=5)
+
+
+# What csms reads of accounts' answer to an id token lookup (tests/contract checks it against
+# accounts' real answer).
+ACCOUNTS_ID_TOKEN = RestReads(
+    service="accounts",
+    operation="GET /id-tokens/{id_token}",
+    status=200,
+    required=frozenset({"status"}),
+    optional=frozenset({"customer_id", "expires_at"}),
+)
 
 
 @dataclass(frozen=True)

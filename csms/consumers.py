@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from chargepark.clock import Clock, as_utc
 from chargepark.db.tables import KernelTables
+from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
 from csms.authorization import Authorization, cache_upsert
 from csms.repository import CsmsUnitOfWork
@@ -39,7 +40,18 @@ def build_consumer(uow: Any, tables: KernelTables, clock: Clock) -> Consumer[Csm
             "VehicleParked": vehicle_parked,
             "VehicleLeft": vehicle_left,
         },
+        reads=READS,
     )
+
+
+# What csms reads of each event (tests/contract checks it against the producers).
+READS = {
+    "IdTokenChanged": reads(["id_token", "customer_id", "status"], ["expires_at"]),
+    "VehicleParked": reads(["lot_id", "regnum", "slot_ui"], ["charger_id", "connector_id"]),
+    "VehicleLeft": reads(
+        ["lot_id", "regnum", "slot_ui", "arrived_at"], ["charger_id", "connector_id"]
+    ),
+}
 
 
 async def vehicle_parked(event: dict[str, Any], unit: CsmsUnitOfWork) -> None:

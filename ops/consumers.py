@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from chargepark.clock import as_utc
 from chargepark.db.tables import KernelTables
 from chargepark.db.uow import UnitOfWork
+from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
 from ops.store import (
     chargers,
@@ -47,7 +48,25 @@ def build_consumer(uow: Callable[[], UnitOfWork], tables: KernelTables) -> Consu
             "InvoiceIssued": invoice_issued,
             "InvoicePaid": invoice_paid,
         },
+        reads=READS,
     )
+
+
+_STAY = ["lot_id", "level", "slot_ui", "regnum"]
+_SESSION = ["session_id", "charger_id", "evse_id", "connector_id", "started_at"]
+# What ops reads of each event (tests/contract checks it against the producers).
+READS = {
+    "VehicleParked": reads(_STAY, ["charger_id", "connector_id"]),
+    "VehicleLeft": reads([*_STAY, "arrived_at"], ["charger_id", "connector_id"]),
+    "ChargerStatusChanged": reads(
+        ["charger_id", "evse_id", "connector_id", "status"], ["error_code"]
+    ),
+    "ChargingSessionStarted": reads(_SESSION, ["meter_start_wh"]),
+    "ChargingSessionClosed": reads([*_SESSION, "ended_at", "energy_wh"]),
+    "MeterTelemetry": reads(["readings"]),
+    "InvoiceIssued": reads(["invoice_id", "currency", "total_minor"]),
+    "InvoicePaid": reads(["invoice_id", "currency", "amount_minor"]),
+}
 
 
 def _stay_row(event: dict[str, Any], arrived_at: datetime) -> dict[str, Any]:

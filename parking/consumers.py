@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from chargepark.clock import as_utc
 from chargepark.db.tables import KernelTables
 from chargepark.db.uow import UnitOfWork
+from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
 from parking.store import charging_sessions, connector_status, energy_readings
 
@@ -33,7 +34,22 @@ def build_consumer(uow: Callable[[], UnitOfWork], tables: KernelTables) -> Consu
             "ChargingSessionClosed": session_closed,
             "MeterTelemetry": meter_telemetry,
         },
+        reads=READS,
     )
+
+
+# What parking reads of each event (tests/contract checks it against the producers).
+READS = {
+    "ChargerStatusChanged": reads(["charger_id", "evse_id", "status"], ["error_code"]),
+    "ChargingSessionStarted": reads(
+        ["session_id", "charger_id", "evse_id", "started_at"], ["meter_start_wh", "regnum"]
+    ),
+    "ChargingSessionClosed": reads(
+        ["session_id", "charger_id", "evse_id", "started_at", "ended_at", "energy_wh", "kwh"],
+        ["regnum"],
+    ),
+    "MeterTelemetry": reads(["readings"]),
+}
 
 
 async def charger_status_changed(event: dict[str, Any], unit: UnitOfWork) -> None:

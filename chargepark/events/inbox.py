@@ -3,7 +3,9 @@
 A redelivered event finds its inbox row and is acknowledged without a second effect. A
 DomainError from a handler is a business "no": recorded as rejected and acknowledged. Any other
 error is retried by the transport with backoff; after `max_attempts` the event is kept in
-dead_letters and acknowledged, so one poisoned event cannot stall the stream.
+dead_letters and acknowledged, so one poisoned event cannot stall the stream. An event of a
+schema version the consumer does not declare (`reads`, chargepark.events.contracts) is kept in
+dead_letters at once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chargepark.db.uow import UnitOfWork
 from chargepark.errors import DomainError
+from chargepark.events.contracts import UNREADABLE, Reads
 from chargepark.logging import correlation_id
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,18 @@ class Consumer(Generic[U]):
         dead_letters: Table,
         handlers: Mapping[str, EventHandler[U]],
         *,
+        reads: Mapping[str, Reads],
         max_attempts: int = 8,
     ) -> None:
+        missing = set(handlers) ^ set(reads)
+        if missing:
+            raise ValueError(f"{name}: declare what is read of each event handled: {missing}")
         self.name = name
         self.uow = uow
         self.inbox = inbox
         self.dead_letters = dead_letters
         self.handlers = dict(handlers)
+        self.reads = dict(reads)
         self.max_attempts = max_attempts
 
     @property
@@ -50,8 +58,13 @@ class Consumer(Generic[U]):
 
     async def deliver(self, event: dict[str, Any], attempt: int) -> None:
         """The bus handler. Returns when the event is done with; raises to be redelivered."""
-        handler = self.handlers.get(event.get("event", ""))
+        name = event.get("event", "")
+        handler = self.handlers.get(name)
         if handler is None:
+            return
+        version = event.get("schema_version")
+        if version not in self.reads[name].versions:
+            await self._unreadable(event, version)
             return
         # The producer's correlation id follows the event into this service's logs and into
         # any event the handler emits in turn.
@@ -92,6 +105,16 @@ class Consumer(Generic[U]):
                 await uow.commit()
             except IntegrityError:
                 pass
+
+    async def _unreadable(self, event: dict[str, Any], version: Any) -> None:
+        accepted = sorted(self.reads[event["event"]].versions)
+        log.error(
+            "event of an unreadable schema version dead-lettered",
+            extra=self._ids(event) | {"version": version, "accepted": accepted},
+        )
+        UNREADABLE.labels(self.name, event["event"], str(version)).inc()
+        reason = ValueError(f"schema version {version!r}; this consumer reads {accepted}")
+        await self._dead_letter(event, reason, 0)
 
     async def _dead_letter(self, event: dict[str, Any], exc: Exception, attempts: int) -> None:
         async with self.uow() as uow:

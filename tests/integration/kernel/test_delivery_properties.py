@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from chargepark.db.engine import Database
 from chargepark.errors import BusUnavailable
+from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
 from chargepark.events.inprocess import InProcessBus
 from chargepark.events.outbox import OutboxRelay
@@ -47,7 +48,12 @@ async def play(db: Database, steps: list[tuple[Any, ...]]) -> tuple[int, list[st
         await service.record_effect(event, uow)
 
     consumer = Consumer(
-        "c", service.uow, n.kernel.inbox, n.kernel.dead_letters, {"VehicleParked": record}
+        "c",
+        service.uow,
+        n.kernel.inbox,
+        n.kernel.dead_letters,
+        {"VehicleParked": record},
+        reads={"VehicleParked": reads(["regnum"])},
     )
     await bus.subscribe("notes", consumer.event_types, consumer.deliver)
     await bus.start()

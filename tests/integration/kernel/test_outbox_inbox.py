@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from chargepark.errors import BusUnavailable, DomainError, SchemaViolation
 from chargepark.events.bus import EventBus
+from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
 from chargepark.events.inprocess import InProcessBus
 from chargepark.events.outbox import OutboxRelay
@@ -35,6 +36,7 @@ async def wired(db, bus: EventBus, clock, *, handler=None, max_attempts: int = 8
         n.kernel.inbox,
         n.kernel.dead_letters,
         {"VehicleParked": handler or service.record_effect},
+        reads={"VehicleParked": reads(["regnum"])},
         max_attempts=max_attempts,
     )
     await bus.subscribe("notes", consumer.event_types, consumer.deliver)
@@ -169,6 +171,31 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(any_db, clock):
         row = (await conn.execute(select(n.kernel.dead_letters))).one()
     assert row.error == "RuntimeError: handler bug" and row.attempts == 3
     await bus.close()
+
+
+async def test_a_schema_version_the_consumer_does_not_read_is_dead_lettered_at_once(any_db, clock):
+    from chargepark.events.contracts import UNREADABLE
+
+    service, _, consumer = await wired(any_db, InProcessBus(), clock)
+    before = UNREADABLE.labels("notes-consumer", "VehicleParked", "2")._value.get()
+    event = {**n.parked("AB123", clock), "schema_version": 2}
+    await consumer.deliver(dict(event), 1)  # returns: parked, not retried
+    assert await service.count(n.effects) == 0
+    assert await service.count(n.kernel.inbox) == 0
+    async with any_db.engine.connect() as conn:
+        row = (await conn.execute(select(n.kernel.dead_letters))).one()
+    assert row.attempts == 0 and "schema version 2; this consumer reads [1]" in row.error
+    assert UNREADABLE.labels("notes-consumer", "VehicleParked", "2")._value.get() == before + 1
+    await consumer.deliver(dict(n.parked("AB124", clock)), 1)  # version 1 still applies
+    assert await service.count(n.effects) == 1
+
+
+def test_a_consumer_declares_what_it_reads_of_every_event_it_handles():
+    async def handler(event: dict[str, Any], uow) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="declare what is read"):
+        Consumer("c", lambda: None, n.kernel.inbox, n.kernel.dead_letters, {"X": handler}, reads={})
 
 
 async def test_a_business_rejection_is_recorded_once_and_not_retried(any_db, clock):
