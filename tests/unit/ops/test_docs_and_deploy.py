@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 async def exposed(ops) -> set[str]:
     await ops.parts.app[KPIS].refresh(force=True)
     names = {m.name for m in OpsCollector().collect()}
-    names |= {m.name for m in REGISTRY.collect() if m.name.startswith("chargepark_http")}
+    names |= {m.name for m in REGISTRY.collect() if m.name.startswith("chargepark_")}
     return names
 
 
