@@ -22,6 +22,7 @@ import base64
 import contextlib
 import itertools
 import logging
+import math
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
@@ -597,7 +598,8 @@ class ChargePointSimulator:
         need = (car.want_soc - car.soc) * car.battery_kwh * 1000
         if e.target_wh is not None:
             need = min(need, e.target_wh - e.meter_wh)
-        sim = seconds_to(e.curve, car, max(need, 0.0)) * 25 + 3600  # the taper, and slack
+        eta = seconds_to(e.curve, car, max(need, 0.0))
+        sim = (eta * 25 if math.isfinite(eta) else 0.0) + 3600  # the taper, and slack
         return self.clock.real(sim) + 30
 
     async def stop_transaction(
@@ -760,8 +762,9 @@ class ChargePointSimulator:
                 if e.target_wh is not None:
                     need = min(need, e.target_wh - e.meter_wh)
                 eta = seconds_to(e.curve, car, max(need, 0.0))
-                done_at = self.clock.now() + timedelta(seconds=max(eta, 1.0))
-                wake = min(wake, done_at)
+                if math.isfinite(eta):  # infinite: no power now (a full car), nothing to wait for
+                    done_at = self.clock.now() + timedelta(seconds=max(eta, 1.0))
+                    wake = min(wake, done_at)
             e.changed.clear()
             delay = self.clock.real_seconds_until(wake)
             if delay > 0:
