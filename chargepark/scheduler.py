@@ -1,0 +1,63 @@
+"""A service's periodic job: an APScheduler interval job started and stopped with the service.
+
+One run at a time per process (max_instances=1, late runs coalesced into one); several
+processes may run the same job, so a job's work must claim what it changes (row locks, leases).
+A run that fails is logged and the next one tries again (a database down for a while).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+log = logging.getLogger(__name__)
+
+
+class IntervalJob:
+    """Subclasses implement `work`; `start` and `stop` make it a ServiceParts server."""
+
+    def __init__(self, name: str, every_sec: float) -> None:
+        self.name = name
+        self.every_sec = every_sec
+        self.scheduler: AsyncIOScheduler | None = None
+        self._running: asyncio.Task[None] | None = None
+
+    async def work(self) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.scheduler.add_job(
+            self.run_once,
+            IntervalTrigger(seconds=self.every_sec, timezone=UTC),
+            id=self.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """No new run starts; one under way is let finish."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # the shutdown runs on the loop's next turn
+        self.scheduler = None
+        task = self._running
+        if task is not None and not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run_once(self) -> None:
+        self._running = asyncio.current_task()
+        try:
+            await self.work()
+        except Exception:
+            log.exception("job run failed", extra={"job": self.name})
+        finally:
+            self._running = None
