@@ -1,8 +1,10 @@
-"""Reading query parameters: a bad number is a 422 naming the parameter, never a 500."""
+"""Reading query parameters and timestamps: bad input is a 422 naming the parameter, never a
+500."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -24,3 +26,26 @@ def query_int(
         bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise Invalid(f"{name} must be a whole number {bound}")
     return value
+
+
+def parse_time(raw: str, name: str) -> datetime:
+    """An ISO-8601 timestamp with its UTC offset (`Z` or `+hh:mm`), as UTC."""
+    try:
+        ts = datetime.fromisoformat(raw)
+    except ValueError:
+        raise Invalid(f"{name} {raw[:64]!r} is not an ISO-8601 timestamp") from None
+    if ts.tzinfo is None:
+        raise Invalid(f"{name} {raw[:64]!r} has no UTC offset (add Z or +hh:mm)")
+    return ts.astimezone(UTC)
+
+
+def query_time(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    return None if raw is None else parse_time(raw, name)
+
+
+def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    raw = request.query.get(name)
+    if raw is not None and raw not in choices:
+        raise Invalid(f"{name} must be one of {', '.join(choices)}")
+    return raw

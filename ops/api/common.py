@@ -3,13 +3,13 @@ choices from the query string."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from chargepark.clock import isoformat_utc
-from chargepark.errors import Invalid
+from chargepark.http.query import parse_time, query_choice, query_time  # noqa: F401 - re-exported
 from ops.alerts import AlertService
 from ops.capacity import LotCapacities
 from ops.kpis import KpiPublisher
@@ -31,29 +31,6 @@ def queries(request: web.Request) -> OpsQueries:
 
 def alerts(request: web.Request) -> AlertService:
     return request.app[ALERTS]
-
-
-def parse_time(raw: str, name: str) -> datetime:
-    """An ISO-8601 timestamp with its UTC offset (`Z` or `+hh:mm`), as UTC."""
-    try:
-        ts = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(f"{name} {raw[:64]!r} is not an ISO-8601 timestamp") from None
-    if ts.tzinfo is None:
-        raise Invalid(f"{name} {raw[:64]!r} has no UTC offset (add Z or +hh:mm)")
-    return ts.astimezone(UTC)
-
-
-def query_time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    return None if raw is None else parse_time(raw, name)
-
-
-def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
-    raw = request.query.get(name)
-    if raw is not None and raw not in choices:
-        raise Invalid(f"{name} must be one of {', '.join(choices)}")
-    return raw
 
 
 def whole_seconds(ts: datetime) -> datetime:

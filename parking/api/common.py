@@ -3,13 +3,14 @@ and reading times and flags from the query string."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import web
 
 from chargepark.auth import PRINCIPAL
 from chargepark.clock import isoformat_utc
 from chargepark.errors import Forbidden, Invalid
+from chargepark.http.query import parse_time, query_choice, query_time  # noqa: F401 - re-exported
 from parking.queries import ParkingQueries
 from parking.service import ParkingService
 
@@ -37,29 +38,6 @@ def operators_only(request: web.Request) -> None:
     """Registration numbers of other people's vehicles are not a customer's to read."""
     if request[PRINCIPAL].customer_id is not None:
         raise Forbidden("a customer's token cannot read who is parked")
-
-
-def parse_time(raw: str, name: str) -> datetime:
-    """An ISO-8601 timestamp with its UTC offset (`Z` or `+hh:mm`), as UTC."""
-    try:
-        ts = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(f"{name} {raw[:64]!r} is not an ISO-8601 timestamp") from None
-    if ts.tzinfo is None:
-        raise Invalid(f"{name} {raw[:64]!r} has no UTC offset (add Z or +hh:mm)")
-    return ts.astimezone(UTC)
-
-
-def query_time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    return None if raw is None else parse_time(raw, name)
-
-
-def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
-    raw = request.query.get(name)
-    if raw is not None and raw not in choices:
-        raise Invalid(f"{name} must be one of {', '.join(choices)}")
-    return raw
 
 
 def query_flag(request: web.Request, name: str) -> bool:
