@@ -98,6 +98,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
             remote.expire_pending,
             lambda: commands.settle_abandoned(ctx.clock.now()),
             lambda: presence_table.reconcile(presence.sockets),
+            lambda: service.recheck_connected(presence.sockets()),
         ]
     )
     consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from chargepark.clock import Clock
@@ -11,9 +14,13 @@ from chargepark.errors import Invalid
 from chargepark.passwords import hash_password
 from csms.admission import Admission, ChargerAdmission
 from csms.boot_writer import BootWriter, RecordBoot
-from csms.domain import BootInfo, Charger, Registration, valid_charger_id
+from csms.domain import BootInfo, Charger, Registration, UnknownCharger, valid_charger_id
 from csms.repository import CsmsUnitOfWork
 from csms.status_writer import ReportStatus, StatusWriter
+
+log = logging.getLogger(__name__)
+OFFLINE = "Offline"
+RECHECK_CONNECTED = timedelta(minutes=1)
 
 __all__ = ["Admission", "ChargingService", "ReportStatus"]
 
@@ -51,6 +58,7 @@ class ChargingService:
             uow, Registration.ACCEPTED if unknown_policy == "accept" else Registration.PENDING
         )
         self.statuses = StatusWriter(uow)
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- registry (REST) --
 
@@ -119,11 +127,49 @@ class ChargingService:
 
     def connected(self, charger_id: str) -> None:
         """A charger's socket opened (or closed, `disconnected`) here: its connector state is
-        read afresh at its next status report (it may have reported through another node)."""
+        read afresh at its next status report (it may have reported through another node).
+
+        The charger as a whole (EVSE 0, connector 0) is reported Offline when its socket
+        closes and Available again when one opens, if Offline is still what is kept: so a
+        charger that went away is seen (ChargerStatusChanged; ops' offline rule) without a
+        message of its own. Nothing is written per OCPP message, only per connection."""
         self.statuses.forget(charger_id)
+        self._connection_status(charger_id, "Available", "connected", only_if=OFFLINE)
+
+    async def recheck_connected(self, sockets: dict[str, tuple[str, datetime]]) -> None:
+        """Chargers that connected here in the last minute are not left Offline by a close
+        written after their connect (a charger moving between nodes: the old node's Offline
+        may commit after the new node's check)."""
+        recent = self.clock.now() - RECHECK_CONNECTED
+        for charger_id, (_version, connected_at) in sockets.items():
+            if connected_at >= recent:
+                self._connection_status(charger_id, "Available", "connected", only_if=OFFLINE)
 
     def disconnected(self, charger_id: str) -> None:
         self.statuses.forget(charger_id)
+        self._connection_status(charger_id, OFFLINE, "connection closed")
+
+    def _connection_status(
+        self, charger_id: str, status: str, info: str, *, only_if: str | None = None
+    ) -> None:
+        report = ReportStatus(
+            charger_id, 0, 0, status, None, info, self.clock.now(), only_if=only_if
+        )
+        task = asyncio.get_running_loop().create_task(self._report_quietly(report))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _report_quietly(self, report: ReportStatus) -> None:
+        try:
+            await self.statuses.report(report)
+        except UnknownCharger:  # removed from the registry meanwhile: nothing to say
+            pass
+        except Exception:
+            log.warning(
+                "connection status not recorded",
+                exc_info=True,
+                extra={"charger_id": report.charger_id, "status": report.status},
+            )
 
     async def boot(self, charger_id: str, info: BootInfo, ocpp_version: str) -> Registration:
         self.statuses.forget(charger_id)
@@ -141,6 +187,8 @@ class ChargingService:
 
     async def close(self) -> None:
         """Let queued boots, status reports and lookups finish."""
+        if self._background:  # the closing connections' Offline reports
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self.boots.close()
         await self.statuses.close()
         await self.admission.close()

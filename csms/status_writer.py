@@ -47,6 +47,9 @@ class ReportStatus:
     error_code: str | None
     info: str | None
     at: datetime
+    # Applied only while the connector's kept status is this one (else nothing happens): the
+    # charger's connection coming back clears the Offline its closing set, and nothing else.
+    only_if: str | None = None
 
 
 class StatusWriter:
@@ -156,7 +159,14 @@ def _decide(
             continue
         key = (r.evse_id, r.connector_id)
         before = connectors.get(key)
-        event = report_status(r.charger_id, connectors, *key, r.status, r.error_code, r.info, r.at)
+        at = r.at
+        if r.only_if is not None:
+            if before is None or before.status != r.only_if:
+                outcomes.append(None)
+                continue
+            # Another node's clock may be behind the one that set it: this report is the newer.
+            at = max(at, before.status_at)
+        event = report_status(r.charger_id, connectors, *key, r.status, r.error_code, r.info, at)
         if connectors[key] is not before:  # not a late, older report
             latest[(r.charger_id, *key)] = (r.charger_id, connectors[key])
         if event is not None:

@@ -336,3 +336,40 @@ async def test_last_seen_times_reach_the_database_in_one_batch(http, csms):
     await app[SERVICE].record_seen({"CP-T1": at, "CP-T2": at})
     for cp_id in ("CP-T1", "CP-T2"):
         assert (await charger_state(http, csms, cp_id))["last_seen_at"] == "2026-11-27T12:00:00Z"
+
+
+async def test_a_charger_whose_socket_closes_is_offline_until_it_connects_again(http, csms):
+    """csms says so itself (EVSE 0, connector 0): a charger that went away sends nothing."""
+    await register(http, csms, id="CP-O")
+
+    async def whole_charger() -> list[str]:
+        await asyncio.sleep(0.1)
+        return [
+            e["status"]
+            for e in csms.events
+            if e["event"] == "ChargerStatusChanged"
+            and e["charger_id"] == "CP-O"
+            and e["evse_id"] == 0
+        ]
+
+    async def until(statuses: list[str]) -> None:
+        async with asyncio.timeout(5):
+            while await whole_charger() != statuses:
+                pass
+
+    charger = await connect(csms, "CP-O")
+    await charger.call(boot16())
+    await charger.close()
+    await until(["Offline"])
+    state = await charger_state(http, csms, "CP-O")
+    assert not state["connected"]
+    assert [(c["evse_id"], c["status"]) for c in state["connectors"]] == [(0, "Offline")]
+
+    charger = await connect(csms, "CP-O")
+    await until(["Offline", "Available"])
+    await charger.call(
+        call16.StatusNotification(connector_id=0, error_code="NoError", status="Unavailable")
+    )
+    await until(["Offline", "Available", "Unavailable"])
+    await charger.close()
+    await until(["Offline", "Available", "Unavailable", "Offline"])

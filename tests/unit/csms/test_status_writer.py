@@ -32,3 +32,25 @@ async def test_a_charger_forgotten_while_its_batch_is_in_flight_is_not_cached_fr
     assert await a == [None]
     assert writer.cached("A") is None
     assert writer.cached("B") == {(1, 1): "B"}
+
+
+def test_a_conditional_report_applies_only_over_its_status_and_wins_over_a_skewed_clock():
+    from datetime import timedelta
+
+    from csms.domain import Connector
+    from csms.status_writer import _decide
+
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    offline = Connector(0, 0, "Offline", None, "connection closed", t)
+    states = {"A": {(0, 0): offline}, "B": {(0, 0): Connector(0, 0, "Faulted", None, None, t)}}
+    behind = t - timedelta(seconds=3)  # the other node's clock
+    back = [
+        ReportStatus(cp, 0, 0, "Available", None, "connected", behind, only_if="Offline")
+        for cp in ("A", "B")
+    ]
+    outcomes, latest, events = _decide(back, states)
+    assert outcomes == [None, None]
+    assert [(e["charger_id"], e["status"]) for e in events] == [("A", "Available")]
+    assert states["A"][(0, 0)].status == "Available" and states["A"][(0, 0)].status_at == t
+    assert states["B"][(0, 0)].status == "Faulted"  # not Offline: left as it is
+    assert [cp for cp, _ in latest] == ["A"]
