@@ -1,6 +1,7 @@
 """ops through the embedded platform: a simulated charger over OCPP-J reports Faulted for longer
 than a rule's window -> one incident and one webhook call; it recovers -> resolved, one more
-call. And only the exact /ops/metrics is public over the mounted apps."""
+call. The same for a charger whose connection closes (offline) and comes back. And only the
+exact /ops/metrics is public over the mounted apps."""
 
 from __future__ import annotations
 
@@ -148,6 +149,35 @@ async def test_a_charger_faulted_past_the_window_raises_one_alert_and_its_recove
             metrics = await get(http, site, "/ops/metrics/chargers/CP-F")
             assert metrics["status"] == "Available" and metrics["fault_count"] == 1
             assert metrics["faults"][0]["error_code"] == "GroundFailure"
+        finally:
+            await charger.close()
+
+
+async def test_a_charger_gone_past_the_window_raises_one_alert_and_its_return_resolves_it(site):
+    """No heartbeat, no message: csms reports the closed socket (EVSE 0 Offline) itself."""
+    async with aiohttp.ClientSession() as http:
+        r = await http.post(
+            site.url("/charging/chargers"), json={"id": "CP-G"}, headers=site.headers
+        )
+        assert r.status == 201
+        rule = {"kind": "charger_offline", "window_sec": 1, "severity": "warning"}
+        r = await http.post(site.url("/ops/alerts/rules"), json=rule, headers=site.headers)
+        assert r.status == 201
+
+        charger = await connect(site, "CP-G")
+        await charger.call(boot16())
+        await charger.close()  # gone
+        [raised] = await site.hook.wait_for(1)
+        assert raised["event"] == "AlertRaised" and raised["subject"] == "CP-G"
+        await asyncio.sleep(1.0)
+        assert len(site.hook.calls) == 1
+
+        charger = await connect(site, "CP-G")  # back
+        try:
+            _, resolved = await site.hook.wait_for(2)
+            assert resolved["event"] == "AlertResolved"
+            assert resolved["incident_id"] == raised["incident_id"]
+            assert (await get(http, site, "/ops/incidents", state="open"))["items"] == []
         finally:
             await charger.close()
 
