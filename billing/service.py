@@ -56,6 +56,7 @@ from billing.payments.port import (
     ProviderUnavailable,
 )
 from billing.repository import OPEN, SqlBillingUnitOfWork, StoredVisit
+from chargepark import tracing
 from chargepark.clock import Clock
 from chargepark.config import BillingSettings
 from chargepark.errors import Conflict, Invalid, NotFound
@@ -213,7 +214,8 @@ class BillingService:
             )
         made = []
         for visit_id in candidates:
-            invoice_id = await self.finalize_visit(visit_id)
+            with tracing.job_span("billing finalize visit", {"billing.visit_id": visit_id}):
+                invoice_id = await self.finalize_visit(visit_id)
             if invoice_id is not None:
                 made.append(invoice_id)
         return made
@@ -284,7 +286,8 @@ class BillingService:
         async with self.uow() as uow:
             due = await uow.due_invoices(self.clock.now(), limit)
         for invoice_id, seen in due:
-            await self._advance(invoice_id, seen, capture=False)
+            with tracing.job_span("billing collect invoice", {"billing.invoice_id": invoice_id}):
+                await self._advance(invoice_id, seen, capture=False)
         return len(due)
 
     async def run_cycle(self) -> None:

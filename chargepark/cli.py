@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from chargepark import __version__
+from chargepark import __version__, tracing
 from chargepark.config import MOUNT_PREFIXES, SERVICES, Settings, load_settings
 from chargepark.errors import ConfigError, DomainError
 from chargepark.logging import configure_logging
@@ -271,7 +271,13 @@ async def _migrate(
 
 def _run(settings: Settings, services: Sequence[str]) -> int:
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(_serve(settings, services))
+    # OTEL_* decide (off when unset); before anything is built, which reads the choice once.
+    name = "chargepark" if len(services) > 1 else f"chargepark-{services[0]}"
+    tracing.configure(name)
+    try:
+        asyncio.run(_serve(settings, services))
+    finally:
+        tracing.shutdown()
     return 0
 
 

@@ -45,6 +45,7 @@ from billing.payments.port import (
     ProviderUnavailable,
 )
 from billing.payments.stripe_webhook import failure_of, payment_ref
+from chargepark import tracing
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,11 @@ class StripeProvider:
         if payer.customer_id is None:
             params["description"] = "chargepark pay-at-exit (vehicles without an account)"
         customer = await self._call(
+            "customers.create",
             lambda: self._client.v1.customers.create_async(
                 params,
                 {"idempotency_key": f"customer-{ours}"},
-            )
+            ),
         )
         return customer["id"]
 
@@ -135,10 +137,11 @@ class StripeProvider:
             params["days_until_due"] = self.days_until_due
             params["auto_advance"] = True
         draft = await self._call(
+            "invoices.create",
             lambda: self._client.v1.invoices.create_async(
                 params,
                 {"idempotency_key": f"invoice-{invoice.invoice_id}"},
-            )
+            ),
         )
 
         for line in invoice.lines:
@@ -170,9 +173,10 @@ class StripeProvider:
             )
 
         final = await self._call(
+            "invoices.finalize_invoice",
             lambda: self._client.v1.invoices.finalize_invoice_async(
                 draft["id"], None, {"idempotency_key": f"finalize-{invoice.invoice_id}"}
-            )
+            ),
         )
         if final.get("total") != invoice.total_minor:
             # Not expected (no Stripe-side tax, discounts or shipping are ever asked for); the
@@ -198,13 +202,16 @@ class StripeProvider:
     async def _can_charge(self, customer_id: str) -> bool:
         """Whether the customer has a default payment method to charge: charge_automatically
         for those, send_invoice (they pay on Stripe's page) for the others."""
-        customer = await self._call(lambda: self._client.v1.customers.retrieve_async(customer_id))
+        customer = await self._call(
+            "customers.retrieve", lambda: self._client.v1.customers.retrieve_async(customer_id)
+        )
         settings = customer.get("invoice_settings") or {}
         return bool(settings.get("default_payment_method") or customer.get("default_source"))
 
     async def collect(self, provider_invoice_id: str, attempt: int) -> PaymentAttempt:
         try:
             paid = await self._call(
+                "invoices.pay",
                 lambda: self._client.v1.invoices.pay_async(
                     provider_invoice_id,
                     {"expand": ["payments"]},
@@ -256,30 +263,41 @@ class StripeProvider:
             "metadata": metadata,
         }
         await self._call(
+            "invoice_items.create",
             lambda: self._client.v1.invoice_items.create_async(
                 params,
                 {"idempotency_key": key},
-            )
+            ),
         )
 
     async def _retrieve(self, provider_invoice_id: str) -> dict[str, Any] | None:
         try:
             return await self._call(
+                "invoices.retrieve",
                 lambda: self._client.v1.invoices.retrieve_async(
                     provider_invoice_id, {"expand": ["payments"]}
-                )
+                ),
             )
         except ProviderRejected:
             return None
 
     async def _call(
-        self, request: Callable[[], Awaitable[stripe.StripeObject]], *, declines: bool = False
+        self,
+        operation: str,
+        request: Callable[[], Awaitable[stripe.StripeObject]],
+        *,
+        declines: bool = False,
     ) -> dict[str, Any]:
         """Run one SDK request and answer its object as plain data, translating failures into
-        the port's two errors (a CardError goes through where `declines` asks for it)."""
+        the port's two errors (a CardError goes through where `declines` asks for it). With
+        tracing on, the request is a CLIENT span named `stripe <operation>`."""
         self._used = True
         try:
-            return (await request()).to_dict()
+            with tracing.client_span(
+                f"stripe {operation}",
+                {"rpc.system": "stripe", "rpc.service": "stripe", "rpc.method": operation},
+            ):
+                return (await request()).to_dict()
         except stripe.CardError as exc:
             if declines:
                 raise

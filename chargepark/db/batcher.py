@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
+from chargepark import tracing
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -65,7 +67,9 @@ class Batcher(Generic[T, R]):
         if len(self._workers) < self.concurrency:
             # A second worker starts only while the first one waits on its batch, so batches
             # overlap their round trips to the database instead of queueing behind them.
-            worker = asyncio.create_task(self._drain(), name=f"batch-{self.name}")
+            # Tracing on: the batch serves many callers, so it runs in none of their spans.
+            context = tracing.detached_context() if tracing.enabled else None
+            worker = asyncio.create_task(self._drain(), name=f"batch-{self.name}", context=context)
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
         return await done

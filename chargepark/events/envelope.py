@@ -1,8 +1,10 @@
 """The flat JSON envelope every event travels in.
 
 `{"event": "VehicleParked", "event_id": uuid, "schema_version": 1, "ts": ISO-8601 UTC,
-"correlation_id": ..., ...fields}`. Domain code returns DomainEvent dataclasses; the unit of work
-turns them into envelopes when it writes them to the outbox.
+"correlation_id": ..., ...fields}`; with tracing on, also the W3C `traceparent` (and
+`tracestate`) of the span that emitted it, so its consumers continue that trace. Domain code
+returns DomainEvent dataclasses; the unit of work turns them into envelopes when it writes them
+to the outbox.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar
 
+from chargepark import tracing
 from chargepark.clock import isoformat_utc
 from chargepark.logging import correlation_id as current_correlation_id
 
 ENVELOPE_FIELDS = ("event", "event_id", "schema_version", "ts", "correlation_id")
+# Optional, present only while tracing is on (chargepark.tracing).
+TRACE_FIELDS = ("traceparent", "tracestate")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,13 +57,16 @@ def envelope(
 ) -> dict[str, Any]:
     if "ts" not in fields:
         raise ValueError(f"{name}: an event carries the time it happened (`ts`)")
-    return {
+    doc = {
         "event": name,
         "event_id": event_id or str(uuid.uuid4()),
         "schema_version": schema_version,
         "correlation_id": correlation_id or current_correlation_id.get(),
         **fields,
     }
+    if tracing.enabled:
+        doc.update(tracing.current_trace_context())
+    return doc
 
 
 def envelope_of(event: DomainEvent, *, event_id: str | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 
+from chargepark import tracing
 from chargepark.db.uow import UnitOfWork
 from chargepark.errors import DomainError
 from chargepark.events.contracts import UNREADABLE, Reads
@@ -70,7 +71,11 @@ class Consumer(Generic[U]):
         # any event the handler emits in turn.
         token = correlation_id.set(event.get("correlation_id"))
         try:
-            await self._handle(handler, event, attempt)
+            if tracing.enabled:  # a CONSUMER span, child of the span that emitted the event
+                with tracing.consuming(self.name, event, attempt):
+                    await self._handle(handler, event, attempt)
+            else:
+                await self._handle(handler, event, attempt)
         finally:
             correlation_id.reset(token)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chargepark import tracing
 from chargepark.clock import Clock, SystemClock
 from chargepark.db.engine import Database
 from chargepark.errors import BusUnavailable
@@ -125,7 +126,13 @@ class OutboxRelay:
         sent: list[int] = []
         for row in rows:
             try:
-                await self.bus.publish(row.event_type, row.event_id, row.payload.encode())
+                if tracing.enabled:
+                    with tracing.publishing(
+                        self.service, row.event_type, row.event_id, row.payload
+                    ):
+                        await self.bus.publish(row.event_type, row.event_id, row.payload.encode())
+                else:
+                    await self.bus.publish(row.event_type, row.event_id, row.payload.encode())
             except BusUnavailable as exc:
                 return sent, exc  # keep order: nothing after a row that did not go out
             sent.append(row.id)

@@ -1,7 +1,8 @@
 """The aiohttp application every service starts from.
 
-Adds, in this order: correlation id, request metrics, problem+json errors, bearer auth; and the
-public routes /healthz, /readyz (database and bus), /metrics and /openapi.json.
+Adds, in this order: a tracing span (only while tracing is on), correlation id, request
+metrics, problem+json errors, bearer auth; and the public routes /healthz, /readyz (database
+and bus), /metrics and /openapi.json.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import logging
 
 from aiohttp import web
 
-from chargepark import __version__
+from chargepark import __version__, tracing
 from chargepark.auth import auth_middleware, public
 from chargepark.http.correlation import correlation_middleware
 from chargepark.http.metrics import metrics_handler, metrics_middleware
 from chargepark.http.openapi import build_openapi, operation
 from chargepark.http.problem import problem, problem_middleware
+from chargepark.http.tracing import tracing_middleware
 from chargepark.service import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -26,15 +28,15 @@ TITLE = web.AppKey("title", str)
 
 
 def make_service_app(ctx: ServiceContext, title: str) -> web.Application:
-    app = web.Application(
-        middlewares=[
-            correlation_middleware,
-            metrics_middleware(ctx.name),
-            problem_middleware,
-            auth_middleware(ctx.verifier),
-        ],
-        client_max_size=ctx.settings.max_body_bytes,
-    )
+    middlewares = [
+        correlation_middleware,
+        metrics_middleware(ctx.name),
+        problem_middleware,
+        auth_middleware(ctx.verifier),
+    ]
+    if tracing.enabled:  # decided when the app is built: nothing per request when off
+        middlewares.insert(0, tracing_middleware(ctx.name))
+    app = web.Application(middlewares=middlewares, client_max_size=ctx.settings.max_body_bytes)
     app[CONTEXT] = ctx
     app[TITLE] = title
     app.router.add_get("/healthz", healthz, allow_head=False)

@@ -2,7 +2,8 @@
 
 The token is fetched from accounts when first needed, reused until shortly before it expires,
 and fetched again once if a call answers 401. Failures to reach the other service raise
-ServiceUnavailable, so callers can fall back (a stale cache) instead of failing.
+ServiceUnavailable, so callers can fall back (a stale cache) instead of failing. With tracing on,
+each request is a CLIENT span and carries the W3C `traceparent` header.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import time
 from typing import Any
 
 import aiohttp
+
+from chargepark import tracing
 
 
 class ServiceUnavailable(Exception):
@@ -42,24 +45,32 @@ class ServiceClient:
         """(status, JSON body or None). 4xx are answers; unreachable or 5xx raise."""
         for attempt in (1, 2):
             token = await self._bearer(refresh=attempt == 2)
-            try:
-                async with self._http().get(
-                    self.base_url + path, headers={"Authorization": f"Bearer {token}"}
-                ) as r:
-                    if r.status == 401 and attempt == 1:
-                        continue
-                    if r.status >= 500:
-                        raise ServiceUnavailable(f"{path}: HTTP {r.status}")
-                    body = await r.json(content_type=None) if r.content_length != 0 else None
-                    return r.status, body
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                raise ServiceUnavailable(f"{path}: {exc}") from exc
+            with tracing.client_span("GET", self._span_attributes("GET", path)) as span:
+                headers = {"Authorization": f"Bearer {token}"}
+                tracing.inject(headers)
+                try:
+                    async with self._http().get(self.base_url + path, headers=headers) as r:
+                        if span is not None:
+                            span.set_attribute("http.status_code", r.status)
+                        if r.status == 401 and attempt == 1:
+                            continue
+                        if r.status >= 500:
+                            raise ServiceUnavailable(f"{path}: HTTP {r.status}")
+                        body = await r.json(content_type=None) if r.content_length != 0 else None
+                        return r.status, body
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    raise ServiceUnavailable(f"{path}: {exc}") from exc
         raise ServiceUnavailable(f"{path}: not authorized with a fresh token")
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _span_attributes(self, method: str, path: str | None) -> dict[str, str]:
+        # The path, never the query or the URL's credentials; the token endpoint by its URL.
+        url = self.base_url + path.split("?", 1)[0] if path is not None else self.token_url
+        return {"http.method": method, "http.request.method": method, "url.full": url}
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -75,10 +86,15 @@ class ServiceClient:
                     "client_secret": self.client_secret,
                 }
                 try:
-                    async with self._http().post(self.token_url, data=form) as r:
-                        if r.status != 200:
-                            raise ServiceUnavailable(f"token endpoint answered {r.status}")
-                        body = await r.json()
+                    with tracing.client_span("POST", self._span_attributes("POST", None)):
+                        headers: dict[str, str] = {}
+                        tracing.inject(headers)
+                        async with self._http().post(
+                            self.token_url, data=form, headers=headers
+                        ) as r:
+                            if r.status != 200:
+                                raise ServiceUnavailable(f"token endpoint answered {r.status}")
+                            body = await r.json()
                 except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                     raise ServiceUnavailable(f"token endpoint: {exc}") from exc
                 self._token = body["access_token"]

@@ -55,14 +55,14 @@ def metrics_middleware(service: str) -> object:
             status = exc.status
             raise
         finally:
-            route = _route_of(request)
+            route = route_of(request)
             LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
             REQUESTS.labels(service, request.method, route, str(status)).inc()
 
     return middleware
 
 
-def _route_of(request: web.Request) -> str:
+def route_of(request: web.Request) -> str:
     # Unmatched paths share one label, so scanners cannot blow up the series count.
     resource = request.match_info.route.resource
     if resource is None:

@@ -26,8 +26,10 @@ from ocpp.charge_point import ChargePoint as LibraryChargePoint
 from ocpp.messages import Call, CallError, CallResult, MessageType
 from ocpp.v16.enums import Action as Action16
 from ocpp.v201.enums import Action as Action201
+from opentelemetry.trace import SpanKind
 from websockets.exceptions import ConnectionClosed
 
+from chargepark import tracing
 from chargepark.db.batcher import Overloaded
 from csms.ocpp import payloads
 
@@ -278,6 +280,10 @@ class ProtocolEdge:
         self._awaiting: set[str] = set()  # ids of our CALLs that wait for an answer
         self._after_tasks: set[asyncio.Future[Any]] = set()
         self.overloads = 0  # calls refused because the csms was overloaded
+        if tracing.enabled:
+            # Chosen once per connection: without tracing no message pays for a span.
+            self._handle_call = self._handle_call_traced  # type: ignore[method-assign]
+            self.call = self._call_traced  # type: ignore[method-assign]
 
     @property
     def _rpc(self) -> _Rpc:
@@ -314,6 +320,40 @@ class ProtocolEdge:
             )
         finally:
             self._awaiting.discard(unique_id)
+
+    async def _handle_call_traced(self, msg: Call) -> None:
+        """`_handle_call` inside a SERVER span: one per CALL the charger sends."""
+        attributes = {
+            "rpc.system": "ocpp",
+            "ocpp.charger_id": self.id,
+            "ocpp.action": msg.action[:64],
+            "ocpp.message_id": msg.unique_id[:64],
+            "ocpp.version": self._ocpp_version,
+        }
+        with tracing.span(f"ocpp {msg.action[:64]}", kind=SpanKind.SERVER, attributes=attributes):
+            await ProtocolEdge._handle_call(self, msg)
+
+    async def _call_traced(
+        self,
+        payload: Any,
+        suppress: bool = True,
+        unique_id: str | None = None,
+        skip_schema_validation: bool = False,
+    ) -> Any:
+        """`call` inside a CLIENT span: one per CALL sent to the charger."""
+        unique_id = str(self._unique_id_generator()) if unique_id is None else unique_id
+        action = type(payload).__name__.removesuffix("Payload")
+        attributes = {
+            "rpc.system": "ocpp",
+            "ocpp.charger_id": self.id,
+            "ocpp.action": action,
+            "ocpp.message_id": unique_id[:64],
+            "ocpp.version": self._ocpp_version,
+        }
+        with tracing.span(f"ocpp {action}", kind=SpanKind.CLIENT, attributes=attributes):
+            return await ProtocolEdge.call(
+                self, payload, suppress, unique_id, skip_schema_validation
+            )
 
     def _deliver(self, msg: CallResult | CallError) -> None:
         if msg.unique_id in self._awaiting:
@@ -440,6 +480,9 @@ class ProtocolEdge:
     async def _send_error(
         self, unique_id: str, code: str, description: str, details: dict[str, Any]
     ) -> None:
+        if tracing.enabled:
+            tracing.set_attribute("ocpp.error_code", code)
+            tracing.set_error(f"CALLERROR {code}")
         try:
             frame = _dumps([MessageType.CallError, unique_id, code, description, details])
         except (TypeError, ValueError):  # details a handler filled with something not JSON
