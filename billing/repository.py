@@ -106,6 +106,7 @@ def _session_of_row(row: Any) -> SessionFact:
         reason=row.reason,
         started_seen=bool(row.started_seen),
         closed_seen=bool(row.closed_seen),
+        traceparent=row.traceparent,
     )
 
 
@@ -238,6 +239,7 @@ class SqlBillingUnitOfWork(UnitOfWork):
             "started_seen": s.started_seen,
             "closed_seen": s.closed_seen,
             "changed_at": now,
+            "traceparent": s.traceparent,
         }
         if new:
             await self.session.execute(

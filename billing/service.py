@@ -279,6 +279,8 @@ class BillingService:
             "visit invoiced",
             extra={"visit_id": visit_id, "invoice_id": invoice_id, "total": sums.total_minor},
         )
+        if tracing.enabled:
+            _trace_lines(invoice_id, lines, stored.visit.sessions)
         return invoice_id
 
     async def collect_due(self, limit: int = BATCH) -> int:
@@ -834,3 +836,21 @@ def _check_currency(by_id: Mapping[str, Sequence[Tariff]], tariff: Tariff) -> No
             f"every tariff bills in one currency ({', '.join(sorted(others))}); "
             f"{tariff.currency} would mix currencies on one invoice"
         )
+
+
+def _trace_lines(invoice_id: str, lines: Sequence[Line], sessions: Sequence[SessionFact]) -> None:
+    """A span per charging line in the trace of its session's newest event (the close): the
+    trace that began at the charger's StopTransaction ends at the line that billed it."""
+    traced = {s.session_id: s.traceparent for s in sessions if s.traceparent}
+    for line in lines:
+        parent = tracing.extract({"traceparent": traced.get(line.session_id or "")})
+        if parent is None:
+            continue
+        attributes = {
+            "billing.invoice_id": invoice_id,
+            "billing.line_kind": line.kind.value,
+            "billing.amount_minor": line.amount_minor,
+            "billing.session_id": line.session_id or "",
+        }
+        with tracing.span("billing invoice line", attributes=attributes, parent=parent):
+            pass

@@ -95,6 +95,7 @@ visit_sessions = Table(
     Column("started_seen", Boolean, nullable=False),
     Column("closed_seen", Boolean, nullable=False),
     Column("changed_at", _TS, nullable=False),
+    Column("traceparent", String(55), nullable=True),  # W3C Trace Context of its newest event
 )
 Index("ix_visit_sessions_visit", visit_sessions.c.visit_id)
 Index("ix_visit_sessions_regnum", visit_sessions.c.regnum)

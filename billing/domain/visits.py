@@ -87,6 +87,9 @@ class SessionFact:
     reason: str | None = None
     started_seen: bool = False
     closed_seen: bool = False
+    # The trace of the event that told us (the close's, else the start's): the session's
+    # invoice line joins it, so one trace runs from the charger's stop to the line it billed.
+    traceparent: str | None = None
 
     @property
     def closed(self) -> bool:
@@ -152,12 +155,13 @@ def session_of_event(event: Mapping[str, Any]) -> SessionFact:
         customer_id=event.get("customer_id"),
         tariff_id=event.get("tariff_id"),
         reason=event.get("reason") if closed else None,
+        traceparent=event.get("traceparent"),
         started_seen=not closed,
         closed_seen=closed,
     )
 
 
-_IDENTITY = ("regnum", "id_token", "customer_id", "tariff_id")
+_IDENTITY = ("regnum", "id_token", "customer_id", "tariff_id", "traceparent")
 
 
 def merge_session(old: SessionFact | None, new: SessionFact) -> SessionFact:

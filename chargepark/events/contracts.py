@@ -44,7 +44,9 @@ def reads(
 
 
 # Every event carries these (the envelope); a consumer may read them without declaring them.
-ENVELOPE = frozenset({"event", "event_id", "schema_version", "ts", "correlation_id"})
+ENVELOPE = frozenset(
+    {"event", "event_id", "schema_version", "ts", "correlation_id", "traceparent", "tracestate"}
+)
 
 
 @dataclass(frozen=True)

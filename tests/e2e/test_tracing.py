@@ -1,7 +1,8 @@
 """One trace across services, in the embedded platform with an in-memory span exporter: a park
 call -> VehicleParked -> billing's consumer; a charger's StopTransaction -> ChargingSessionClosed
 -> billing's consumer, which files the session in the visit its invoice lines are priced from.
-The billing job prices the visit later, in a trace of its own."""
+The billing job prices the visit later, in a trace of its own, and the session's invoice line
+joins the StopTransaction's trace."""
 
 from __future__ import annotations
 
@@ -172,6 +173,12 @@ async def test_a_stop_transaction_reaches_billing_in_the_same_trace(traced, span
     job = the(done, "billing finalize visit", **{"billing.visit_id": issued["visit_id"]})
     assert job.parent is None
     assert issued["traceparent"].split("-")[1] == trace_of(job)
+    # ... and the session's invoice line joins the trace that began at StopTransaction.
+    line = the(done, "billing invoice line", **{"billing.session_id": closed["session_id"]})
+    assert trace_of(line) == trace_of(stop)
+    assert line.attributes["billing.line_kind"] == "CHARGING"
+    assert line.attributes["billing.invoice_id"] == issued["invoice_id"]
+    assert line.attributes["billing.amount_minor"] == 608  # 14.3 kWh x 39 + 50 (T_STD)
 
     # Every other OCPP message of the charger had its span as well, each a trace of its own.
     boots = [x for x in done if x.name == "ocpp BootNotification"]
