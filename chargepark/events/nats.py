@@ -58,6 +58,7 @@ from chargepark.events.bus import (
 )
 
 log = logging.getLogger(__name__)
+_CLOSE_WAIT_SEC = 10.0  # for the bus's tasks, then for the connection, at close
 
 # Characters NATS does not allow in a subject token or a consumer name.
 _INVALID_NAME_CHARS = frozenset(">*. /\\\t\r\n")
@@ -203,8 +204,14 @@ class NatsBus:
             tasks.append(self._supervisor)
         for task in tasks:
             task.cancel()
-        # Each fetch loop gives back the messages it holds (nak) before it ends.
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        # Each fetch loop gives back the messages it holds (nak) before it ends. Bounded: a
+        # task stuck on a dead connection must not hold the process's shutdown forever.
+        try:
+            async with asyncio.timeout(_CLOSE_WAIT_SEC):
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+        except TimeoutError:
+            log.warning("NATS bus tasks did not stop in time", extra=self._fields())
+            results = []
         for result in results:
             if isinstance(result, Exception):
                 log.warning("NATS bus task failed", exc_info=result, extra=self._fields())
@@ -214,7 +221,8 @@ class NatsBus:
         if nc is not None:
             try:
                 # close() writes out what is still buffered (acks, naks) before disconnecting.
-                await nc.close()
+                async with asyncio.timeout(_CLOSE_WAIT_SEC):
+                    await nc.close()
             except Exception:
                 log.warning(
                     "closing the NATS connection failed", exc_info=True, extra=self._fields()
