@@ -37,6 +37,9 @@ from ocpp.v16 import ChargePoint as Client16
 from ocpp.v16 import call as call16
 
 from chargepark.clock import isoformat_utc
+from simulators.rest import PlatformClient
+from simulators.scenario.model import builtin, load
+from simulators.scenario.runner import ScenarioRunner
 from tests.contract.conftest import delete_stream
 from tests.e2e.test_chargers import Charger, boot16
 from tests.support.gateway import Gateway, require_nginx
@@ -411,6 +414,28 @@ async def test_one_visit_through_the_gateway_is_invoiced(topology: Topology):
             ("IDLE", 270),  # 54 minutes x 0.05, from 30 minutes after charging until leaving
         ]
         assert (inv["total_minor"], inv["status"], inv["currency"]) == (1534, "paid", "EUR")
+
+
+async def test_the_single_visit_scenario_plays_through_the_gateway(topology: Topology):
+    """The simulators' single visit (chargepark sim run single-visit), through nginx: REST with
+    the operator client's tokens, OCPP on the gateway's /ocpp/, invoiced and paid."""
+    gw = topology.gateway
+    assert gw is not None
+    client_id, secret = topology.operator_client
+    async with PlatformClient(gw.base_url, client_id=client_id, client_secret=secret) as client:
+        runner = ScenarioRunner(
+            load(builtin("single-visit")).with_tag("GW"),
+            client,
+            gw.ocpp_url,
+            speed=600,
+            out=lambda _line: None,
+            invoice_wait=60,
+        )
+        summary = await runner.run()
+    assert summary.errors == [], summary.errors
+    assert [s["kwh"] for s in summary.sessions] == ["14.300"]
+    [invoice] = summary.invoices
+    assert invoice["status"] == "paid" and invoice["total_minor"] > 0
 
 
 async def test_the_edge_refuses_bad_tokens_big_bodies_and_bursts(topology: Topology):
