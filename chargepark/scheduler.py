@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from datetime import UTC
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 log = logging.getLogger(__name__)
 
 
-class IntervalJob:
+class IntervalJob(ABC):
     """Subclasses implement `work`; `start` and `stop` make it a ServiceParts server."""
 
     def __init__(self, name: str, every_sec: float) -> None:
@@ -27,8 +28,9 @@ class IntervalJob:
         self.scheduler: AsyncIOScheduler | None = None
         self._running: asyncio.Task[None] | None = None
 
+    @abstractmethod
     async def work(self) -> None:
-        raise NotImplementedError
+        """One run's work; an exception is logged and the next run tries again."""
 
     async def start(self) -> None:
         self.scheduler = AsyncIOScheduler(timezone=UTC)

@@ -224,41 +224,41 @@ async def _seen(unit: UnitOfWork, seen: dict[str, datetime]) -> None:
 
 
 async def invoice_issued(event: dict[str, Any], unit: UnitOfWork) -> None:
-    before = await _invoice(unit, event["invoice_id"])
-    insert = _insert(unit, invoices)
-    row = {
-        "invoice_id": event["invoice_id"],
-        "currency": event["currency"],
-        "total_minor": event["total_minor"],
-        "issued_at": _time(event["ts"]),
-    }
-    statement = insert.values(row).on_conflict_do_update(
-        index_elements=["invoice_id"],
-        set_={k: insert.excluded[k] for k in ("total_minor", "issued_at")},
-    )
-    await unit.session.execute(statement)
-    if before is None or before.issued_at is None:
-        await _add(unit, "invoices_issued", "", 1)
-        await _add(unit, "issued_minor", event["currency"], event["total_minor"])
+    await _invoice_state(unit, event, "issued", amount=event["total_minor"])
 
 
 async def invoice_paid(event: dict[str, Any], unit: UnitOfWork) -> None:
+    await _invoice_state(unit, event, "paid", amount=event["amount_minor"])
+
+
+# An invoice's columns per state: its amount, its time (the event's), and the running totals it
+# adds to the first time that state is seen (a repeat, or an older event, adds nothing).
+_INVOICE_STATE = {
+    "issued": ("total_minor", "issued_at", "invoices_issued", "issued_minor"),
+    "paid": ("amount_paid_minor", "paid_at", "invoices_paid", "paid_minor"),
+}
+
+
+async def _invoice_state(
+    unit: UnitOfWork, event: dict[str, Any], state: str, *, amount: int
+) -> None:
+    amount_column, at_column, count_total, amount_total = _INVOICE_STATE[state]
     before = await _invoice(unit, event["invoice_id"])
     insert = _insert(unit, invoices)
     row = {
         "invoice_id": event["invoice_id"],
         "currency": event["currency"],
-        "amount_paid_minor": event["amount_minor"],
-        "paid_at": _time(event["ts"]),
+        amount_column: amount,
+        at_column: _time(event["ts"]),
     }
     statement = insert.values(row).on_conflict_do_update(
         index_elements=["invoice_id"],
-        set_={k: insert.excluded[k] for k in ("amount_paid_minor", "paid_at")},
+        set_={k: insert.excluded[k] for k in (amount_column, at_column)},
     )
     await unit.session.execute(statement)
-    if before is None or before.paid_at is None:
-        await _add(unit, "invoices_paid", "", 1)
-        await _add(unit, "paid_minor", event["currency"], event["amount_minor"])
+    if before is None or getattr(before, at_column) is None:
+        await _add(unit, count_total, "", 1)
+        await _add(unit, amount_total, event["currency"], amount)
 
 
 async def _invoice(unit: UnitOfWork, invoice_id: str) -> Any:
