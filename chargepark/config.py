@@ -60,6 +60,7 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_NODE_ID": ("node_id", ""),
     "CHARGEPARK_DATABASE_URL": ("database_url", ""),
     "CHARGEPARK_MAX_BODY_BYTES": ("max_body_bytes", str(1024 * 1024)),
+    "CHARGEPARK_EVENTS_RETENTION": ("events_retention", str(7 * 24 * 3600)),
     "CHARGEPARK_JWKS_URL": ("jwks_url", ""),
     "CHARGEPARK_MIGRATE_ON_START": ("migrate_on_start", ""),
     "CHARGEPARK_TOKEN_ISSUER": ("token_issuer", "chargepark"),
@@ -177,6 +178,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     jwks_url: str | None = None
     migrate_on_start: bool = True
+    # Sent outbox rows and processed inbox rows older than this are deleted (0: kept forever).
+    events_retention_sec: int = 7 * 24 * 3600
     auth: AuthSettings = AuthSettings()
     billing: BillingSettings = BillingSettings()
     stripe: StripeSettings = StripeSettings()
@@ -247,6 +250,7 @@ def load_settings(
         max_body_bytes=_positive_int(*src.get("CHARGEPARK_MAX_BODY_BYTES")),
         jwks_url=_optional_http_url(*src.get("CHARGEPARK_JWKS_URL")),
         migrate_on_start=_bool(migrate_raw, migrate_name) if migrate_raw else migrate_default,
+        events_retention_sec=_whole_number(*src.get("CHARGEPARK_EVENTS_RETENTION")),
         auth=_auth_settings(src),
         billing=BillingSettings(
             visit_timeout_sec=_positive_int(*src.get("CHARGEPARK_BILLING_VISIT_TIMEOUT")),

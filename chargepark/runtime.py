@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -25,6 +26,7 @@ from chargepark.errors import ConfigError
 from chargepark.events.bus import EventBus
 from chargepark.events.factory import make_bus
 from chargepark.events.outbox import OutboxRelay
+from chargepark.events.retention import EventRetention
 from chargepark.http.app import MOUNTED_AT
 from chargepark.http.correlation import correlation_middleware
 from chargepark.http.problem import problem_middleware
@@ -98,6 +100,7 @@ class ServiceHost:
         self.verifier = verifier
         self.db: Database | None = None
         self.relay: OutboxRelay | None = None
+        self.retention: EventRetention | None = None
         self.parts: ServiceParts | None = None
 
     @property
@@ -111,6 +114,14 @@ class ServiceHost:
         self.relay = OutboxRelay(
             self.name, self.db, self.definition.tables.outbox, self.bus, clock=self.clock
         )
+        if self.settings.events_retention_sec > 0:
+            self.retention = EventRetention(
+                self.name,
+                self.db,
+                self.definition.tables,
+                self.clock,
+                timedelta(seconds=self.settings.events_retention_sec),
+            )
         ctx = ServiceContext(
             name=self.name,
             settings=self.settings,
@@ -130,6 +141,8 @@ class ServiceHost:
     async def start(self) -> None:
         assert self.relay is not None and self.parts is not None
         self.relay.start()
+        if self.retention is not None:
+            await self.retention.start()
         for server in self.parts.servers:
             await server.start()
 
@@ -137,6 +150,8 @@ class ServiceHost:
         if self.parts is not None:
             for server in self.parts.servers:
                 await server.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.parts is not None:
