@@ -5,8 +5,9 @@
 It makes a fresh PostgreSQL database (127.0.0.1:5432, user postgres, trust auth), serves a
 JWKS of its own key pair, starts `chargepark serve parking --migrate` on that database pinned
 to CPU 0 (`taskset`), creates a lot of `--slots` slots, and then runs `--concurrency` closed
-loops from a client process pinned to CPU 1: each loop owns a few vehicles and parks one, then
-makes it leave, and so on (half the calls are parks, half leaves; EVs and ICE cars mixed).
+loops from a client process pinned to CPU 1, each on its own keep-alive connection: each loop
+owns a vehicle, parks it, makes it leave, and so on (half the calls are parks, half leaves; an
+EV every fifth loop). The client is a minimal HTTP/1.1 one (`--client aiohttp` for aiohttp's).
 Every call carries a bearer token, as in production; events go to the outbox and its relay
 publishes them (in-process bus, or `--nats URL`).
 
