@@ -58,6 +58,7 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_BUS_SUBJECT_PREFIX": ("bus_subject_prefix", "chargepark"),
     # This process among several of one service (csms nodes); default: host name + random.
     "CHARGEPARK_NODE_ID": ("node_id", ""),
+    "CHARGEPARK_CSMS_NODE_TIMEOUT": ("csms_node_timeout", "60"),
     "CHARGEPARK_DATABASE_URL": ("database_url", ""),
     "CHARGEPARK_MAX_BODY_BYTES": ("max_body_bytes", str(1024 * 1024)),
     "CHARGEPARK_EVENTS_RETENTION": ("events_retention", str(7 * 24 * 3600)),
@@ -174,6 +175,8 @@ class Settings:
     bus: BusSettings = BusSettings(url=None)
     # Names this process to the others, e.g. which csms node holds a charger's socket.
     node_id: str = field(default_factory=lambda: default_node_id())
+    # A csms node whose heartbeat is older than this is taken for dead by the others.
+    csms_node_timeout_sec: int = 60
     database_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     max_body_bytes: int = 1024 * 1024
     jwks_url: str | None = None
@@ -246,6 +249,7 @@ def load_settings(
             subject_prefix=_token(*src.get("CHARGEPARK_BUS_SUBJECT_PREFIX")),
         ),
         node_id=_node_id(*src.get("CHARGEPARK_NODE_ID")),
+        csms_node_timeout_sec=_positive_int(*src.get("CHARGEPARK_CSMS_NODE_TIMEOUT")),
         database_urls=MappingProxyType(urls),
         max_body_bytes=_positive_int(*src.get("CHARGEPARK_MAX_BODY_BYTES")),
         jwks_url=_optional_http_url(*src.get("CHARGEPARK_JWKS_URL")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from chargepark.db.group_commit import GroupCommitWriter
 from chargepark.http.app import make_service_app
 from chargepark.http.client import ServiceClient
@@ -36,7 +38,14 @@ def build(ctx: ServiceContext) -> ServiceParts:
     # This node's sockets in memory; shared with the other csms nodes through the database
     # (one write per connect and disconnect), so any node can route a command or say whether
     # a charger is connected.
-    presence_table = PresenceTable(ctx.db, settings.node_id, only_node=settings.bus.in_process)
+    node_timeout = timedelta(seconds=settings.csms_node_timeout_sec)
+    presence_table = PresenceTable(
+        ctx.db,
+        settings.node_id,
+        only_node=settings.bus.in_process,
+        clock=ctx.clock,
+        node_timeout=node_timeout,
+    )
     presence = Presence(listener=presence_table)
     whereabouts = Whereabouts(presence, presence_table)
     app = make_service_app(ctx, TITLE)
@@ -91,15 +100,24 @@ def build(ctx: ServiceContext) -> ServiceParts:
         clock=ctx.clock,
         tls=settings.ocpp_tls,
     )
-    # Every few seconds: remote starts no transaction took, commands a restart cut short, and
-    # this node's presence rows against its sockets.
+
+    async def heartbeat_and_sweep() -> None:
+        await presence_table.heartbeat()
+        for charger_id in await presence_table.sweep_dead_nodes():
+            service.disconnected(charger_id)  # its socket died with its node
+
+    # Every few seconds (at least four heartbeats per node timeout): remote starts no
+    # transaction took, commands a restart cut short, this node's presence rows against its
+    # sockets, and the nodes' heartbeats.
     housekeeping = Housekeeping(
         [
             remote.expire_pending,
             lambda: commands.settle_abandoned(ctx.clock.now()),
             lambda: presence_table.reconcile(presence.sockets),
             lambda: service.recheck_connected(presence.sockets()),
-        ]
+            heartbeat_and_sweep,
+        ],
+        every_sec=min(15.0, node_timeout.total_seconds() / 4),
     )
     consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
     on_stop = [accounts.close] if accounts is not None else []

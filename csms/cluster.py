@@ -4,11 +4,19 @@
 that in the csms database (`charger_presence`: charger -> node, OCPP version, connected at): a
 row is written when a connection is accepted and removed when it closes (only while it is still
 this node's), by a background writer that batches them, so a connection never waits for it and
-no OCPP message costs a write. A node clears its own rows when it starts and stops; the rows of
-a node that crashed stay until a node finds nobody answering for it (csms/commands/routed.py)
-or it starts again under the same CHARGEPARK_NODE_ID. Every few seconds each node compares its
-rows with its sockets (one query) and puts right what differs: a write that failed, or a row
-another node removed while this node's bus connection was briefly down.
+no OCPP message costs a write. A node clears its own rows when it starts and stops. Every few
+seconds each node compares its rows with its sockets (one query) and puts right what differs: a
+write that failed, or a row another node removed while this node's bus connection was briefly
+down.
+
+A node that crashed (or was cut off from the database) cannot remove its rows. Each node writes
+a heartbeat (`csms_nodes`) every few seconds; a node whose heartbeat is older than the node
+timeout is dead to the others: the first to see it removes its heartbeat and its rows, and its
+chargers are reported Offline (unless they already reconnected to another node, whose row then
+replaced the dead node's). Before that, a command for one of its chargers finds nobody
+answering (csms/commands/routed.py) and removes that row at once. Heartbeats are compared with
+the clock of the node that reads them, so node clocks must agree to well within the timeout
+(NTP does). A node restarted under the same CHARGEPARK_NODE_ID clears its old rows itself.
 
 `Whereabouts` answers the questions of the REST API and of command routing: is a charger
 connected anywhere, in which OCPP version, and which other node holds it. A charger this node
@@ -22,17 +30,17 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chargepark.clock import as_utc
+from chargepark.clock import Clock, SystemClock, as_utc
 from chargepark.db.engine import Database
 from chargepark.events.bus import backoff_delay
 from csms.presence import Presence
-from csms.store import charger_presence
+from csms.store import charger_presence, csms_nodes
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,7 @@ class PresenceTable:
 
     `only_node`: this process is the only csms node (embedded, in-process bus), so at start
     every row is a leftover of an earlier run and all are cleared, not only this node's.
+    `node_timeout`: how old another node's heartbeat may be before it is taken for dead.
     """
 
     def __init__(
@@ -59,12 +68,16 @@ class PresenceTable:
         node_id: str,
         *,
         only_node: bool = False,
+        clock: Clock | None = None,
+        node_timeout: timedelta = timedelta(seconds=60),
         retry_base: float = 0.2,
         retry_cap: float = 5.0,
     ) -> None:
         self.db = db
         self.node_id = node_id
         self.only_node = only_node
+        self.clock = clock or SystemClock()
+        self.node_timeout = node_timeout
         self._retry = (retry_base, retry_cap)
         # charger -> (ocpp version, connected at) to write, or None to remove; the newest wins.
         self._pending: dict[str, tuple[str, datetime] | None] = {}
@@ -88,6 +101,7 @@ class PresenceTable:
 
     async def start(self) -> None:
         await self.clear()
+        await self.heartbeat()
         self._task = asyncio.create_task(self._write_forever(), name="csms-presence-writer")
 
     async def stop(self) -> None:
@@ -105,10 +119,54 @@ class PresenceTable:
             log.exception("could not remove this node's presence rows", extra=self._fields())
 
     async def clear(self) -> None:
-        t = charger_presence
-        statement = delete(t) if self.only_node else delete(t).where(t.c.node_id == self.node_id)
+        """Removes this node's rows and heartbeat (every node's, when it is the only one)."""
         async with self.db.engine.begin() as conn:
-            await conn.execute(statement)
+            for t in (charger_presence, csms_nodes):
+                mine = delete(t).where(t.c.node_id == self.node_id)
+                await conn.execute(delete(t) if self.only_node else mine)
+
+    # -- the nodes' heartbeats (csms housekeeping, every few seconds) ---------------------------
+
+    async def heartbeat(self) -> None:
+        row = {"node_id": self.node_id, "seen_at": self.clock.now()}
+        async with self.db.engine.begin() as conn:
+            await conn.execute(_HEARTBEAT[self.db.dialect], row)
+
+    async def sweep_dead_nodes(self) -> list[str]:
+        """Removes the heartbeat and the rows of every other node silent for longer than the
+        node timeout; returns the chargers those rows held. Of several nodes sweeping at once,
+        each dead node's rows go to exactly one (the one whose DELETE removed them)."""
+        cutoff = self.clock.now() - self.node_timeout
+        n, t = csms_nodes, charger_presence
+        async with self.db.engine.begin() as conn:
+            # The heartbeat row first: a node that beat again meanwhile is not taken.
+            dead = (
+                (
+                    await conn.execute(
+                        delete(n)
+                        .where(n.c.seen_at < cutoff, n.c.node_id != self.node_id)
+                        .returning(n.c.node_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not dead:
+                return []
+            chargers = (
+                (
+                    await conn.execute(
+                        delete(t).where(t.c.node_id.in_(dead)).returning(t.c.charger_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        log.warning(
+            "csms nodes stopped answering; their chargers are reported offline",
+            extra=self._fields() | {"dead_nodes": sorted(dead), "chargers": len(chargers)},
+        )
+        return sorted(chargers)
 
     async def flush(self) -> None:
         """Write what is queued, in one transaction."""
@@ -282,6 +340,16 @@ def _upsert(dialect: Any) -> Any:
 
 
 _UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+
+
+def _heartbeat(dialect: Any) -> Any:
+    statement = dialect.insert(csms_nodes)
+    return statement.on_conflict_do_update(
+        index_elements=["node_id"], set_={"seen_at": statement.excluded.seen_at}
+    )
+
+
+_HEARTBEAT = {"postgresql": _heartbeat(postgresql), "sqlite": _heartbeat(sqlite)}
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

@@ -190,7 +190,7 @@ charger_commands = Table(
 # Which csms node holds each connected charger's WebSocket: written by that node when the
 # connection is accepted and removed when it closes, so any node can route a command to it.
 # A node clears its own rows when it starts and stops; a crashed node's rows are removed by the
-# first node that finds nobody answering for it.
+# first node that finds nobody answering for it, or that finds its heartbeat stale.
 charger_presence = Table(
     "charger_presence",
     metadata,
@@ -199,4 +199,13 @@ charger_presence = Table(
     Column("ocpp_version", String(16), nullable=False),  # "1.6", "2.0.1"
     Column("connected_at", _TS, nullable=False),
     Index("ix_charger_presence_node", "node_id"),
+)
+
+# Each csms node's heartbeat: written by the node every few seconds while it runs, removed when
+# it stops. A row older than the node timeout is a node that crashed or was cut off.
+csms_nodes = Table(
+    "csms_nodes",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("seen_at", _TS, nullable=False),
 )

@@ -1,17 +1,20 @@
 """The shared presence table on SQLite and PostgreSQL: rows follow connects and disconnects in
-batches, a node touches only its own rows, and start and stop clear them."""
+batches, a node touches only its own rows, start and stop clear them, and a node whose heartbeat
+goes stale loses its rows."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from chargepark.clock import as_utc
 from chargepark.db import migrate
 from csms.cluster import Holder, PresenceTable, Whereabouts
 from csms.presence import Presence
-from csms.store import charger_presence
+from csms.store import charger_presence, csms_nodes
+from tests.conftest import FixedClock
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -148,3 +151,44 @@ async def test_reconcile_puts_back_rows_that_went_missing_and_removes_strays(any
         await settled(any_db, {"CP-1": ("node-a", "1.6"), "CP-2": ("node-a", "2.0.1")})
     finally:
         await table.stop()
+
+
+async def heartbeats(db) -> dict[str, datetime]:
+    async with db.engine.connect() as conn:
+        return {r.node_id: as_utc(r.seen_at) for r in await conn.execute(select(csms_nodes))}
+
+
+async def test_a_node_silent_past_the_timeout_loses_its_rows_to_exactly_one_sweeper(any_db):
+    await migrate.upgrade("csms", any_db)
+    clock = FixedClock(T0)
+    timeout = timedelta(seconds=60)
+    a, b, c = (PresenceTable(any_db, f"node-{x}", clock=clock, node_timeout=timeout) for x in "abc")
+    for table in (a, b, c):
+        await table.start()
+    try:
+        assert await heartbeats(any_db) == {"node-a": T0, "node-b": T0, "node-c": T0}
+        on_a, on_b = Presence(a), Presence(b)
+        for charger_id in ("CP-1", "CP-2", "CP-3"):
+            on_a.connected(charger_id, object(), "ocpp1.6", T0)
+        await settled(any_db, {f"CP-{i}": ("node-a", "1.6") for i in (1, 2, 3)})
+
+        # Node a goes silent. CP-3 reconnects to node b: its row is b's now.
+        clock.advance(seconds=45)
+        on_b.connected("CP-3", object(), "ocpp2.0.1", clock.now())
+        await settled(
+            any_db,
+            {"CP-1": ("node-a", "1.6"), "CP-2": ("node-a", "1.6"), "CP-3": ("node-b", "2.0.1")},
+        )
+        for table in (b, c):
+            await table.heartbeat()
+            assert await table.sweep_dead_nodes() == []  # 45 s: not yet
+        clock.advance(seconds=30)  # a: 75 s silent; b and c beat 30 s ago
+        swept = await asyncio.gather(b.sweep_dead_nodes(), c.sweep_dead_nodes())
+        assert sorted(swept, key=len) == [[], ["CP-1", "CP-2"]]
+        assert await rows(any_db) == {"CP-3": ("node-b", "2.0.1")}
+        assert set(await heartbeats(any_db)) == {"node-b", "node-c"}
+        assert await b.sweep_dead_nodes() == []
+    finally:
+        for table in (a, b, c):
+            await table.stop()
+    assert await heartbeats(any_db) == {}  # a node that stops takes its heartbeat with it

@@ -1,7 +1,8 @@
 """Two `chargepark serve csms` nodes on one PostgreSQL database and NATS: an operator's command,
 remote start and remote stop sent to the node without the charger's socket reach the charger
 through the node that holds it; the command log has each command once; a charger gone, or its
-node killed, is a prompt 409 and a killed node's presence is cleared."""
+node killed, is a prompt 409 and a killed node's presence is cleared; a killed node's chargers
+are seen disconnected and Offline once its heartbeat is stale, with no command needed."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from tests.support.services import NATS_URL, require_nats, unique_name
 from tests.support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
+
+NODE_TIMEOUT = 4
 
 
 @dataclass
@@ -87,6 +90,8 @@ def nodes(postgres_db, jwks_url, stream) -> Iterator[dict[str, Node]]:
                 CHARGEPARK_HTTP_PORT=str(http_port),
                 CHARGEPARK_OCPP_PORT=str(ocpp_port),
                 CHARGEPARK_OCPP_OFFLINE_AUTH="accept",
+                # Heartbeats every second; a node silent for 4 s is taken for dead.
+                CHARGEPARK_CSMS_NODE_TIMEOUT=str(NODE_TIMEOUT),
             )
             proc = subprocess.Popen(
                 [*CHARGEPARK, "serve", "csms", "--database-url", url],
@@ -234,3 +239,25 @@ async def test_a_killed_node_is_a_prompt_409_and_its_presence_is_cleared(
         assert (await charger(http, b, "CP-K", headers))["connected"] is False
         with pytest.raises(websockets.ConnectionClosed):
             await ws.recv()
+
+
+async def test_a_killed_nodes_chargers_are_offline_once_its_heartbeat_is_stale(nodes, headers):
+    a, b = nodes["node-a"], nodes["node-b"]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(b.url("/chargers"), json={"id": "CP-H"}, headers=headers) as r:
+            assert r.status == 201, await r.text()
+        _, _ws, listener = await connect(a, "CP-H")
+        await until_connected(http, b, "CP-H", headers, True)
+
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(timeout=10)
+        listener.cancel()
+        began = time.monotonic()
+        async with asyncio.timeout(NODE_TIMEOUT + 6):  # the timeout, plus a round or two
+            while True:
+                state = await charger(http, b, "CP-H", headers)
+                statuses = [(c["evse_id"], c["status"]) for c in state["connectors"]]
+                if not state["connected"] and (0, "Offline") in statuses:
+                    break
+                await asyncio.sleep(0.2)
+        assert time.monotonic() - began >= NODE_TIMEOUT - 1.5  # not before it was due
