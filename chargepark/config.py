@@ -74,6 +74,7 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_SERVICE_CLIENT_ID": ("service_client_id", ""),
     "CHARGEPARK_SERVICE_CLIENT_SECRET": ("service_client_secret", ""),
     "CHARGEPARK_OCPP_OFFLINE_AUTH": ("ocpp_offline_auth", "reject"),
+    "CHARGEPARK_OCPP_SILENCE_TIMEOUT": ("ocpp_silence_timeout", "720"),
     "CHARGEPARK_BILLING_VISIT_TIMEOUT": ("billing_visit_timeout", str(24 * 3600)),
     "CHARGEPARK_BILLING_SETTLE_SEC": ("billing_settle_sec", "60"),
     "CHARGEPARK_BILLING_JOB_INTERVAL": ("billing_job_interval", "15"),
@@ -168,6 +169,9 @@ class Settings:
     ocpp_path: str = "/ocpp"
     ocpp_unknown: str = "reject"
     ocpp_offline_auth: str = "reject"  # an unknown id token while accounts is unreachable
+    # A charger silent (no OCPP frame) for longer than this has its socket closed (0: never).
+    # Twice the heartbeat interval csms asks for (300 s), plus two minutes.
+    ocpp_silence_timeout_sec: int = 720
     ocpp_tls: OcppTls | None = None  # security profile 2: the same endpoint over TLS
     data_dir: Path = Path("var")
     log_level: str = "info"
@@ -240,6 +244,7 @@ def load_settings(
         ocpp_unknown=_choice(*src.get("CHARGEPARK_OCPP_UNKNOWN"), UNKNOWN_CHARGER_POLICIES),
         ocpp_tls=_ocpp_tls(src),
         ocpp_offline_auth=_choice(*src.get("CHARGEPARK_OCPP_OFFLINE_AUTH"), ("reject", "accept")),
+        ocpp_silence_timeout_sec=_whole_number(*src.get("CHARGEPARK_OCPP_SILENCE_TIMEOUT")),
         data_dir=data_dir,
         log_level=_choice(*src.get("CHARGEPARK_LOG_LEVEL"), LOG_LEVELS),
         log_format=_choice(*src.get("CHARGEPARK_LOG_FORMAT"), LOG_FORMATS),

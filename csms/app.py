@@ -106,19 +106,22 @@ def build(ctx: ServiceContext) -> ServiceParts:
         for charger_id in await presence_table.sweep_dead_nodes():
             service.disconnected(charger_id)  # its socket died with its node
 
-    # Every few seconds (at least four heartbeats per node timeout): remote starts no
-    # transaction took, commands a restart cut short, this node's presence rows against its
-    # sockets, and the nodes' heartbeats.
-    housekeeping = Housekeeping(
-        [
-            remote.expire_pending,
-            lambda: commands.settle_abandoned(ctx.clock.now()),
-            lambda: presence_table.reconcile(presence.sockets),
-            lambda: service.recheck_connected(presence.sockets()),
-            heartbeat_and_sweep,
-        ],
-        every_sec=min(15.0, node_timeout.total_seconds() / 4),
-    )
+    # Every few seconds (at least four rounds per node timeout and per silence timeout):
+    # remote starts no transaction took, commands a restart cut short, this node's presence
+    # rows against its sockets, the nodes' heartbeats, and chargers gone silent.
+    jobs = [
+        remote.expire_pending,
+        lambda: commands.settle_abandoned(ctx.clock.now()),
+        lambda: presence_table.reconcile(presence.sockets),
+        lambda: service.recheck_connected(presence.sockets()),
+        heartbeat_and_sweep,
+    ]
+    rounds = [15.0, node_timeout.total_seconds() / 4]
+    if settings.ocpp_silence_timeout_sec:
+        silence = timedelta(seconds=settings.ocpp_silence_timeout_sec)
+        jobs.append(lambda: ocpp.close_silent(silence))
+        rounds.append(silence.total_seconds() / 4)
+    housekeeping = Housekeeping(jobs, every_sec=min(rounds))
     consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
     on_stop = [accounts.close] if accounts is not None else []
     # The presence table starts (clearing this node's old rows) before chargers can connect,

@@ -76,6 +76,12 @@ class Presence:
         """charger -> (OCPP version, connected at), for every socket this node holds."""
         return {cp: (live.ocpp_version, live.connected_at) for cp, live in self._live.items()}
 
+    def silent(self, since: datetime) -> list[tuple[str, Any]]:
+        """(charger, connection) of every socket with no frame from its charger after `since`."""
+        return [
+            (cp, live.connection) for cp, live in self._live.items() if live.last_seen_at < since
+        ]
+
     def drain(self) -> dict[str, datetime]:
         out, self._unflushed = self._unflushed, {}
         return out

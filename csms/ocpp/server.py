@@ -17,6 +17,7 @@ import gc
 import http
 import logging
 import ssl
+from datetime import timedelta
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -203,6 +204,23 @@ class OcppServer:
             self.presence.disconnected(cp_id, conn)
             if self.presence.get(cp_id) is None:  # not replaced by a newer socket
                 self.service.disconnected(cp_id)
+
+    async def close_silent(self, silence: timedelta) -> int:
+        """Closes the socket of every charger that sent no frame for longer than `silence`;
+        returns how many. A charger's heartbeats stop being sent when its OCPP software hangs,
+        while its network stack still answers WebSocket pings: closed, it is reported Offline
+        (as any closed socket is), and a charger that is well after all connects again."""
+        silent = self.presence.silent(self.clock.now() - silence)
+        for charger_id, _connection in silent:
+            log.warning(
+                "charger silent; its socket is closed",
+                extra={"charger_id": charger_id, "silence_sec": silence.total_seconds()},
+            )
+        reason = f"no OCPP message for {int(silence.total_seconds())} s"
+        await asyncio.gather(
+            *(conn.close(code=1000, reason=reason) for _, conn in silent), return_exceptions=True
+        )
+        return len(silent)
 
     async def _flush_seen_forever(self) -> None:
         while True:

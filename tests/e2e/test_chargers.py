@@ -373,3 +373,39 @@ async def test_a_charger_whose_socket_closes_is_offline_until_it_connects_again(
     await until(["Offline", "Available", "Unavailable"])
     await charger.close()
     await until(["Offline", "Available", "Unavailable", "Offline"])
+
+
+async def test_a_charger_silent_past_the_silence_timeout_is_disconnected_and_offline(
+    http, tmp_path
+):
+    """Its socket is open and answers pings, but no OCPP frame comes: csms closes it."""
+    platform, csms = await start_csms(tmp_path, env={"CHARGEPARK_OCPP_SILENCE_TIMEOUT": "2"})
+    try:
+        for cp_id in ("CP-SILENT", "CP-TALKS"):
+            await register(http, csms, id=cp_id)
+        silent, talks = await connect(csms, "CP-SILENT"), await connect(csms, "CP-TALKS")
+        await silent.call(boot16())
+        await talks.call(boot16())
+        began = asyncio.get_running_loop().time()
+        async with asyncio.timeout(8):
+            while silent.ws.close_code is None:
+                await talks.call(call16.Heartbeat())  # one frame every 0.3 s: never silent
+                await asyncio.sleep(0.3)
+        assert asyncio.get_running_loop().time() - began >= 2
+        assert silent.ws.close_reason == "no OCPP message for 2 s"
+
+        def offline() -> list[str]:
+            return [
+                e["charger_id"]
+                for e in csms.events
+                if e["event"] == "ChargerStatusChanged" and e["status"] == "Offline"
+            ]
+
+        async with asyncio.timeout(5):
+            while (await charger_state(http, csms, "CP-SILENT"))["connected"] or not offline():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert offline() == ["CP-SILENT"]
+        assert (await charger_state(http, csms, "CP-TALKS"))["connected"]
+        await talks.close()
+    finally:
+        await platform.stop()
