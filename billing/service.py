@@ -25,7 +25,7 @@ from billing.domain.invoices import (
     RetryPolicy,
     UnknownInvoice,
 )
-from billing.domain.pricing import Line, LineKind, totals
+from billing.domain.pricing import Line, LineKind, late_energy_line, totals
 from billing.domain.tariff import (
     DEFAULT_TARIFF_ID,
     Tariff,
@@ -696,9 +696,13 @@ async def apply_session(uow: SqlBillingUnitOfWork, fact: SessionFact) -> None:
     stored = await uow.get_session(fact.session_id)
     merged = merge_session(stored.fact if stored else None, fact)
     if stored is not None and stored.frozen:
-        # Billed already (its visit timed out before this event): kept for the record.
+        # Billed already (its visit timed out before this event): kept for the record, and a
+        # close that brings the energy is billed on an invoice of its own.
         await uow.put_session(merged, stored.visit_id, now, new=False)
-        log.warning("event for a session already billed", extra={"session_id": fact.session_id})
+        if merged.closed and not stored.fact.closed:
+            await _bill_late_close(uow, stored.visit_id, merged, now)
+        else:
+            log.warning("event for a session already billed", extra={"session_id": fact.session_id})
         return
     if stored is None:
         await uow.put_session(merged, session_visit_id(merged.session_id), now, new=True)
@@ -708,6 +712,54 @@ async def apply_session(uow: SqlBillingUnitOfWork, fact: SessionFact) -> None:
     current = stored.visit_id if stored else session_visit_id(merged.session_id)
     moved = await _reassign(uow, [_Stored(merged, current)], now)
     await uow.touch_visits({current, *moved}, now)
+
+
+async def _bill_late_close(
+    uow: SqlBillingUnitOfWork, visit_id: str, session: SessionFact, now: datetime
+) -> None:
+    """A session invoiced while open (its visit's timeout: session fee, 0 kWh) that has closed
+    since: its energy goes on an invoice of its own, to whoever the visit's invoice went to.
+    Once only: the session is now stored closed, so a repeat of the close bills nothing."""
+    visit = await uow.get_visit(visit_id)
+    billed_in = visit.invoice_id if visit is not None and visit.invoice_id else visit_id
+    first = await uow.get_invoice(billed_in)
+    tariff = tariff_chooser(await uow.all_tariffs())(session.tariff_id, session.started_at)
+    where = f"charger {session.charger_id} EVSE {session.evse_id}"
+    line = late_energy_line(tariff, session.session_id, session.kwh or Decimal(0), where, billed_in)
+    if line.amount_minor == 0:
+        log.info("late close with no energy to bill", extra={"session_id": session.session_id})
+        return
+    customer_id = first["customer_id"] if first is not None else None
+    invoice_id = new_invoice_id()
+    sums = totals([line], tariff.tax_percent)
+    await uow.add_invoice(
+        {
+            "id": invoice_id,
+            "visit_id": None,  # the visit has its invoice; this one completes it
+            "customer_id": customer_id,
+            "currency": tariff.currency,
+            "tax_percent": str(tariff.tax_percent),
+            "net_minor": sums.net_minor,
+            "tax_minor": sums.tax_minor,
+            "total_minor": sums.total_minor,
+            "status": InvoiceStatus.OPEN.value,
+            "note": f"energy of session {session.session_id}, closed after {billed_in}"[:200],
+            "charge_automatically": customer_id is not None,
+            "issued_at": now,
+            "next_attempt_at": now,
+        },
+        [line],
+        now,
+    )
+    uow.emit(
+        InvoiceIssued(
+            invoice_id, customer_id, None, sums.total_minor, sums.tax_minor, tariff.currency, now
+        )
+    )
+    log.info(
+        "late session close invoiced",
+        extra={"session_id": session.session_id, "invoice_id": invoice_id, "after": billed_in},
+    )
 
 
 @dataclass(frozen=True)

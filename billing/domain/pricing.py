@@ -70,6 +70,23 @@ def charging_line(tariff: Tariff, session_id: str, kwh: Decimal, where: str) -> 
     )
 
 
+def late_energy_line(
+    tariff: Tariff, session_id: str, kwh: Decimal, where: str, fee_billed_in: str
+) -> Line:
+    """The energy of a session whose close came after its visit was invoiced (at the visit's
+    timeout, the session still open): that invoice billed its session fee and 0 kWh, so this
+    line is the energy alone."""
+    price = tariff.energy_minor_per_kwh
+    return Line(
+        LineKind.CHARGING,
+        f"Charging at {where}, closed after invoice {fee_billed_in}",
+        round_minor(kwh * price),
+        f"{kwh} kWh x {price} ({tariff.currency} minor units, tariff {tariff.id} "
+        f"v{tariff.version}); session fee billed in {fee_billed_in}",
+        session_id,
+    )
+
+
 @dataclass(frozen=True)
 class ParkingCharge:
     amount_minor: int

@@ -131,6 +131,36 @@ async def test_a_session_that_never_closes_is_billed_after_the_timeout(billing, 
     assert "not closed" in inv["lines"][0]["description"]
 
 
+async def test_a_session_closed_after_its_visit_was_invoiced_is_billed_its_energy_once(
+    billing, clock
+):
+    started, closed = session_events(charger="PUB-2", customer_id="c-7")
+    await billing.deliver(started)
+    clock.at = at(5 + 61)  # the timeout: invoiced open, session fee only
+    [first] = await billing.service.finalize_due()
+    clock.at = at(5 + 70)
+    await billing.deliver(closed)  # 14.3 kWh, closed after that
+    late = [i for i in await all_invoices(billing) if i["id"] != first]
+    assert [(i["customer_id"], i["net_minor"], i["tax_minor"], i["total_minor"]) for i in late] == [
+        ("c-7", 558, 112, 670)  # 14.3 kWh x 39, no second session fee; 20 % tax
+    ]
+    [line] = (await billing.service.invoice(late[0]["id"]))["lines"]
+    assert line["session_id"] == "S1" and f"closed after invoice {first}" in line["description"]
+    issued = await billing.outbox("InvoiceIssued")
+    assert [e["invoice_id"] for e in issued] == [first, late[0]["id"]]
+
+    _, again = session_events(charger="PUB-2", customer_id="c-7")  # the close, once more
+    await billing.deliver(again)
+    assert len(await all_invoices(billing)) == 2
+    assert len(await billing.outbox("InvoiceIssued")) == 2
+
+
+async def all_invoices(billing) -> list[dict]:
+    return await billing.service.invoices(
+        customer_id=None, status=None, since=None, until=None, after=0, limit=100
+    )
+
+
 async def test_customers_are_resolved_by_regnum_through_the_projection(billing, clock):
     await billing.deliver(
         event("CustomerCreated", customer_id="c-9", ts=at(-100)),
