@@ -211,19 +211,25 @@ async def test_commands_and_remote_control_sent_to_one_node_reach_a_charger_on_t
             assert (await r.json())["type"] == "urn:chargepark:problem:charger-offline"
 
 
+async def on_a_killed_node(http, nodes: dict[str, Node], cp_id: str, headers) -> Any:
+    """`cp_id` registered, connected to node a, and node a killed; returns its socket."""
+    a, b = nodes["node-a"], nodes["node-b"]
+    async with http.post(b.url("/chargers"), json={"id": cp_id}, headers=headers) as r:
+        assert r.status == 201, await r.text()
+    _, ws, listener = await connect(a, cp_id)
+    await until_connected(http, b, cp_id, headers, True)
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait(timeout=10)
+    listener.cancel()
+    return ws
+
+
 async def test_a_killed_node_is_a_prompt_409_and_its_presence_is_cleared(
     nodes, headers, postgres_db
 ):
-    a, b = nodes["node-a"], nodes["node-b"]
+    b = nodes["node-b"]
     async with aiohttp.ClientSession() as http:
-        async with http.post(b.url("/chargers"), json={"id": "CP-K"}, headers=headers) as r:
-            assert r.status == 201, await r.text()
-        _, ws, listener = await connect(a, "CP-K")
-        await until_connected(http, b, "CP-K", headers, True)
-
-        a.proc.send_signal(signal.SIGKILL)
-        a.proc.wait(timeout=10)
-        listener.cancel()
+        ws = await on_a_killed_node(http, nodes, "CP-K", headers)
         # The row stays (nobody removed it): node b still thinks the charger is on node a.
         assert (await charger(http, b, "CP-K", headers))["connected"] is True
 
@@ -242,16 +248,9 @@ async def test_a_killed_node_is_a_prompt_409_and_its_presence_is_cleared(
 
 
 async def test_a_killed_nodes_chargers_are_offline_once_its_heartbeat_is_stale(nodes, headers):
-    a, b = nodes["node-a"], nodes["node-b"]
+    b = nodes["node-b"]
     async with aiohttp.ClientSession() as http:
-        async with http.post(b.url("/chargers"), json={"id": "CP-H"}, headers=headers) as r:
-            assert r.status == 201, await r.text()
-        _, _ws, listener = await connect(a, "CP-H")
-        await until_connected(http, b, "CP-H", headers, True)
-
-        a.proc.send_signal(signal.SIGKILL)
-        a.proc.wait(timeout=10)
-        listener.cancel()
+        await on_a_killed_node(http, nodes, "CP-H", headers)
         began = time.monotonic()
         async with asyncio.timeout(NODE_TIMEOUT + 6):  # the timeout, plus a round or two
             while True:
