@@ -150,7 +150,11 @@ class BillingService:
         self.clock = clock
         self.provider = provider
         self.settings = settings or BillingSettings()
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or RetryPolicy(
+            unavailable_max_sec=self.settings.unavailable_max_backoff_sec,
+            max_declines=self.settings.max_declines,
+            decline_retry_sec=self.settings.decline_retry_sec,
+        )
 
     # --- tariffs --------------------------------------------------------------------------
 

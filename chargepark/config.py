@@ -78,6 +78,9 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_BILLING_VISIT_TIMEOUT": ("billing_visit_timeout", str(24 * 3600)),
     "CHARGEPARK_BILLING_SETTLE_SEC": ("billing_settle_sec", "60"),
     "CHARGEPARK_BILLING_JOB_INTERVAL": ("billing_job_interval", "15"),
+    "CHARGEPARK_BILLING_MAX_DECLINES": ("billing_max_declines", "3"),
+    "CHARGEPARK_BILLING_DECLINE_RETRY": ("billing_decline_retry", "3600"),
+    "CHARGEPARK_BILLING_UNAVAILABLE_MAX_BACKOFF": ("billing_unavailable_max_backoff", "3600"),
     "CHARGEPARK_STRIPE_API_KEY": ("stripe_api_key", ""),
     "CHARGEPARK_STRIPE_WEBHOOK_SECRET": ("stripe_webhook_secret", ""),
     "CHARGEPARK_STRIPE_API_BASE": ("stripe_api_base", ""),
@@ -136,6 +139,12 @@ class BillingSettings:
     visit_timeout_sec: int = 24 * 3600
     settle_sec: int = 60
     job_interval_sec: int = 15
+    # Collecting: a declined payment is retried `decline_retry_sec` later, until `max_declines`
+    # declines make the invoice uncollectible; a provider that cannot be reached is retried
+    # after 30 s, doubling up to `unavailable_max_backoff_sec`, for as long as it takes.
+    max_declines: int = 3
+    decline_retry_sec: int = 3600
+    unavailable_max_backoff_sec: int = 3600
 
 
 @dataclass(frozen=True)
@@ -265,6 +274,11 @@ def load_settings(
             visit_timeout_sec=_positive_int(*src.get("CHARGEPARK_BILLING_VISIT_TIMEOUT")),
             settle_sec=_whole_number(*src.get("CHARGEPARK_BILLING_SETTLE_SEC")),
             job_interval_sec=_positive_int(*src.get("CHARGEPARK_BILLING_JOB_INTERVAL")),
+            max_declines=_positive_int(*src.get("CHARGEPARK_BILLING_MAX_DECLINES")),
+            decline_retry_sec=_positive_int(*src.get("CHARGEPARK_BILLING_DECLINE_RETRY")),
+            unavailable_max_backoff_sec=_positive_int(
+                *src.get("CHARGEPARK_BILLING_UNAVAILABLE_MAX_BACKOFF")
+            ),
         ),
         stripe=StripeSettings(
             api_key=src.get("CHARGEPARK_STRIPE_API_KEY")[0] or None,

@@ -41,10 +41,11 @@ class NotCollectible(Conflict):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Provider unreachable: retried after 30 s, 60 s, 120 s ... at most an hour apart, for as
-    long as it takes (nothing is known to have happened there). A declined payment: retried
-    `decline_retry_sec` later, up to `max_declines` declines, then the invoice is uncollectible
-    (kept, listed, and payable later through the provider's webhook or a capture)."""
+    """Provider unreachable: retried after 30 s, 60 s, 120 s ... at most `unavailable_max_sec`
+    apart (an hour by default), for as long as it takes (nothing is known to have happened
+    there). A declined payment: retried `decline_retry_sec` later, up to `max_declines`
+    declines, then the invoice is uncollectible (kept, listed, and payable later through the
+    provider's webhook or a capture). Set from CHARGEPARK_BILLING_* (BillingSettings)."""
 
     unavailable_base_sec: int = 30
     unavailable_max_sec: int = 3600

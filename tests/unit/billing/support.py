@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import select
 
 from billing.consumers import build_consumer
-from billing.domain.invoices import RetryPolicy
 from billing.payments.port import (
     InvoiceToIssue,
     IssuedInvoice,
@@ -163,9 +162,7 @@ class Billing:
         self.units: Callable[[], SqlBillingUnitOfWork] = lambda: SqlBillingUnitOfWork(
             db, kernel.outbox, clock, lambda: None
         )
-        self.service = BillingService(
-            self.units, clock, provider, settings=settings, policy=RetryPolicy()
-        )
+        self.service = BillingService(self.units, clock, provider, settings=settings)
         self.consumer = build_consumer(self.units, kernel)
 
     async def deliver(self, *events: dict[str, Any]) -> None:
@@ -180,14 +177,22 @@ class Billing:
 
 
 async def a_billing(
-    db: Database, clock: Any, provider: Any = None, *, settle_sec: int = 60, timeout_sec: int = 3600
+    db: Database,
+    clock: Any,
+    provider: Any = None,
+    *,
+    settle_sec: int = 60,
+    timeout_sec: int = 3600,
+    **settings: Any,
 ) -> Billing:
     await migrate.upgrade("billing", db)
     billing = Billing(
         db,
         clock,
         provider or ScriptedProvider(),
-        BillingSettings(visit_timeout_sec=timeout_sec, settle_sec=settle_sec, job_interval_sec=1),
+        BillingSettings(
+            visit_timeout_sec=timeout_sec, settle_sec=settle_sec, job_interval_sec=1, **settings
+        ),
     )
     await billing.service.ensure_default_tariff()
     return billing

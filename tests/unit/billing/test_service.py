@@ -3,12 +3,15 @@ invoicing by the job's cycle, payment through a scripted provider, and the webho
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from billing.domain.invoices import NotDraft
 from billing.payments.local import LocalProvider
 from billing.payments.port import PaymentStatus, ProviderUnavailable
 from billing.service import UnknownProviderInvoice
+from chargepark.clock import as_utc
 from tests.unit.billing.support import (
     ScriptedProvider,
     a_billing,
@@ -238,6 +241,38 @@ async def test_provider_down_keeps_the_invoice_open_and_retries_with_backoff(bil
     assert [a["status"] for a in inv["payment_attempts"]] == ["unavailable", "unavailable", "paid"]
     assert len(await billing.outbox("InvoicePaid")) == 1
     assert [c for c, _ in billing.provider.calls].count("collect") == 1
+
+
+async def test_the_retry_policy_is_the_operators(sqlite_db, clock):
+    billing = await a_billing(
+        sqlite_db,
+        clock,
+        max_declines=2,
+        decline_retry_sec=600,
+        unavailable_max_backoff_sec=45,
+    )
+    billing.provider.down = True
+    started, closed = session_events(customer_id="c-1")
+    await billing.deliver(parked(), started, closed, left())
+    clock.at = at(200)
+    await billing.service.run_cycle()  # unreachable: 30 s
+    for _ in range(3):  # then 45 s, not 60, 120
+        [row] = await all_invoices(billing)
+        clock.at = as_utc(row["next_attempt_at"])
+        await billing.service.collect_due()
+    [row] = await all_invoices(billing)
+    assert row["unavailable"] == 4
+    assert as_utc(row["next_attempt_at"]) - clock.at == timedelta(seconds=45)
+
+    billing.provider.down, billing.provider.declines = False, 5
+    clock.at = as_utc(row["next_attempt_at"])
+    await billing.service.collect_due()  # declined: again in 10 min
+    inv = await billing.service.invoice(row["id"])
+    assert (inv["status"], inv["declines"]) == ("open", 1)
+    assert as_utc(inv["next_attempt_at"]) - clock.at == timedelta(minutes=10)
+    clock.at += timedelta(minutes=10)
+    await billing.service.collect_due()  # the second decline is the last
+    assert (await billing.service.invoice(row["id"]))["status"] == "uncollectible"
 
 
 async def test_declines_are_retried_then_the_invoice_is_uncollectible(billing, clock):

@@ -61,6 +61,12 @@ def test_a_nats_bus_url_selects_jetstream(tmp_path):
         ({"CHARGEPARK_HTTP_PROT": "8080"}, "CHARGEPARK_HTTP_PROT: unknown setting"),
         ({"CHARGEPARK_DATABASE_URL": "postgresql://h/db"}, "names one database"),
         ({"CHARGEPARK_MIGRATE_ON_START": "maybe"}, "is not a boolean"),
+        ({"CHARGEPARK_EVENTS_RETENTION": "a week"}, "not a whole number"),
+        ({"CHARGEPARK_CSMS_NODE_TIMEOUT": "0"}, "CHARGEPARK_CSMS_NODE_TIMEOUT: '0' is not a pos"),
+        ({"CHARGEPARK_OCPP_SILENCE_TIMEOUT": "-5"}, "not a whole number"),
+        ({"CHARGEPARK_BILLING_MAX_DECLINES": "0"}, "not a positive whole number"),
+        ({"CHARGEPARK_BILLING_DECLINE_RETRY": "1h"}, "not a positive whole number"),
+        ({"CHARGEPARK_BILLING_UNAVAILABLE_MAX_BACKOFF": ""}, "not a positive whole number"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(tmp_path, env, message):
