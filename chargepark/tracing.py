@@ -251,6 +251,16 @@ def client_span(name: str, attributes: Mapping[str, Any]) -> contextlib.Abstract
     return span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
 
+def server_span(
+    name: str, attributes: Mapping[str, Any], carrier: Mapping[str, Any] | None
+) -> contextlib.AbstractContextManager[Any]:
+    """A SERVER span for a request that came in, a child of the caller's span that `carrier`
+    (the request's headers) names; nothing at all (None) when tracing is off."""
+    if not enabled:
+        return _NULL
+    return span(name, kind=SpanKind.SERVER, attributes=attributes, parent=extract(carrier or {}))
+
+
 def job_span(name: str, attributes: Mapping[str, Any]) -> contextlib.AbstractContextManager[Any]:
     """A root span for one piece of a background job's work (a visit invoiced, an invoice
     collected), so its outgoing calls and events share a trace; nothing when tracing is off."""

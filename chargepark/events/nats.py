@@ -48,6 +48,7 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError
 
+from chargepark import tracing
 from chargepark.errors import BusUnavailable
 from chargepark.events.bus import (
     Handler,
@@ -244,8 +245,25 @@ class NatsBus:
         # Refused at once while disconnected: the client would hold it in its reconnect buffer.
         if self._closed or nc is None or not nc.is_connected:
             raise BusUnavailable(f"NATS bus not connected ({self._state()})")
+        if not tracing.enabled:
+            return await self._request(nc, subject, data, timeout_sec, None)
+        with tracing.client_span(f"{subject} request", _rpc_attributes(subject)):
+            headers: dict[str, str] = {}
+            tracing.inject(headers)  # the responder's span continues this one
+            return await self._request(nc, subject, data, timeout_sec, headers)
+
+    async def _request(
+        self,
+        nc: Client,
+        subject: str,
+        data: bytes,
+        timeout_sec: float,
+        headers: dict[str, str] | None,
+    ) -> bytes:
         try:
-            msg = await nc.request(self._rpc_subject(subject), data, timeout=timeout_sec)
+            msg = await nc.request(
+                self._rpc_subject(subject), data, timeout=timeout_sec, headers=headers
+            )
         except NoRespondersError:
             raise NoResponders(f"nobody serves {subject!r}") from None
         except TimeoutError:  # the client's own timeout error is one
@@ -558,7 +576,13 @@ class NatsBus:
 
     async def _answer(self, subject: str, responder: Responder, msg: Msg) -> None:
         try:
-            reply = await responder(msg.data)
+            if tracing.enabled:
+                with tracing.server_span(
+                    f"{subject} process", _rpc_attributes(subject), msg.headers
+                ):
+                    reply = await responder(msg.data)
+            else:
+                reply = await responder(msg.data)
         except Exception:
             log.exception("responder failed", extra=self._fields() | {"subject": subject})
             return
@@ -594,3 +618,7 @@ class NatsBus:
 def _check_name(kind: str, name: str) -> None:
     if not name or _INVALID_NAME_CHARS & set(name):
         raise ValueError(f"invalid {kind} {name!r} for NATS (no '.', '*', '>', '/' or spaces)")
+
+
+def _rpc_attributes(subject: str) -> dict[str, str]:
+    return {"messaging.system": "nats", "messaging.destination.name": subject}

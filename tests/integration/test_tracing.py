@@ -1,6 +1,7 @@
 """Tracing's pieces: what the OTEL_* variables decide, the envelope's traceparent (also on
 parking's one-statement path on PostgreSQL), the HTTP server span and the header between
-services, the relay's PRODUCER and the consumer's CONSUMER span, and nothing at all when off."""
+services, the relay's PRODUCER and the consumer's CONSUMER span, a request between nodes over
+NATS, and nothing at all when off."""
 
 from __future__ import annotations
 
@@ -25,12 +26,16 @@ from chargepark.errors import ConfigError
 from chargepark.events.envelope import envelope
 from chargepark.events.inbox import Consumer
 from chargepark.events.inprocess import InProcessBus
+from chargepark.events.nats import NatsBus
 from chargepark.events.outbox import OutboxRelay
 from chargepark.events.registry import validate_event
 from chargepark.http.client import ServiceClient
 from chargepark.http.tracing import tracing_middleware
 from chargepark.logging import JsonFormatter
 from tests.conftest import FixedClock
+from tests.contract.conftest import delete_stream
+from tests.contract.test_event_bus import started
+from tests.support.services import NATS_URL, require_nats, unique_name
 
 
 @pytest.fixture
@@ -280,3 +285,34 @@ def _reads() -> dict[str, Any]:
     from chargepark.events.contracts import reads
 
     return {"reads": {"CustomerCreated": reads(["customer_id"])}}
+
+
+@pytest.mark.nats
+async def test_a_request_over_nats_is_a_client_span_and_its_answer_a_server_span_below_it(spans):
+    require_nats()
+    stream = unique_name("TRACE").upper()
+    bus = NatsBus(NATS_URL, stream=stream, subject_prefix=stream.lower())
+    seen: list[str] = []
+
+    async def responder(data: bytes) -> bytes:
+        seen.append(tracing.current_trace_context().get("traceparent", ""))
+        return data
+
+    try:
+        await bus.serve("csms.commands.node-b", responder)
+        await started(bus)
+        with tracing.span("operator asks"):
+            assert await bus.request("csms.commands.node-b", b"x", 5.0) == b"x"
+    finally:
+        await bus.close()
+        await delete_stream(NATS_URL, stream)
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    asked = by_name["operator asks"]
+    client = by_name["csms.commands.node-b request"]
+    server = by_name["csms.commands.node-b process"]
+    assert (client.kind, server.kind) == (SpanKind.CLIENT, SpanKind.SERVER)
+    assert client.parent.span_id == asked.context.span_id
+    assert server.parent.span_id == client.context.span_id
+    assert {hex_trace(s) for s in (asked, client, server)} == {hex_trace(asked)}
+    [inside] = seen  # the responder runs inside the SERVER span
+    assert inside.startswith(f"00-{hex_trace(server)}-{server.context.span_id:016x}-")
