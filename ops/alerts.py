@@ -30,6 +30,7 @@ import aiohttp
 from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
+from chargepark import tracing
 from chargepark.clock import Clock, as_utc, isoformat_utc
 from chargepark.db.uow import UnitOfWork
 from chargepark.errors import NotFound
@@ -64,14 +65,20 @@ class WebhookSender:
     async def send(self, url: str, body: str, headers: dict[str, str]) -> tuple[bool, str]:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
-        try:
-            async with self._session.post(
-                url, data=body.encode(), headers={"Content-Type": "application/json", **headers}
-            ) as r:
-                await r.read()
-                return 200 <= r.status < 300, f"HTTP {r.status}"
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return False, f"{type(exc).__name__}: {exc}"[:500]
+        attributes = {"http.method": "POST", "http.request.method": "POST"}
+        attributes["url.full"] = url.split("?", 1)[0]  # never the query (it may carry a key)
+        with tracing.client_span("POST", attributes) as span:
+            sent = {"Content-Type": "application/json", **headers}
+            tracing.inject(sent)  # the receiver may continue the trace
+            try:
+                async with self._session.post(url, data=body.encode(), headers=sent) as r:
+                    await r.read()
+                    if span is not None:
+                        span.set_attribute("http.status_code", r.status)
+                    return 200 <= r.status < 300, f"HTTP {r.status}"
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                tracing.set_error(f"{type(exc).__name__}: {exc}")
+                return False, f"{type(exc).__name__}: {exc}"[:500]
 
     async def close(self) -> None:
         if self._session is not None:

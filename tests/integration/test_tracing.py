@@ -1,7 +1,7 @@
 """Tracing's pieces: what the OTEL_* variables decide, the envelope's traceparent (also on
 parking's one-statement path on PostgreSQL), the HTTP server span and the header between
 services, the relay's PRODUCER and the consumer's CONSUMER span, a request between nodes over
-NATS, and nothing at all when off."""
+NATS, ops' alert webhooks, and nothing at all when off."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from chargepark.events.registry import validate_event
 from chargepark.http.client import ServiceClient
 from chargepark.http.tracing import tracing_middleware
 from chargepark.logging import JsonFormatter
+from ops.alerts import WebhookSender
 from tests.conftest import FixedClock
 from tests.contract.conftest import delete_stream
 from tests.contract.test_event_bus import started
@@ -316,3 +317,29 @@ async def test_a_request_over_nats_is_a_client_span_and_its_answer_a_server_span
     assert {hex_trace(s) for s in (asked, client, server)} == {hex_trace(asked)}
     [inside] = seen  # the responder runs inside the SERVER span
     assert inside.startswith(f"00-{hex_trace(server)}-{server.context.span_id:016x}-")
+
+
+async def test_an_alert_webhook_is_a_client_span_whose_traceparent_the_receiver_gets(
+    spans, aiohttp_server
+):
+    received: list[str] = []
+
+    async def receiver(request: web.Request) -> web.Response:
+        received.append(request.headers.get("traceparent", ""))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receiver)
+    server = await aiohttp_server(app)
+    sender = WebhookSender()
+    try:
+        ok, _ = await sender.send(str(server.make_url("/hook?key=secret")), "{}", {})
+    finally:
+        await sender.close()
+    assert ok
+    [post] = [s for s in spans.get_finished_spans() if s.name == "POST"]
+    assert post.kind == SpanKind.CLIENT
+    assert post.attributes["url.full"] == str(server.make_url("/hook"))
+    assert post.attributes["http.status_code"] == 204
+    [parent] = received
+    assert parent.startswith(f"00-{hex_trace(post)}-{post.context.span_id:016x}-")
