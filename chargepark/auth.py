@@ -22,6 +22,7 @@ import aiohttp
 import jwt
 from aiohttp import web
 
+from chargepark import tracing
 from chargepark.http.problem import Handler, problem
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,19 @@ class RemoteJwks:
         return _pick(self._keys, kid)
 
     async def _refresh(self) -> None:  # the caller holds self._lock
+        attributes = {"http.method": "GET", "http.request.method": "GET", "url.full": self.url}
         try:
             timeout = aiohttp.ClientTimeout(total=3)
-            async with aiohttp.ClientSession(timeout=timeout) as http, http.get(self.url) as r:
-                r.raise_for_status()
-                self._keys = _index(await r.json(content_type=None))
-                self._fetched_at = time.monotonic()
+            with tracing.client_span("GET", attributes):
+                headers: dict[str, str] = {}
+                tracing.inject(headers)
+                async with (
+                    aiohttp.ClientSession(timeout=timeout) as http,
+                    http.get(self.url, headers=headers) as r,
+                ):
+                    r.raise_for_status()
+                    self._keys = _index(await r.json(content_type=None))
+                    self._fetched_at = time.monotonic()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             # Keep verifying with the keys we have; the issuer may be restarting.
             log.warning("JWKS fetch failed", extra={"url": self.url, "error": str(exc)})

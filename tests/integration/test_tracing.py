@@ -1,7 +1,7 @@
 """Tracing's pieces: what the OTEL_* variables decide, the envelope's traceparent (also on
 parking's one-statement path on PostgreSQL), the HTTP server span and the header between
 services, the relay's PRODUCER and the consumer's CONSUMER span, a request between nodes over
-NATS, ops' alert webhooks, and nothing at all when off."""
+NATS, ops' alert webhooks, the JWKS fetch, and nothing at all when off."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import MetaData, select
 
 from chargepark import tracing
+from chargepark.auth import InvalidToken, RemoteJwks
 from chargepark.db.tables import kernel_tables
 from chargepark.db.uow import UnitOfWork
 from chargepark.errors import ConfigError
@@ -343,3 +344,23 @@ async def test_an_alert_webhook_is_a_client_span_whose_traceparent_the_receiver_
     assert post.attributes["http.status_code"] == 204
     [parent] = received
     assert parent.startswith(f"00-{hex_trace(post)}-{post.context.span_id:016x}-")
+
+
+async def test_a_jwks_fetch_is_a_client_span_too(spans, aiohttp_server):
+    received: list[str] = []
+
+    async def jwks(request: web.Request) -> web.Response:
+        received.append(request.headers.get("traceparent", ""))
+        return web.json_response({"keys": []})
+
+    app = web.Application()
+    app.router.add_get("/jwks.json", jwks)
+    server = await aiohttp_server(app)
+    with pytest.raises(InvalidToken):  # no keys at all: nothing can be verified
+        await RemoteJwks(str(server.make_url("/jwks.json"))).key_for("k1")
+    [fetch] = [s for s in spans.get_finished_spans() if s.name == "GET"]
+    assert (fetch.kind, fetch.attributes["url.full"]) == (
+        SpanKind.CLIENT,
+        str(server.make_url("/jwks.json")),
+    )
+    assert received[0].startswith(f"00-{hex_trace(fetch)}-")
