@@ -60,6 +60,7 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_NODE_ID": ("node_id", ""),
     "CHARGEPARK_CSMS_NODE_TIMEOUT": ("csms_node_timeout", "60"),
     "CHARGEPARK_DATABASE_URL": ("database_url", ""),
+    "CHARGEPARK_DB_MAX_CONNECTIONS": ("db_max_connections", "60"),
     "CHARGEPARK_MAX_BODY_BYTES": ("max_body_bytes", str(1024 * 1024)),
     "CHARGEPARK_EVENTS_RETENTION": ("events_retention", str(7 * 24 * 3600)),
     "CHARGEPARK_JWKS_URL": ("jwks_url", ""),
@@ -191,6 +192,8 @@ class Settings:
     # A csms node whose heartbeat is older than this is taken for dead by the others.
     csms_node_timeout_sec: int = 60
     database_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The most connections one process opens to one service's PostgreSQL database.
+    db_max_connections: int = 60
     max_body_bytes: int = 1024 * 1024
     jwks_url: str | None = None
     migrate_on_start: bool = True
@@ -265,6 +268,7 @@ def load_settings(
         node_id=_node_id(*src.get("CHARGEPARK_NODE_ID")),
         csms_node_timeout_sec=_positive_int(*src.get("CHARGEPARK_CSMS_NODE_TIMEOUT")),
         database_urls=MappingProxyType(urls),
+        db_max_connections=_at_least(5, *src.get("CHARGEPARK_DB_MAX_CONNECTIONS")),
         max_body_bytes=_positive_int(*src.get("CHARGEPARK_MAX_BODY_BYTES")),
         jwks_url=_optional_http_url(*src.get("CHARGEPARK_JWKS_URL")),
         migrate_on_start=_bool(migrate_raw, migrate_name) if migrate_raw else migrate_default,
@@ -409,6 +413,12 @@ def _positive_int(raw: str, name: str) -> int:
     if raw.isdigit() and int(raw) > 0:
         return int(raw)
     raise ConfigError(f"{name}: {raw!r} is not a positive whole number")
+
+
+def _at_least(least: int, raw: str, name: str) -> int:
+    if raw.isdigit() and int(raw) >= least:
+        return int(raw)
+    raise ConfigError(f"{name}: {raw!r} is not a whole number of at least {least}")
 
 
 def _whole_number(raw: str, name: str) -> int:

@@ -108,7 +108,10 @@ class ServiceHost:
         return self.definition.name
 
     async def open(self) -> None:
-        self.db = Database(self.settings.database_url(self.name))
+        self.db = Database(
+            self.settings.database_url(self.name),
+            max_connections=self.settings.db_max_connections,
+        )
         if self.settings.migrate_on_start:
             await migrate.upgrade(self.name, self.db)
         self.relay = OutboxRelay(

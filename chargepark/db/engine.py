@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, text
@@ -9,18 +10,53 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from chargepark.db.driver_pool import DriverPool
 
+MAX_CONNECTIONS = 60  # to one service's PostgreSQL database, per process
+
+
+@dataclass(frozen=True)
+class PoolSizes:
+    """How a process's connections to one PostgreSQL database are shared among its three pools:
+    the main pool (requests, consumers, jobs), the writers' (csms's batch writers, parking's
+    unit of work, the outbox relay) and asyncpg's own (parking's single statements). Each pool
+    opens connections only as it needs them; these are the most each may hold."""
+
+    main: int
+    main_overflow: int
+    writer: int
+    writer_overflow: int
+    driver: int
+
+    @classmethod
+    def within(cls, total: int) -> PoolSizes:
+        """Sizes adding up to at most `total` (at least 5, one per part), in the proportions
+        measured to serve the benchmarks at 60: 10 + 10, 16 + 8, 16."""
+        if total < 5:
+            raise ValueError(f"at least 5 connections are needed, not {total}")
+        main = max(1, total * 10 // 60)
+        writer = max(1, total * 16 // 60)
+        writer_overflow = max(1, total * 8 // 60)
+        driver = max(1, total * 16 // 60)
+        return cls(
+            main, total - main - writer - writer_overflow - driver, writer, writer_overflow, driver
+        )
+
 
 class Database:
     """An engine and its session factory; created at start-up, disposed at shutdown."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, max_connections: int = MAX_CONNECTIONS
+    ) -> None:
         self.url = url
         self.echo = echo
-        self.engine: AsyncEngine = create_engine(url, echo=echo)
+        self.pools = PoolSizes.within(max_connections)
+        self.engine: AsyncEngine = create_engine(url, echo=echo, pools=self.pools)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer: AsyncEngine | None = None
         # PostgreSQL: asyncpg's own pool, for single statements sent past SQLAlchemy.
-        self.driver = None if url.startswith("sqlite") else DriverPool(url)
+        self.driver = (
+            None if url.startswith("sqlite") else DriverPool(url, max_size=self.pools.driver)
+        )
 
     @property
     def writer(self) -> AsyncEngine:
@@ -29,13 +65,17 @@ class Database:
         was one more round trip per batch. A connection that died meanwhile fails its batch
         (the pool is then invalidated and the batch's items retried alone, on new connections).
         Parking's park/leave unit of work uses it too (one connection per request in flight,
-        hence up to 16 kept: overflow connections are closed at check-in and opened again).
-        On SQLite the one engine (one writer at a time anyway)."""
+        hence up to 16 kept by default: overflow connections are closed at check-in and opened
+        again). On SQLite the one engine (one writer at a time anyway)."""
         if self.is_sqlite:
             return self.engine
         if self._writer is None:
             self._writer = create_async_engine(
-                self.url, echo=self.echo, pool_size=16, max_overflow=8, pool_pre_ping=False
+                self.url,
+                echo=self.echo,
+                pool_size=self.pools.writer,
+                max_overflow=self.pools.writer_overflow,
+                pool_pre_ping=False,
             )
         return self._writer
 
@@ -59,12 +99,19 @@ class Database:
         await self.engine.dispose()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, pools: PoolSizes | None = None) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _sqlite_pragmas(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    pools = pools or PoolSizes.within(MAX_CONNECTIONS)
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pools.main,
+        max_overflow=pools.main_overflow,
+        pool_pre_ping=True,
+    )
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
