@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +13,8 @@ from chargepark.errors import Invalid
 from chargepark.passwords import hash_password
 from csms.admission import Admission, ChargerAdmission
 from csms.boot_writer import BootWriter, RecordBoot
-from csms.domain import BootInfo, Charger, Registration, UnknownCharger, valid_charger_id
+from csms.connection_reports import ConnectionReports
+from csms.domain import BootInfo, Charger, Registration, valid_charger_id
 from csms.repository import CsmsUnitOfWork
 from csms.status_writer import ReportStatus, StatusWriter
 
@@ -58,7 +58,7 @@ class ChargingService:
             uow, Registration.ACCEPTED if unknown_policy == "accept" else Registration.PENDING
         )
         self.statuses = StatusWriter(uow)
-        self._background: set[asyncio.Task[None]] = set()
+        self.connection_reports = ConnectionReports(self.statuses)
 
     # -- registry (REST) --
 
@@ -152,24 +152,10 @@ class ChargingService:
     def _connection_status(
         self, charger_id: str, status: str, info: str, *, only_if: str | None = None
     ) -> None:
-        report = ReportStatus(
-            charger_id, 0, 0, status, None, info, self.clock.now(), only_if=only_if
+        # Queued, never awaited: written in the background, the newest per charger.
+        self.connection_reports.report(
+            ReportStatus(charger_id, 0, 0, status, None, info, self.clock.now(), only_if=only_if)
         )
-        task = asyncio.get_running_loop().create_task(self._report_quietly(report))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _report_quietly(self, report: ReportStatus) -> None:
-        try:
-            await self.statuses.report(report)
-        except UnknownCharger:  # removed from the registry meanwhile: nothing to say
-            pass
-        except Exception:
-            log.warning(
-                "connection status not recorded",
-                exc_info=True,
-                extra={"charger_id": report.charger_id, "status": report.status},
-            )
 
     async def boot(self, charger_id: str, info: BootInfo, ocpp_version: str) -> Registration:
         self.statuses.forget(charger_id)
@@ -187,8 +173,7 @@ class ChargingService:
 
     async def close(self) -> None:
         """Let queued boots, status reports and lookups finish."""
-        if self._background:  # the closing connections' Offline reports
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.connection_reports.close()  # the closing connections' Offline reports
         await self.boots.close()
         await self.statuses.close()
         await self.admission.close()
