@@ -213,6 +213,49 @@ async def test_registered_chargers_over_tls_with_a_password(tmp_path) -> None:
         await csms.platform.stop()
 
 
+async def test_the_charger_simulator_boots_over_tls_with_its_password(tmp_path) -> None:
+    """`chargepark sim charger --ca-file ... --password ...` against security profile 2."""
+    from simulators.chargepoint import ChargePointSimulator, ChargerConfig
+    from tests.support.tls import make_pki
+
+    pki = make_pki(tmp_path)
+    tls_port = free_port()
+    csms = await start_csms(
+        tmp_path,
+        "reject",
+        CHARGEPARK_OCPP_TLS_PORT=str(tls_port),
+        CHARGEPARK_OCPP_TLS_CERT=str(pki.cert_file),
+        CHARGEPARK_OCPP_TLS_KEY=str(pki.key_file),
+    )
+    secure = f"wss://127.0.0.1:{tls_port}/ocpp"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                csms.platform.base_url + "/chargers",
+                json={"id": "SIM-TLS", "password": PASSWORD},
+                headers=csms.headers,
+            ) as r:
+                assert r.status == 201
+            for version in ("1.6", "2.0.1"):
+                config = ChargerConfig(
+                    "SIM-TLS", secure, ocpp=version, password=PASSWORD, ca_file=str(pki.ca_file)
+                )
+                async with ChargePointSimulator(config) as charger:
+                    await charger.wait_booted(within=15)
+                    async with http.get(
+                        csms.platform.base_url + "/chargers/SIM-TLS", headers=csms.headers
+                    ) as r:
+                        state = await r.json()
+                    assert (state["connected"], state["ocpp_version"]) == (True, version)
+        # Without the CA the simulator does not trust the endpoint: it never boots.
+        untrusted = ChargerConfig("SIM-TLS", secure, password=PASSWORD)
+        async with ChargePointSimulator(untrusted) as charger:
+            with pytest.raises(TimeoutError):
+                await charger.wait_booted(within=1.5)
+    finally:
+        await csms.platform.stop()
+
+
 async def test_chargers_left_pending_are_reported_not_measured(tmp_path) -> None:
     csms = await start_csms(tmp_path, "pending")
     try:
