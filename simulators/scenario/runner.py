@@ -120,6 +120,9 @@ class ScenarioRunner:
         )
         self.sims: dict[str, ChargePointSimulator] = {}
         self.cars = {c.regnum: CarState(c) for c in scenario.cars}
+        # As parking spells them (no spaces or dashes, upper case): what visits carry.
+        self._regnums = {r.replace(" ", "").replace("-", "").upper() for r in self.cars}
+        self._ours_by_invoice: dict[str, bool] = {}
         self.layout: dict[int, tuple[str, int]] = {}  # slot_ui -> (charger, evse)
         self.t0: datetime | None = None
         self.errors: list[str] = []
@@ -481,7 +484,6 @@ class ScenarioRunner:
 
     async def _invoices(self, visits: int) -> list[dict[str, Any]]:
         customers = {c.customer_id for c in self.cars.values() if c.customer_id}
-        anonymous = sum(1 for c in self.cars.values() if not c.customer_id and c.visits)
         since = isoformat(self.wall_start)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.invoice_wait
@@ -498,7 +500,7 @@ class ScenarioRunner:
                     break
                 after = page["next_after"]
             named = [i for i in items if i["customer_id"] in customers]
-            anon = [i for i in items if i["customer_id"] is None][:anonymous]
+            anon = [i for i in items if i["customer_id"] is None and await self._ours(i)]
             mine = named + anon
             settled = all(i["status"] != "draft" for i in mine) and all(
                 i["status"] in ("paid", "void", "uncollectible") for i in named
@@ -509,6 +511,24 @@ class ScenarioRunner:
         if len(mine) <= 20:
             mine = [await self.client.get(f"/billing/invoices/{i['id']}") for i in mine]
         return mine
+
+    async def _ours(self, invoice: dict[str, Any]) -> bool:
+        """An anonymous invoice is this run's when its visit is: a stay in the scenario's lot by
+        one of its cars, or sessions on its chargers. Read once per invoice."""
+        known = self._ours_by_invoice.get(invoice["id"])
+        if known is not None:
+            return known
+        ours = False
+        if invoice.get("visit_id"):
+            visit = await self.client.get(f"/billing/visits/{invoice['visit_id']}")
+            stay = visit.get("stay")
+            if stay is not None:
+                ours = stay["lot_id"] == self.scenario.lot.id and stay["regnum"] in self._regnums
+            else:
+                chargers = {c.id for c in self.scenario.chargers}
+                ours = any(s["charger_id"] in chargers for s in visit["sessions"])
+        self._ours_by_invoice[invoice["id"]] = ours
+        return ours
 
 
 def render_summary(summary: Summary, base_url: str) -> list[str]:

@@ -94,3 +94,46 @@ def test_the_shipped_scenarios_are_valid():
 def test_a_bad_scenario_says_where(raw, problem):
     with pytest.raises(ScenarioError, match=problem.replace("{", r"\{").replace("}", r"\}")):
         parse(raw)
+
+
+class Visits:
+    """Answers GET /billing/visits/{id} from a table, counting the reads."""
+
+    def __init__(self, visits: dict[str, dict]) -> None:
+        self.visits, self.reads = visits, 0
+
+    async def get(self, path: str, **_query: object) -> dict:
+        self.reads += 1
+        return self.visits[path.rsplit("/", 1)[1]]
+
+
+async def test_a_run_counts_as_its_own_only_the_anonymous_invoices_of_its_cars_and_chargers():
+    from simulators.scenario.runner import ScenarioRunner
+
+    scenario = load(builtin("single-visit"))
+    car, charger = scenario.cars[0], scenario.chargers[0]
+    stay = {"lot_id": scenario.lot.id, "regnum": car.regnum.replace(" ", "").upper()}
+    visits = Visits(
+        {
+            "ours": {"stay": stay, "sessions": []},
+            "other-car": {"stay": {**stay, "regnum": "ZZ999"}, "sessions": []},
+            "other-lot": {"stay": {**stay, "lot_id": "ELSEWHERE"}, "sessions": []},
+            "our-charger": {"stay": None, "sessions": [{"charger_id": charger.id}]},
+            "public": {"stay": None, "sessions": [{"charger_id": "SOMEONE-ELSES"}]},
+        }
+    )
+    runner = ScenarioRunner(scenario, visits, "ws://127.0.0.1:9/ocpp")  # type: ignore[arg-type]
+    verdicts = {
+        visit_id: await runner._ours({"id": f"inv-{visit_id}", "visit_id": visit_id})
+        for visit_id in visits.visits
+    }
+    assert verdicts == {
+        "ours": True,
+        "other-car": False,
+        "other-lot": False,
+        "our-charger": True,
+        "public": False,
+    }
+    assert await runner._ours({"id": "inv-late", "visit_id": None}) is False
+    assert await runner._ours({"id": "inv-ours", "visit_id": "ours"}) is True
+    assert visits.reads == 5  # each invoice's visit read once
