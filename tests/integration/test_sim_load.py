@@ -164,7 +164,9 @@ async def test_open_loop_with_both_versions_in_two_processes(open_csms, tmp_path
     assert report["generator"]["processes"] == 2
 
 
-async def test_registered_chargers_over_tls_with_a_password(tmp_path) -> None:
+async def start_tls_csms(tmp_path: Path) -> tuple[Csms, Any, str]:
+    """A csms refusing unknown chargers, also on wss:// (security profile 2): with the
+    certificates (`ca_file` to trust) and the wss:// URL."""
     from tests.support.tls import make_pki
 
     pki = make_pki(tmp_path)
@@ -176,6 +178,11 @@ async def test_registered_chargers_over_tls_with_a_password(tmp_path) -> None:
         CHARGEPARK_OCPP_TLS_CERT=str(pki.cert_file),
         CHARGEPARK_OCPP_TLS_KEY=str(pki.key_file),
     )
+    return csms, pki, f"wss://127.0.0.1:{tls_port}/ocpp"
+
+
+async def test_registered_chargers_over_tls_with_a_password(tmp_path) -> None:
+    csms, pki, secure = await start_tls_csms(tmp_path)
     try:
         # Unknown ids refused: nothing measured, exit code 1, and the report says what to do.
         code, report = await sim_load(
@@ -195,7 +202,6 @@ async def test_registered_chargers_over_tls_with_a_password(tmp_path) -> None:
                     headers=csms.headers,
                 ) as r:
                     assert r.status == 201
-        secure = f"wss://127.0.0.1:{tls_port}/ocpp"
         argv = ["--url", secure, "--cafile", str(pki.ca_file), "--connections", "3"]
         code, report = await sim_load(tmp_path, *argv, "--id-prefix", "reg-", *SHORT)
         assert code == 1
@@ -216,18 +222,8 @@ async def test_registered_chargers_over_tls_with_a_password(tmp_path) -> None:
 async def test_the_charger_simulator_boots_over_tls_with_its_password(tmp_path) -> None:
     """`chargepark sim charger --ca-file ... --password ...` against security profile 2."""
     from simulators.chargepoint import ChargePointSimulator, ChargerConfig
-    from tests.support.tls import make_pki
 
-    pki = make_pki(tmp_path)
-    tls_port = free_port()
-    csms = await start_csms(
-        tmp_path,
-        "reject",
-        CHARGEPARK_OCPP_TLS_PORT=str(tls_port),
-        CHARGEPARK_OCPP_TLS_CERT=str(pki.cert_file),
-        CHARGEPARK_OCPP_TLS_KEY=str(pki.key_file),
-    )
-    secure = f"wss://127.0.0.1:{tls_port}/ocpp"
+    csms, pki, secure = await start_tls_csms(tmp_path)
     try:
         async with aiohttp.ClientSession() as http:
             async with http.post(
