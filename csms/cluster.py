@@ -128,6 +128,8 @@ class PresenceTable:
     # -- the nodes' heartbeats (csms housekeeping, every few seconds) ---------------------------
 
     async def heartbeat(self) -> None:
+        if self._closed:  # stopped: its heartbeat is gone and stays gone
+            return
         row = {"node_id": self.node_id, "seen_at": self.clock.now()}
         async with self.db.engine.begin() as conn:
             await conn.execute(_HEARTBEAT[self.db.dialect], row)
