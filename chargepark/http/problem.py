@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from aiohttp import web
 
 from chargepark.errors import DomainError
@@ -58,10 +60,41 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem(exc.status, detail or _default_detail(exc, request), headers=headers)
     except DomainError as exc:
         return problem(exc.status, exc.detail or None, kind=exc.kind, **getattr(exc, "extra", {}))
+    except UNAVAILABLE as exc:
+        # The database (or another dependency) could not be reached or did not answer in
+        # time: nothing is wrong with the request, and it may be sent again.
+        log.warning(
+            "a dependency is unavailable",
+            extra={"method": request.method, "path": request.path, "error": _brief(exc)},
+        )
+        return problem(
+            503,
+            "A service this request needs is unavailable for the moment; try again shortly.",
+            kind="unavailable",
+            headers={"Retry-After": "1"},
+        )
     except Exception:
         # Never a traceback to the client; the log has it with the correlation id.
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
         return problem(500, "An internal error occurred; it has been logged.")
+
+
+# What "could not reach it" looks like: connection refused, reset or timed out, a pool with no
+# connection to give, PostgreSQL refusing connections (too many clients, starting up).
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 _KEPT_HEADERS = {"allow", "www-authenticate", "retry-after"}

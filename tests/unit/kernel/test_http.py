@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 import pytest
+import sqlalchemy.exc
 from aiohttp import web
 
 from chargepark.auth import public
@@ -40,6 +42,20 @@ async def explode(request: web.Request) -> web.Response:
     raise RuntimeError("secret internals")
 
 
+UNREACHABLE = {
+    "refused": ConnectionRefusedError(111, "Connection refused"),
+    "timeout": TimeoutError(),
+    "operational": sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server gone")),
+    "pool": sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
+    "too-many": asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+}
+
+
+@public
+async def unreachable(request: web.Request) -> web.Response:
+    raise UNREACHABLE[request.match_info["why"]]
+
+
 @pytest.fixture
 async def bus():
     bus = InProcessBus()
@@ -54,6 +70,7 @@ async def client(aiohttp_client, sqlite_db, bus):
     app.router.add_post("/things", create_thing)
     app.router.add_get("/things/{thing_id}", get_thing)
     app.router.add_get("/explode", explode)
+    app.router.add_get("/unreachable/{why}", unreachable)
     return await aiohttp_client(app)
 
 
@@ -123,6 +140,17 @@ async def test_an_unexpected_error_is_a_generic_500_and_is_logged(client, caplog
         body = await problem_of(response, 500)
     assert "secret" not in body["detail"] and "Traceback" not in await response.text()
     assert any("unhandled error" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize("why", sorted(UNREACHABLE))
+async def test_a_dependency_out_of_reach_is_a_503_to_retry_not_a_500(client, caplog, why):
+    with caplog.at_level(logging.WARNING):
+        response = await client.get(f"/unreachable/{why}")
+        body = await problem_of(response, 503)
+    assert body["type"] == "urn:chargepark:problem:unavailable"
+    assert response.headers["Retry-After"] == "1"
+    assert not any("unhandled error" in r.message for r in caplog.records)
+    assert any("a dependency is unavailable" in r.message for r in caplog.records)
 
 
 async def test_a_given_correlation_id_is_echoed_and_a_missing_one_is_made(client):
