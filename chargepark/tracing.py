@@ -335,3 +335,63 @@ def publishing(
         attributes=attributes,
         parent=parent if parent is not None else otel_context.Context(),
     )
+
+
+# --- database statements ------------------------------------------------------------------------
+
+
+def db_attributes(system: str, statement: str) -> dict[str, str]:
+    """A statement's span attributes: its text (with placeholders, never the values), cut to
+    2,000 characters, and its first word as the operation."""
+    text = " ".join(statement.split())
+    return {
+        "db.system": system,
+        "db.operation": text.split(" ", 1)[0].upper() if text else "",
+        "db.statement": text[:2000],
+    }
+
+
+def db_span(
+    system: str, statement: str, operation: str | None = None
+) -> contextlib.AbstractContextManager[Any]:
+    """A CLIENT span around one statement sent past SQLAlchemy (`operation` names what a
+    statement of several parts does); nothing when tracing is off."""
+    if not enabled:
+        return _NULL
+    attributes = db_attributes(system, statement)
+    if operation is not None:
+        attributes["db.operation"] = operation
+    return span(
+        f"{attributes['db.operation']} {system}", kind=SpanKind.CLIENT, attributes=attributes
+    )
+
+
+def trace_statements(sync_engine: Any, system: str) -> None:
+    """A CLIENT span for each statement the engine executes (SQLAlchemy's cursor events; its
+    greenlets carry the caller's context, so the span is a child of the request's). Attached
+    only when tracing is on when the engine is made: off, statements cost nothing more."""
+    from sqlalchemy import event
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        context = _args[1]
+        attributes = db_attributes(system, statement)
+        context._chargepark_span = _tracer.start_span(
+            f"{attributes['db.operation']} {system}", kind=SpanKind.CLIENT, attributes=attributes
+        )
+
+    def after(_conn: Any, _cursor: Any, _statement: str, *_args: Any) -> None:
+        found = getattr(_args[1], "_chargepark_span", None)
+        if found is not None:
+            found.end()
+
+    def failed(exception_context: Any) -> None:
+        found = getattr(exception_context.execution_context, "_chargepark_span", None)
+        if found is not None:
+            error = exception_context.original_exception
+            found.record_exception(error)
+            found.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}"[:200]))
+            found.end()
+
+    event.listen(sync_engine, "before_cursor_execute", before)
+    event.listen(sync_engine, "after_cursor_execute", after)
+    event.listen(sync_engine, "handle_error", failed)

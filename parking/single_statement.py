@@ -29,6 +29,7 @@ import asyncpg
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 
+from chargepark import tracing
 from chargepark.clock import as_utc
 from chargepark.db import bulk
 from chargepark.db.engine import Database
@@ -151,6 +152,7 @@ class SingleStatementParking:
         draft = Stay(lot_id, _ANY_SLOT, vehicle, since).parked()
         event = _without(envelope_of(draft), _PARKED_FROM_ROW)
         row = await self._fetch(
+            "park",
             self._park,
             lot_id,
             vehicle.regnum,
@@ -185,6 +187,7 @@ class SingleStatementParking:
         event = _without(envelope_of(draft), _LEFT_FROM_ROW)
         statement = self._leave[(regnum is not None, slot_ui is not None)]
         row = await self._fetch(
+            "leave",
             statement,
             lot_id,
             regnum,
@@ -208,11 +211,15 @@ class SingleStatementParking:
         left = Vehicle(row["regnum"], VehicleKind(row["kind"]), Fuel(row["fuel"]))
         return Stay(lot_id, slot, left, as_utc(row["since"]))
 
-    async def _fetch(self, sql: str, *args: Any, regnum: str | None = None) -> Any:
+    async def _fetch(self, operation: str, sql: str, *args: Any, regnum: str | None = None) -> Any:
         assert self.db.driver is not None, "PostgreSQL only"
         try:
             async with self.db.driver.connection() as conn:
-                row = await conn.fetchrow(sql, *args)
+                if tracing.enabled:
+                    with tracing.db_span("postgresql", sql, operation):
+                        row = await conn.fetchrow(sql, *args)
+                else:
+                    row = await conn.fetchrow(sql, *args)
         except asyncpg.UniqueViolationError:
             # unique (lot, regnum): the same vehicle, parked by a request that committed first.
             raise AlreadyParked(regnum or "") from None

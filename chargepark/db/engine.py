@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from chargepark import tracing
 from chargepark.db.driver_pool import DriverPool
 
 MAX_CONNECTIONS = 60  # to one service's PostgreSQL database, per process
@@ -77,6 +78,8 @@ class Database:
                 max_overflow=self.pools.writer_overflow,
                 pool_pre_ping=False,
             )
+            if tracing.enabled:
+                tracing.trace_statements(self._writer.sync_engine, "postgresql")
         return self._writer
 
     @property
@@ -103,15 +106,18 @@ def create_engine(url: str, *, echo: bool = False, pools: PoolSizes | None = Non
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _sqlite_pragmas(engine)
-        return engine
-    pools = pools or PoolSizes.within(MAX_CONNECTIONS)
-    return create_async_engine(
-        url,
-        echo=echo,
-        pool_size=pools.main,
-        max_overflow=pools.main_overflow,
-        pool_pre_ping=True,
-    )
+    else:
+        pools = pools or PoolSizes.within(MAX_CONNECTIONS)
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            pool_size=pools.main,
+            max_overflow=pools.main_overflow,
+            pool_pre_ping=True,
+        )
+    if tracing.enabled:  # decided when the engine is made: nothing per statement when off
+        tracing.trace_statements(engine.sync_engine, engine.dialect.name)
+    return engine
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, select, text
 
 from chargepark import tracing
 from chargepark.auth import InvalidToken, RemoteJwks
@@ -156,6 +156,59 @@ async def test_parkings_one_statement_path_writes_the_traceparent_too(spans, pos
             event["traceparent"]
             == f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
         )
+    # Each single statement is a CLIENT span of its own, below the caller's.
+    statements = [
+        s
+        for s in spans.get_finished_spans()
+        if s.attributes.get("db.system") == "postgresql"
+        and s.attributes["db.operation"] in ("park", "leave")
+    ]
+    assert [s.attributes["db.operation"] for s in statements] == ["park", "leave"]
+    for statement in statements:
+        assert statement.kind == SpanKind.CLIENT
+        assert statement.parent.span_id == ctx.span_id
+        assert statement.attributes["db.statement"].startswith("WITH c AS (")
+
+
+async def test_sqlalchemys_statements_are_client_spans_with_their_text_not_their_values(
+    spans, tmp_path
+):
+    from chargepark.db.engine import Database
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'traced.db'}")  # made while tracing is on
+    try:
+        with tracing.span("a request") as outer:
+            async with db.engine.begin() as conn:
+                await conn.execute(text("CREATE TABLE t (secret TEXT)"))
+                await conn.execute(text("INSERT INTO t VALUES (:v)"), {"v": "s3cret-value"})
+            with pytest.raises(Exception, match="no such table"):
+                async with db.engine.connect() as conn:
+                    await conn.execute(text("SELECT * FROM missing"))
+    finally:
+        await db.dispose()
+    found = [s for s in spans.get_finished_spans() if s.attributes.get("db.system") == "sqlite"]
+    by_op = {s.attributes["db.operation"]: s for s in found}
+    assert {"CREATE", "INSERT", "SELECT"} <= set(by_op)
+    insert_span = by_op["INSERT"]
+    assert insert_span.name == "INSERT sqlite" and insert_span.kind == SpanKind.CLIENT
+    assert insert_span.parent.span_id == outer.get_span_context().span_id
+    assert insert_span.attributes["db.statement"] == "INSERT INTO t VALUES (?)"
+    assert all("s3cret" not in str(s.attributes) for s in found)
+    assert by_op["SELECT"].status.status_code.name == "ERROR"
+
+
+async def test_off_an_engine_gets_no_statement_listeners(tmp_path, spans):
+    from chargepark.db.engine import Database
+
+    traced = Database(f"sqlite+aiosqlite:///{tmp_path / 'traced.db'}")
+    tracing.uninstall()
+    plain = Database(f"sqlite+aiosqlite:///{tmp_path / 'plain.db'}")
+    try:
+        assert traced.engine.sync_engine.dispatch.before_cursor_execute
+        assert not plain.engine.sync_engine.dispatch.before_cursor_execute
+    finally:
+        await traced.dispose()
+        await plain.dispose()
 
 
 def test_a_log_line_written_inside_a_span_names_it(spans):
