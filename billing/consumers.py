@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from billing.domain.visits import session_of_event, stay_of_event
+from billing.facts import apply_session, apply_stay
 from billing.repository import SqlBillingUnitOfWork
-from billing.service import apply_session, apply_stay
 from chargepark.clock import as_utc
 from chargepark.db.tables import KernelTables
 from chargepark.events.contracts import reads

@@ -8,6 +8,7 @@ it is uncollectible. A visit's invoice with nothing to bill (total 0) is void fr
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -85,3 +86,7 @@ class InvoicePaid(DomainEvent):
     provider: str
     provider_ref: str | None
     ts: datetime
+
+
+def new_invoice_id() -> str:
+    return "inv_" + uuid.uuid4().hex[:24]

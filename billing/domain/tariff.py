@@ -5,7 +5,7 @@ and the version in force when a session starts (or a vehicle arrives) prices it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,3 +126,17 @@ def in_force(versions: Iterable[Tariff], at: datetime) -> Tariff:
         if t.valid_from <= at:
             chosen = t
     return chosen
+
+
+def tariff_chooser(
+    by_id: Mapping[str, Sequence[Tariff]],
+) -> Callable[[str | None, datetime], Tariff]:
+    """(tariff id or None, time) -> the version in force; an unknown id or None: T_STD."""
+
+    def choose(tariff_id: str | None, at: datetime) -> Tariff:
+        versions = by_id.get(tariff_id or DEFAULT_TARIFF_ID) or by_id.get(DEFAULT_TARIFF_ID)
+        if not versions:
+            raise UnknownTariff(DEFAULT_TARIFF_ID)
+        return in_force(versions, at)
+
+    return choose
