@@ -172,6 +172,22 @@ def _set_affinity(pid: int, cpus: set[int]) -> None:
 # --- the server ----------------------------------------------------------------------------
 
 
+def stream_of(database: str) -> str:
+    return database.upper()
+
+
+async def delete_stream(url: str, stream: str) -> None:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(url, allow_reconnect=False)
+    try:
+        with contextlib.suppress(NotFoundError):
+            await nc.jetstream().delete_stream(stream)
+    finally:
+        await nc.close()
+
+
 def database_url(database: str, pg_host: str) -> str:
     """TCP to `pg_host`, or PostgreSQL's Unix socket when it names its directory."""
     if pg_host.startswith("/"):
@@ -194,6 +210,9 @@ def start_server(
     )
     if nats:
         env["CHARGEPARK_BUS_URL"] = nats
+        # A stream of the run's own, deleted afterwards: nothing is left on a shared server.
+        env["CHARGEPARK_BUS_STREAM"] = stream_of(database)
+        env["CHARGEPARK_BUS_SUBJECT_PREFIX"] = stream_of(database).lower()
     command = [
         *pinned("0"),
         sys.executable,
@@ -442,6 +461,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_percent": round(100 * cpu_used / args.duration, 1),
         "postgres_cpu": args.postgres_cpu,
         "client": args.client,
+        "bus": args.nats or "in-process",
     }
 
 
@@ -486,6 +506,8 @@ async def _measure(
             server.kill()
         await runner.cleanup()
         await drop_database(database)
+        if args.nats:
+            await delete_stream(args.nats, stream_of(database))
     return results, cpu_used
 
 
