@@ -104,7 +104,8 @@ def build(ctx: ServiceContext) -> ServiceParts:
     async def heartbeat_and_sweep() -> None:
         await presence_table.heartbeat()
         for charger_id in await presence_table.sweep_dead_nodes():
-            service.disconnected(charger_id)  # its socket died with its node
+            if presence.get(charger_id) is None:  # not already back here (row not yet written)
+                service.disconnected(charger_id)  # its socket died with its node
 
     # Every few seconds (at least four rounds per node timeout and per silence timeout):
     # remote starts no transaction took, commands a restart cut short, this node's presence
