@@ -50,7 +50,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # aiohttp's access log duplicates our request metrics and logs; keep it at warning.
-    # Libraries' own info lines (alembic's plugin set-up, websockets' listening notices) are
-    # noise next to ours; their warnings still show.
-    for noisy in ("aiohttp.access", "alembic", "websockets.server"):
+    # Libraries' own info lines (alembic's plugin set-up, websockets' listening notices,
+    # APScheduler's two lines per job run) are noise next to ours; their warnings still show.
+    for noisy in ("aiohttp.access", "alembic", "websockets.server", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
