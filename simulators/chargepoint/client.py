@@ -1,4 +1,5 @@
-"""What the 1.6 and 2.0.1 clients share: follow-up messages go out after the answer.
+"""What the 1.6 and 2.0.1 clients share: follow-up messages go out after the answer, and the
+version adapters' common part (`VersionAdapter`).
 
 The ocpp library handles one incoming CALL at a time on its receive loop, so a handler must
 not wait for an answer of its own (nothing would read it). A handler that has more to do (a
@@ -11,8 +12,28 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from simulators.chargepoint import settings as keys
+from simulators.clock import isoformat
+
 if TYPE_CHECKING:
     from simulators.chargepoint.core import ChargePointSimulator
+
+
+class VersionAdapter:
+    """What a version adapter (V16, V201) has whatever its version: the simulator it speaks
+    for, its configuration keys' defaults and the time as its messages carry it."""
+
+    subprotocol: str
+
+    def __init__(self, sim: ChargePointSimulator) -> None:
+        self.sim = sim
+
+    def default_settings(self) -> dict[str, str]:
+        cfg = self.sim.config
+        return keys.defaults(cfg.evses, cfg.meter_interval, cfg.curve.dc)
+
+    def now(self) -> str:
+        return isoformat(self.sim.clock.now())
 
 
 class FollowUps:

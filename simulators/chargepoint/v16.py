@@ -10,9 +10,8 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
 
 from simulators.chargepoint import settings as keys
-from simulators.chargepoint.client import FollowUps
+from simulators.chargepoint.client import FollowUps, VersionAdapter
 from simulators.chargepoint.evse import Evse, Transaction
-from simulators.clock import isoformat
 
 if TYPE_CHECKING:
     from simulators.chargepoint.core import ChargePointSimulator
@@ -51,21 +50,11 @@ def sampled(e: Evse, context: str, measurands: str) -> list[dict[str, Any]]:
     return values
 
 
-class V16:
+class V16(VersionAdapter):
     subprotocol = "ocpp1.6"
-
-    def __init__(self, sim: ChargePointSimulator) -> None:
-        self.sim = sim
 
     def client(self, ws: Any) -> Client16:
         return Client16(self.sim, ws)
-
-    def default_settings(self) -> dict[str, str]:
-        cfg = self.sim.config
-        return keys.defaults(cfg.evses, cfg.meter_interval, cfg.curve.dc)
-
-    def now(self) -> str:
-        return isoformat(self.sim.clock.now())
 
     def boot(self, reason: str) -> Any:
         cfg = self.sim.config

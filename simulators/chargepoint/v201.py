@@ -11,10 +11,9 @@ from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
 from simulators.chargepoint import settings as keys
-from simulators.chargepoint.client import FollowUps
+from simulators.chargepoint.client import FollowUps, VersionAdapter
 from simulators.chargepoint.evse import Evse, Transaction
 from simulators.chargepoint.v16 import VENDOR_ID, apply_local_list
-from simulators.clock import isoformat
 
 if TYPE_CHECKING:
     from simulators.chargepoint.core import ChargePointSimulator
@@ -64,21 +63,11 @@ def sampled(e: Evse, context: str, measurands: str) -> list[dict[str, Any]]:
     return values
 
 
-class V201:
+class V201(VersionAdapter):
     subprotocol = "ocpp2.0.1"
-
-    def __init__(self, sim: ChargePointSimulator) -> None:
-        self.sim = sim
 
     def client(self, ws: Any) -> Client201:
         return Client201(self.sim, ws)
-
-    def default_settings(self) -> dict[str, str]:
-        cfg = self.sim.config
-        return keys.defaults(cfg.evses, cfg.meter_interval, cfg.curve.dc)
-
-    def now(self) -> str:
-        return isoformat(self.sim.clock.now())
 
     def boot(self, reason: str) -> Any:
         cfg = self.sim.config
