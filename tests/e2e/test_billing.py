@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -75,8 +77,10 @@ class Site:
         await self.bus.publish(name, event["event_id"], json.dumps(event).encode())
 
 
-@pytest.fixture
-async def site(tmp_path) -> AsyncIterator[Site]:
+@asynccontextmanager
+async def running_site(tmp_path: Path, events: Sequence[str]) -> AsyncIterator[Site]:
+    """The whole platform in this process (SQLite, the in-process bus, billing's job every
+    second), recording the `events` named."""
     issuer = TokenIssuer()
     bus = InProcessBus()
     env = {
@@ -95,12 +99,19 @@ async def site(tmp_path) -> AsyncIterator[Site]:
     async def record(event: dict[str, Any], attempt: int) -> None:
         site.events.append(event)
 
-    await bus.subscribe(
-        "test", ["ChargingSessionClosed", "VehicleLeft", "InvoiceIssued", "InvoicePaid"], record
-    )
+    await bus.subscribe("test", list(events), record)
     await platform.start()
-    yield site
-    await platform.stop()
+    try:
+        yield site
+    finally:
+        await platform.stop()
+
+
+@pytest.fixture
+async def site(tmp_path) -> AsyncIterator[Site]:
+    events = ["ChargingSessionClosed", "VehicleLeft", "InvoiceIssued", "InvoicePaid"]
+    async with running_site(tmp_path, events) as running:
+        yield running
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ joins the StopTransaction's trace."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,59 +15,19 @@ import pytest
 import websockets
 from ocpp.v16 import ChargePoint as Client16
 from ocpp.v16 import call as call16
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from chargepark import tracing
-from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.config import SERVICES, load_settings
-from chargepark.events.inprocess import InProcessBus
-from chargepark.runtime import Platform
-from tests.e2e.test_billing import LOT, Site, call, ts
+from tests.e2e.test_billing import LOT, Site, call, running_site, ts
 from tests.e2e.test_chargers import Charger, boot16
-from tests.support.procs import free_port
-from tests.support.tokens import TokenIssuer
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)  # before the platform: apps and connections choose at start
-    try:
-        yield exporter
-    finally:
-        tracing.uninstall()
-        provider.shutdown()
 
 
 @pytest.fixture
 async def traced(tmp_path, spans) -> AsyncIterator[Site]:
-    issuer = TokenIssuer()
-    bus = InProcessBus()
-    env = {
-        "CHARGEPARK_DATA_DIR": str(tmp_path),
-        "CHARGEPARK_OCPP_UNKNOWN": "accept",
-        "CHARGEPARK_OCPP_OFFLINE_AUTH": "accept",
-        "CHARGEPARK_BILLING_JOB_INTERVAL": "1",
-        "CHARGEPARK_BILLING_SETTLE_SEC": "1",
-    }
-    settings = load_settings(env, {"http_port": free_port(), "ocpp_port": free_port()})
-    platform = Platform(
-        settings, SERVICES, bus=bus, verifier=TokenVerifier(StaticJwks(issuer.jwks))
-    )
-    site = Site(platform, issuer, bus)
-
-    async def record(event: dict[str, Any], attempt: int) -> None:
-        site.events.append(event)
-
-    await bus.subscribe("test", ["VehicleParked", "ChargingSessionClosed", "InvoiceIssued"], record)
-    await platform.start()
-    yield site
-    await platform.stop()
+    events = ["VehicleParked", "ChargingSessionClosed", "InvoiceIssued"]
+    async with running_site(tmp_path, events) as site:
+        yield site
 
 
 def trace_of(span: ReadableSpan) -> str:

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp import web
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from sqlalchemy import MetaData, select, text
 
@@ -38,24 +34,7 @@ from tests.conftest import FixedClock
 from tests.contract.conftest import delete_stream
 from tests.contract.test_event_bus import started
 from tests.support.services import NATS_URL, require_nats, unique_name
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.uninstall()
-        provider.shutdown()
-
-
-def hex_trace(span: ReadableSpan) -> str:
-    return f"{span.context.trace_id:032x}"
-
+from tests.support.spans import hex_trace
 
 # --- the environment decides ---------------------------------------------------------------
 
