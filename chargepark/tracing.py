@@ -372,15 +372,20 @@ def trace_statements(sync_engine: Any, system: str) -> None:
     only when tracing is on when the engine is made: off, statements cost nothing more."""
     from sqlalchemy import event
 
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        context = _args[1]
+    # SQLAlchemy's signature for both: (conn, cursor, statement, parameters, context,
+    # executemany); the span rides on the execution context from one to the other.
+    def before(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
         attributes = db_attributes(system, statement)
         context._chargepark_span = _tracer.start_span(
             f"{attributes['db.operation']} {system}", kind=SpanKind.CLIENT, attributes=attributes
         )
 
-    def after(_conn: Any, _cursor: Any, _statement: str, *_args: Any) -> None:
-        found = getattr(_args[1], "_chargepark_span", None)
+    def after(
+        _conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        found = getattr(context, "_chargepark_span", None)
         if found is not None:
             found.end()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 
 from chargepark.events.bus import backoff_delay
@@ -62,7 +63,7 @@ class ConnectionReports:
         """Hand every queued report to the status writer once; returns how many failed (they
         are queued again, unless a newer report came meanwhile)."""
         while self._pending:
-            ids = list(self._pending)[: self.window]
+            ids = list(itertools.islice(self._pending, self.window))  # the oldest
             batch = [self._pending.pop(charger_id) for charger_id in ids]
             try:
                 results = await asyncio.gather(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import Delete, delete, select, tuple_
 
 from chargepark.clock import Clock
 from chargepark.db.engine import Database
@@ -74,11 +74,11 @@ class EventRetention(IntervalJob):
             ),
         }
 
-    async def _in_batches(self, statement: object) -> int:
+    async def _in_batches(self, statement: Delete) -> int:
         total = 0
         while True:
             async with self.db.engine.begin() as conn:
-                n = (await conn.execute(statement)).rowcount  # type: ignore[call-overload]
+                n = (await conn.execute(statement)).rowcount
             total += n
             if n < self.batch:
                 return total
