@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -293,3 +294,27 @@ async def test_commits_in_quick_succession_share_relay_passes_and_all_go_out(any
         await relay.stop()
         await bus.close()
     assert passes < 20  # without coalescing: about one pass per commit
+
+
+async def test_stopping_takes_a_bounded_time_while_a_consumer_keeps_failing(sqlite_db, clock):
+    tried = asyncio.Event()
+
+    async def broken(event: dict[str, Any], uow) -> None:
+        tried.set()
+        raise RuntimeError("handler bug")
+
+    # Production pacing, and a consumer that cannot set the event aside (no retry store): the
+    # in-process bus would try it for 20 s and more, the relay's pass waiting all along.
+    bus = InProcessBus()
+    service, relay, _ = await wired(sqlite_db, bus, clock, handler=broken)
+    await bus.start()
+    relay.start()
+    await service.park("AB123")
+    await tried.wait()
+
+    started = time.monotonic()
+    async with asyncio.timeout(10):
+        await relay.stop(drain_timeout=1.0)
+    assert time.monotonic() - started < 2.0
+    assert await service.unsent() == 1  # not lost: it goes out at the next start
+    await bus.close()
