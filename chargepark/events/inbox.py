@@ -220,6 +220,9 @@ class Consumer(Generic[U]):
         self, event: dict[str, Any], exc: Exception, failure: Failure, attempt: int
     ) -> None:
         assert self.retries is not None
+        if not isinstance(event.get("event_id"), str) or not isinstance(event.get("event"), str):
+            await self._give_up(event, exc, failure, attempt)  # nothing to key a retry row on
+            return
         delay = self.policy.delay(failure, attempt)
         try:
             async with self.uow() as uow:
