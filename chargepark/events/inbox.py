@@ -9,12 +9,13 @@ Any other error must not hold back the events behind it (on the in-process bus t
 for every consumer; over NATS a message in flight counts against the durable), so the bound is
 kept here, the same for every transport. The failure is classified (chargepark.events.failures):
 a deterministic one gets `deterministic_tries` deliveries from the transport, a transient one
-`transient_tries`; then the event is set aside in the consumer's retry store (event_retries, in
-its own database) and acknowledged. EventRetries (chargepark.events.retries) tries it again from
-there with backoff; after `max_attempts` deliveries in all it goes to dead_letters for good,
-logged at ERROR and counted in chargepark_events_dead_lettered_total (alerted on). A crash loses
-nothing: the event is acknowledged only once its effect, its rejection, its retry row or its
-dead letter is committed, and a retry row is deleted in the transaction that settles it.
+`transient_tries` (RetryPolicy); then the event is set aside in the consumer's retry store
+(event_retries, in its own database) and acknowledged. EventRetries (chargepark.events.retries)
+tries it again from there with backoff; after `max_attempts` deliveries in all it goes to
+dead_letters for good, logged at ERROR and counted in chargepark_events_dead_lettered_total
+(alerted on). A crash loses nothing: the event is acknowledged only once its effect, its
+rejection, its retry row or its dead letter is committed, and a retry row is deleted in the
+transaction that settles it.
 
 Order: an event set aside is applied after events published later, also of the same aggregate.
 Every consumer is written for that already (NATS delivers each event type on its own durable,
@@ -29,7 +30,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
@@ -40,9 +41,8 @@ from sqlalchemy.exc import IntegrityError
 from chargepark import tracing
 from chargepark.db.uow import UnitOfWork
 from chargepark.errors import DomainError
-from chargepark.events.bus import backoff_delay
 from chargepark.events.contracts import UNREADABLE, Reads
-from chargepark.events.failures import DETERMINISTIC, Failure, failure_kind
+from chargepark.events.failures import DETERMINISTIC, Failure, RetryPolicy, failure_kind
 from chargepark.logging import correlation_id
 
 log = logging.getLogger(__name__)
@@ -60,38 +60,6 @@ DEAD_LETTERED = Counter(
     "Events a consumer gave up on after its retries, kept in dead_letters for an operator",
     ["consumer", "event"],
 )
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often a failing event is tried, and when it is set aside.
-
-    With the in-process bus's backoff (0.2 s doubling) an event holds the relay for at most
-    0.2 s plus two handler runs (deterministic) or 0.2 + 0.4 + 0.8 s plus four runs (transient).
-    From the retry store the tries are `retry_base` seconds apart, doubling up to `retry_cap`:
-    a transient failure is tried for about half an hour, a deterministic one for 15 s.
-    """
-
-    deterministic_tries: int = 2  # a second try: an IntegrityError may be a race, lost once
-    transient_tries: int = 4
-    deterministic_max_attempts: int = 5
-    max_attempts: int = 16
-    retry_base: float = 2.0
-    retry_cap: float = 300.0
-    claim_sec: float = 60.0  # a try from the store holds its row this long (a crashed process)
-
-    def tries_before_deferring(self, failure: Failure) -> int:
-        return self.deterministic_tries if failure == DETERMINISTIC else self.transient_tries
-
-    def attempts(self, failure: Failure) -> int:
-        if failure == DETERMINISTIC:
-            return min(self.deterministic_max_attempts, self.max_attempts)
-        return self.max_attempts
-
-    def delay(self, failure: Failure, attempt: int) -> float:
-        """Seconds from a failed delivery number `attempt` to the next try from the store."""
-        nth = max(1, attempt - self.tries_before_deferring(failure) + 1)
-        return backoff_delay(nth, base=self.retry_base, cap=self.retry_cap)
 
 
 class Consumer(Generic[U]):
