@@ -23,7 +23,15 @@ from chargepark.events.inbox import Consumer
 def build_consumer(
     uow: Callable[[], SqlBillingUnitOfWork], tables: KernelTables
 ) -> Consumer[SqlBillingUnitOfWork]:
-    return Consumer("billing", uow, tables.inbox, tables.dead_letters, HANDLERS, reads=READS)
+    return Consumer(
+        "billing",
+        uow,
+        tables.inbox,
+        tables.dead_letters,
+        HANDLERS,
+        reads=READS,
+        retries=tables.event_retries,
+    )
 
 
 async def stay_event(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:

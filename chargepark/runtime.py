@@ -27,6 +27,7 @@ from chargepark.events.bus import EventBus
 from chargepark.events.factory import make_bus
 from chargepark.events.outbox import OutboxRelay
 from chargepark.events.retention import EventRetention
+from chargepark.events.retries import EventRetries
 from chargepark.http.app import MOUNTED_AT
 from chargepark.http.correlation import correlation_middleware
 from chargepark.http.problem import problem_middleware
@@ -101,6 +102,7 @@ class ServiceHost:
         self.db: Database | None = None
         self.relay: OutboxRelay | None = None
         self.retention: EventRetention | None = None
+        self.retries: EventRetries | None = None
         self.parts: ServiceParts | None = None
 
     @property
@@ -140,12 +142,16 @@ class ServiceHost:
         if self.parts.consumer is not None:
             consumer = self.parts.consumer
             await self.bus.subscribe(self.name, consumer.event_types, consumer.deliver)
+            if consumer.retries is not None:
+                self.retries = EventRetries(consumer)
 
     async def start(self) -> None:
         assert self.relay is not None and self.parts is not None
         self.relay.start()
         if self.retention is not None:
             await self.retention.start()
+        if self.retries is not None:
+            await self.retries.start()
         for server in self.parts.servers:
             await server.start()
 
@@ -155,6 +161,8 @@ class ServiceHost:
                 await server.stop()
         if self.retention is not None:
             await self.retention.stop()
+        if self.retries is not None:
+            await self.retries.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.parts is not None:

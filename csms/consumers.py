@@ -41,6 +41,7 @@ def build_consumer(uow: Any, tables: KernelTables, clock: Clock) -> Consumer[Csm
             "VehicleLeft": vehicle_left,
         },
         reads=READS,
+        retries=tables.event_retries,
     )
 
 

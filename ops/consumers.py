@@ -49,6 +49,7 @@ def build_consumer(uow: Callable[[], UnitOfWork], tables: KernelTables) -> Consu
             "InvoicePaid": invoice_paid,
         },
         reads=READS,
+        retries=tables.event_retries,
     )
 
 

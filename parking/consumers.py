@@ -35,6 +35,7 @@ def build_consumer(uow: Callable[[], UnitOfWork], tables: KernelTables) -> Consu
             "MeterTelemetry": meter_telemetry,
         },
         reads=READS,
+        retries=tables.event_retries,
     )
 
 

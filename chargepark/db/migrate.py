@@ -115,6 +115,28 @@ def create_kernel_tables_v1() -> None:
     )
 
 
+def create_event_retries_v1() -> None:
+    """The consumers' retry store (chargepark.events.inbox), added to the kernel tables."""
+    op.create_table(
+        "event_retries",
+        sa.Column("consumer", sa.String(64), primary_key=True),
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("event_type", sa.String(64), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("failure", sa.String(16), nullable=False),
+        sa.Column("error", sa.Text, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("deferred_at", _TS, nullable=False),
+        sa.Column("next_at", _TS, nullable=False),
+    )
+    op.create_index("ix_event_retries_due", "event_retries", ["consumer", "next_at"])
+
+
+def drop_event_retries_v1() -> None:
+    op.drop_index("ix_event_retries_due", table_name="event_retries")
+    op.drop_table("event_retries")
+
+
 def drop_kernel_tables_v1() -> None:
     op.drop_table("dead_letters")
     op.drop_table("inbox")

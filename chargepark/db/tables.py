@@ -2,6 +2,8 @@
 
 outbox: events written in the same transaction as the state change, published later by the relay.
 inbox: ids of events a consumer has applied, so a redelivery has no second effect.
+event_retries: events a consumer failed on, set aside with the time of their next try so that
+  the events behind them flow on (chargepark.events.inbox); one row per (consumer, event).
 dead_letters: events a consumer gave up on after its retries, kept for an operator.
 """
 
@@ -30,6 +32,7 @@ class KernelTables:
     outbox: Table
     inbox: Table
     dead_letters: Table
+    event_retries: Table
 
 
 def kernel_tables(metadata: MetaData) -> KernelTables:
@@ -67,4 +70,20 @@ def kernel_tables(metadata: MetaData) -> KernelTables:
         Column("attempts", Integer, nullable=False),
         Column("failed_at", DateTime(timezone=True), nullable=False),
     )
-    return KernelTables(outbox=outbox, inbox=inbox, dead_letters=dead_letters)
+    event_retries = Table(
+        "event_retries",
+        metadata,
+        Column("consumer", String(64), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("event_type", String(64), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("failure", String(16), nullable=False),  # deterministic | transient
+        Column("error", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),  # deliveries so far, the first ones included
+        Column("deferred_at", DateTime(timezone=True), nullable=False),
+        Column("next_at", DateTime(timezone=True), nullable=False),
+    )
+    Index("ix_event_retries_due", event_retries.c.consumer, event_retries.c.next_at)
+    return KernelTables(
+        outbox=outbox, inbox=inbox, dead_letters=dead_letters, event_retries=event_retries
+    )

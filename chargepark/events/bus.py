@@ -1,7 +1,9 @@
 """The event bus port. Two transports implement it: InProcessBus (embedded) and NatsBus.
 
 Delivery is at least once. A handler that raises is redelivered with backoff; handlers are
-expected to be idempotent (chargepark.events.inbox.Consumer makes them so).
+expected to be idempotent (chargepark.events.inbox.Consumer makes them so) and to return within
+a bounded time: the Consumer sets an event that keeps failing aside after a few tries, so that
+the events behind it are not held back (on the in-process bus, publish waits for the handlers).
 
 Besides events, the bus carries requests to one process and its reply (`serve` / `request`),
 e.g. a csms node asking the node that holds a charger's socket to send it a command. These are

@@ -1,9 +1,11 @@
 """The embedded transport: events go straight from a relay to the consumers in this process.
 
-publish() returns once every consumer of the event has applied it (or dead-lettered it), so the
-relay marks an outbox row sent only when nothing in this process still depends on it: a crash
-at any point leaves the row unsent and it is delivered again on the next start (the inbox drops
-the repeats). This trades relay throughput for not needing a durable stream.
+publish() returns once every consumer of the event has applied it, rejected it, set it aside in
+its retry store or dead-lettered it, so the relay marks an outbox row sent only when nothing in
+this process still depends on it: a crash at any point leaves the row unsent and it is delivered
+again on the next start (the inbox drops the repeats). This trades relay throughput for not
+needing a durable stream. It also means the relay waits while a consumer retries: the inbox
+Consumer keeps that wait bounded (a few tries, then the event is set aside; RetryPolicy).
 
 Requests (`serve` / `request`) are calls to the responder registered in this process: the
 embedded process is the only node, so a subject nobody here serves has no responder at all.

@@ -10,7 +10,10 @@ warning per outage), keeps reconnecting forever once connected, ensures the stre
 (re)connection and runs one fetch loop per durable consumer. A handler that raises is
 negatively acknowledged with a backoff delay; JetStream redelivers it and counts the deliveries
 (the `attempt` passed to the handler). Messages of one durable are handled one at a time, in
-stream order.
+stream order; a nak'd message does not hold the others back (the next one of the batch is
+handled at once, the nak'd one comes again after its delay), and the inbox Consumer acks it
+once set aside in its retry store, after a few deliveries, so it does not keep a place among
+the durable's unacknowledged messages (max_ack_pending) either.
 
 A publish that times out is "unknown", not "failed": the server may still store it, e.g. once
 a reconnect flushes it. publish() raises BusUnavailable all the same; the outbox publishes the
@@ -436,7 +439,7 @@ class NatsBus:
             filter_subject=durable.subject,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            max_deliver=-1,  # the inbox Consumer decides when an event is dead-lettered
+            max_deliver=-1,  # the inbox Consumer decides when an event is set aside or given up
             ack_wait=self._ack_wait,
         )
         # Creates the durable, or updates it in place when it exists (its position is kept).

@@ -4,8 +4,9 @@ A row of the outbox is needed until the relay has published it; an inbox row unt
 redelivery of its event can still arrive (JetStream redelivers an event whose ack was lost
 within its ack wait, seconds to minutes). Kept forever they only grow: the csms writes a row
 per meter value. Each service's retention job deletes outbox rows sent, and inbox rows
-processed, more than `retention` ago. Unsent outbox rows and dead letters are never deleted
-here: the first still have to go out, the second wait for an operator.
+processed, more than `retention` ago. Unsent outbox rows, events set aside for a retry and dead
+letters are never deleted here: the first two still have to be delivered, the last wait for an
+operator.
 
 Deleted in batches of `batch` rows, each its own short transaction, so a first run over a
 large backlog neither holds locks for long nor builds one huge WAL record.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -42,20 +42,45 @@ def transport(request) -> str:
 @pytest.fixture
 async def bus(transport: str) -> AsyncIterator[EventBus]:
     """An unstarted bus: subscribe, then start. Closed (and its stream deleted) afterwards."""
+    async with buses(transport, retry_base=0.01, retry_cap=0.05) as make:
+        yield make()
+
+
+@pytest.fixture
+async def paced_buses(transport: str) -> AsyncIterator[Callable[[], EventBus]]:
+    """Makes unstarted buses with the transports' own retry pacing (as in production), all on
+    one stream: a second one is the same consumers after a restart. Closed afterwards."""
+    async with buses(transport) as make:
+        yield make
+
+
+@contextlib.asynccontextmanager
+async def buses(transport: str, **retry: float) -> AsyncIterator[Callable[[], EventBus]]:
+    made: list[EventBus] = []
     if transport == "in_process":
-        in_process = InProcessBus(retry_base=0.01, retry_cap=0.05)
-        yield in_process
-        await in_process.close()
+
+        def make() -> EventBus:
+            made.append(InProcessBus(**retry))
+            return made[-1]
+
+        try:
+            yield make
+        finally:
+            for bus in made:
+                await bus.close()
         return
     require_nats()
     from chargepark.events.nats import NatsBus
 
     stream = unique_name("TEST").upper()
-    nats_bus = NatsBus(
-        NATS_URL, stream=stream, subject_prefix=stream.lower(), retry_base=0.01, retry_cap=0.05
-    )
+
+    def make_nats() -> EventBus:
+        made.append(NatsBus(NATS_URL, stream=stream, subject_prefix=stream.lower(), **retry))
+        return made[-1]
+
     try:
-        yield nats_bus
+        yield make_nats
     finally:
-        await nats_bus.close()
+        for bus in made:
+            await bus.close()
         await delete_stream(NATS_URL, stream)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from typing import Any
 
 import pytest
@@ -293,3 +295,86 @@ async def test_commits_in_quick_succession_share_relay_passes_and_all_go_out(any
         await relay.stop()
         await bus.close()
     assert passes < 20  # without coalescing: about one pass per commit
+
+
+async def test_stopping_takes_a_bounded_time_while_a_consumer_keeps_failing(sqlite_db, clock):
+    tried = asyncio.Event()
+
+    async def broken(event: dict[str, Any], uow) -> None:
+        tried.set()
+        raise RuntimeError("handler bug")
+
+    # Production pacing, and a consumer that cannot set the event aside (no retry store): the
+    # in-process bus would try it for 20 s and more, the relay's pass waiting all along.
+    bus = InProcessBus()
+    service, relay, _ = await wired(sqlite_db, bus, clock, handler=broken)
+    await bus.start()
+    relay.start()
+    await service.park("AB123")
+    await tried.wait()
+
+    started = time.monotonic()
+    async with asyncio.timeout(10):
+        await relay.stop(drain_timeout=1.0)
+    assert time.monotonic() - started < 2.0
+    assert await service.unsent() == 1  # not lost: it goes out at the next start
+    await bus.close()
+
+
+def notes_consumer(service: n.Notes, handler) -> Consumer:
+    """A consumer with a retry store, its handler given."""
+    return Consumer(
+        "notes-consumer",
+        service.uow,
+        n.kernel.inbox,
+        n.kernel.dead_letters,
+        {"VehicleParked": handler},
+        reads={"VehicleParked": reads(["regnum"])},
+        retries=n.kernel.event_retries,
+    )
+
+
+async def test_a_set_aside_event_the_transport_delivers_again_is_applied_once(any_db, clock):
+    service, _, _ = await wired(any_db, InProcessBus(), clock)
+    broken = True
+
+    async def flaky(event: dict[str, Any], uow) -> None:
+        if broken:
+            raise KeyError("regnum")
+        await service.record_effect(event, uow)
+
+    consumer = notes_consumer(service, flaky)
+    event = n.parked("AB123", clock)
+    with pytest.raises(KeyError):
+        await consumer.deliver(dict(event), 1)  # a first failure goes back to the transport
+    await consumer.deliver(dict(event), 2)  # the second one sets it aside: returns
+    assert await service.count(n.kernel.event_retries) == 1
+
+    broken = False
+    await consumer.deliver(dict(event), 1)  # e.g. the outbox row published again after a crash
+    assert await service.count(n.effects) == 1
+    clock.advance(seconds=consumer.policy.retry_cap)
+    assert await consumer.retry_due() == 1  # finds it applied: only the row goes
+    assert await service.count(n.effects) == 1
+    assert await service.count(n.kernel.event_retries) == 0
+
+
+async def test_processes_sharing_a_database_try_a_set_aside_event_once(any_db, clock):
+    service, _, _ = await wired(any_db, InProcessBus(), clock)
+    calls: list[str] = []
+
+    async def failing(event: dict[str, Any], uow) -> None:
+        calls.append(event["event_id"])
+        raise ValueError("no")
+
+    one, other = notes_consumer(service, failing), notes_consumer(service, failing)
+    event = n.parked("AB123", clock)
+    for attempt in (1, 2):
+        with contextlib.suppress(ValueError):
+            await one.deliver(dict(event), attempt)
+    assert len(calls) == 2 and await service.count(n.kernel.event_retries) == 1
+
+    clock.advance(seconds=one.policy.retry_cap)
+    taken = await asyncio.gather(one.retry_due(), other.retry_due())
+    assert sorted(taken) == [0, 1]
+    assert len(calls) == 3
