@@ -1,9 +1,9 @@
 """`chargepark sim run` rides out an outage the platform itself survives: the embedded platform
 (`chargepark up`, a process of its own) is stopped in the middle of the single visit, while
 the car is plugged in, and started again a few seconds later on the same ports and data dir.
-The charger reconnects and delivers the StopTransaction it queued meanwhile, the car's leave
-waits for the platform, and the visit is invoiced and paid; the summary says what was ridden
-out."""
+The charger reconnects and delivers what it queued meanwhile (1.6 StopTransaction, 2.0.1
+TransactionEvent Ended with offline true), the car's leave waits for the platform, and the
+visit is invoiced and paid; the summary says what was ridden out."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import aiohttp
+import pytest
 
 from chargepark.config import MOUNT_PREFIXES
 from tests.support.procs import CHARGEPARK, clean_env, free_port
@@ -83,7 +84,8 @@ def _log_file(path: Path) -> BinaryIO:
     return path.open("wb")
 
 
-async def test_sim_run_rides_out_the_platform_stopped_and_started_again_mid_visit(tmp_path):
+@pytest.mark.parametrize("ocpp", ["1.6", "2.0.1"])
+async def test_sim_run_rides_out_the_platform_stopped_and_started_again_mid_visit(tmp_path, ocpp):
     platform = EmbeddedPlatform(tmp_path)
     await platform.start()
     sim = await asyncio.create_subprocess_exec(
@@ -103,6 +105,8 @@ async def test_sim_run_rides_out_the_platform_stopped_and_started_again_mid_visi
         "900",
         "--invoice-wait",
         "30",
+        "--ocpp",
+        ocpp,
         env=clean_env(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
