@@ -173,6 +173,15 @@ def add_commands(sub: Any) -> None:
         metavar="SEC",
         help="how long to wait for billing's invoices at the end (default 150)",
     )
+    run.add_argument(
+        "--retry-for",
+        type=_positive,
+        default=60.0,
+        metavar="SEC",
+        help="how long a REST call, or a step waiting for its charger, keeps trying through an "
+        "outage (refused connections, 429 after its Retry-After, 502/503/504) before the step "
+        "fails (default 60)",
+    )
     run.add_argument("--ca-file", metavar="PEM", help="wss://: the CA to trust")
     run.add_argument("--verbose", action="store_true", help="every charger event")
 
@@ -272,6 +281,7 @@ def _scenario(args: argparse.Namespace) -> int:
     import secrets
 
     from simulators.rest import PlatformClient
+    from simulators.retry import RetryPolicy
     from simulators.scenario.model import load, resolve
     from simulators.scenario.runner import ScenarioRunner, render_summary
 
@@ -296,7 +306,11 @@ def _scenario(args: argparse.Namespace) -> int:
             flush=True,
         )
         async with PlatformClient(
-            args.url, token=args.token, client_id=args.client_id, client_secret=args.client_secret
+            args.url,
+            token=args.token,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            retry=RetryPolicy(deadline=args.retry_for),
         ) as client:
             runner = ScenarioRunner(
                 scenario,
@@ -307,6 +321,7 @@ def _scenario(args: argparse.Namespace) -> int:
                 verbose=args.verbose,
                 invoice_wait=args.invoice_wait,
                 ca_file=args.ca_file,
+                retry_for=args.retry_for,
             )
             summary = await runner.run()
         for line in render_summary(summary, args.url.rstrip("/")):

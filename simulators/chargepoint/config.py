@@ -29,6 +29,7 @@ class ChargerConfig:
     heartbeat_interval: int | None = None  # None: the interval the CSMS gives at boot
     response_timeout: float = 30.0  # wall seconds to wait for the CSMS's answer
     reconnect_delay: float = 1.0  # wall seconds before a first retry; doubles up to 30
+    reconnect_random: float = 1.0  # plus up to this many wall seconds, drawn per attempt
     boot_delay: float = 0.0  # simulated seconds a reboot takes
 
     def __post_init__(self) -> None:

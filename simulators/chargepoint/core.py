@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import logging
 import math
+import random
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
@@ -85,6 +86,8 @@ class ChargePointSimulator:
         self.events: list[SimEvent] = []
         self.boots = 0
         self.connects = 0
+        self.connect_failures = 0  # connection attempts refused or failed
+        self.drops = 0  # connections lost without being asked to (disconnect, reboot, stop)
         self.station_operative = True
         self._conn: _Connection | None = None
         self._need_boot = True
@@ -237,8 +240,13 @@ class ChargePointSimulator:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.connect_failures += 1
                 self.emit("connect_failed", f"cannot connect: {_why(exc)}", reason=_why(exc))
-                await asyncio.sleep(delay)
+                # OCPP 2.0.1 Part 4 (OCPP-J), reconnecting: a wait that doubles per attempt
+                # (RetryBackOffWaitMinimum, up to a cap) plus a random part up to
+                # RetryBackOffRandomRange, so chargers cut off together do not all come back
+                # in the same instant (the same holds for 1.6 chargers in the field).
+                await asyncio.sleep(delay + random.uniform(0, self.config.reconnect_random))
                 delay = min(delay * 2, 30.0)
                 continue
             delay = self.config.reconnect_delay
@@ -275,6 +283,8 @@ class ChargePointSimulator:
             for evse in self.evses.values():
                 evse.sent = None  # reported again on the next connection
             if not self._closing:
+                if self._want_online.is_set():
+                    self.drops += 1
                 self.emit("disconnected", "connection closed")
 
     async def _session(self) -> None:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from simulators.chargepoint import (
     ChargePointSimulator,
@@ -32,6 +34,7 @@ from simulators.chargepoint import (
 )
 from simulators.clock import SimClock, isoformat
 from simulators.rest import PlatformClient, RestError
+from simulators.retry import RetryStats, reset, within
 from simulators.scenario.model import CarSpec, ChargerSpec, Scenario, Step
 
 # Charger events worth a timeline line (the rest: heartbeats, meter samples, statuses).
@@ -78,6 +81,11 @@ class Summary:
     errors: list[str] = field(default_factory=list)
     started_at: datetime | None = None  # simulated: the timeline's zero
     ended_at: datetime | None = None
+    rest: RetryStats = field(default_factory=RetryStats)  # REST calls tried again
+    connections_lost: int = 0  # charger connections dropped without the script asking
+    connect_failures: int = 0  # charger connection attempts refused or failed
+    reconnects: int = 0  # charger connections after each one's first
+    still_queued: int = 0  # transaction messages no charger could deliver by the end
 
     @property
     def kwh(self) -> Decimal:
@@ -103,6 +111,7 @@ class ScenarioRunner:
         invoice_wait: float = 150.0,
         ca_file: str | None = None,
         meter_interval: int | None = None,
+        retry_for: float = 60.0,
     ) -> None:
         self.scenario = scenario
         self.meter_interval = meter_interval or scenario.meter_interval
@@ -113,6 +122,9 @@ class ScenarioRunner:
         self.verbose = verbose
         self.invoice_wait = invoice_wait
         self.ca_file = ca_file
+        # How long (wall seconds) a step waits through an outage: a charger to be back online,
+        # its queued messages to be delivered. REST calls have their client's own deadline.
+        self.retry_for = retry_for
         planned = scenario.planned_seconds()
         margin = planned * 0.5 + 3600 + 60 * self.speed
         self.clock = SimClock(
@@ -205,10 +217,16 @@ class ScenarioRunner:
             body["password"] = spec.password
         if spec.tariff_id:
             body["tariff_id"] = spec.tariff_id
-        status, _ = await self.client.request("POST", "/charging/chargers", body, ok=(201, 409))
+        # Safe to send again: a second registration is answered 409 (it exists), and the
+        # PATCH sets the same values.
+        status, _ = await self.client.request(
+            "POST", "/charging/chargers", body, ok=(201, 409), idempotent=True
+        )
         if status == 409 and len(body) > 1:
             changes = {k: v for k, v in body.items() if k != "id"}
-            await self.client.request("PATCH", f"/charging/chargers/{spec.id}", changes)
+            await self.client.request(
+                "PATCH", f"/charging/chargers/{spec.id}", changes, idempotent=True
+            )
 
     async def _lot(self) -> None:
         s = self.scenario
@@ -239,24 +257,53 @@ class ScenarioRunner:
             "name": s.lot.name,
             "levels": [{"level": s.lot.level, "slots": slots}],
         }
-        status, _ = await self.client.request("POST", "/parking/lots", lot, ok=(201, 409))
+        # Safe to send again: a lot created by a try whose answer was lost is answered 409.
+        status, _ = await self.client.request(
+            "POST", "/parking/lots", lot, ok=(201, 409), idempotent=True
+        )
         bays = len(self.layout)
         what = "created" if status == 201 else "reusing"
         self.out(f"{what} lot {s.lot.id}: {bays} EV bay(s), {n - bays} regular slot(s)")
 
     async def _customer(self, car: CarState) -> None:
         spec = car.spec
-        created = await self.client.post("/accounts/customers", {"name": spec.customer})
-        car.customer_id = created["id"]
+        # Sent again after a lost answer, a customer may be created twice. The run keeps the
+        # one whose answer it got and links the vehicle and the card to it; the other has
+        # neither, so no visit, session or invoice can be its (an orphan record, harmless).
+        # Looking it up by name instead could adopt another run's customer of the same name.
+        created = await self.client.post(
+            "/accounts/customers", {"name": spec.customer}, idempotent=True
+        )
+        car.customer_id = customer = created["id"]
+        # Linking a vehicle again to the same customer is answered 200 (RFC 9110 idempotent).
         await self.client.post(
-            f"/accounts/customers/{car.customer_id}/vehicles",
+            f"/accounts/customers/{customer}/vehicles",
             {"regnum": spec.regnum, "kind": spec.kind, "fuel": spec.fuel},
+            idempotent=True,
         )
         if spec.id_token:
+            token = spec.id_token
+
+            async def issued() -> tuple[int, Any] | None:
+                # A second issue of the same token is a 409: look first whether the lost
+                # answer's try issued it to this customer.
+                found = await self._get_or_none(f"/accounts/id-tokens/{quote(token)}")
+                return (201, found) if found and found["customer_id"] == customer else None
+
             await self.client.post(
-                f"/accounts/customers/{car.customer_id}/id-tokens",
-                {"id_token": spec.id_token, "type": "ISO14443"},
+                f"/accounts/customers/{customer}/id-tokens",
+                {"id_token": token, "type": "ISO14443"},
+                reconcile=issued,
             )
+
+    async def _get_or_none(self, path: str, **params: Any) -> Any:
+        """GET, or None on 404."""
+        try:
+            return await self.client.get(path, **params)
+        except RestError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     # --- the timeline -----------------------------------------------------------------
 
@@ -274,8 +321,9 @@ class ScenarioRunner:
                     self.errors.append(f"{type(r).__name__}: {r}")
                     self.out(f"error: {type(r).__name__}: {r}")
             ended = self.clock.now()
+            # Messages queued through an outage go out once each charger is back.
             with contextlib.suppress(TimeoutError):
-                await asyncio.gather(*(cp.wait_idle(30) for cp in self.sims.values()))
+                await asyncio.gather(*(cp.wait_idle(self.retry_for) for cp in self.sims.values()))
             return await self.summary(ended)
         finally:
             await asyncio.gather(*(cp.stop() for cp in self.sims.values()))
@@ -295,6 +343,8 @@ class ScenarioRunner:
             try:
                 await self._car_step(car, step)
             except (SimulatorError, RestError, TimeoutError) as exc:
+                # One failed step (an outage longer than the retries) never ends the car's
+                # script: it still stops, unplugs and leaves.
                 text = str(exc) or type(exc).__name__
                 if car.plugged is not None:
                     last = self.sims[car.plugged[0]].events[-3:]
@@ -319,7 +369,11 @@ class ScenarioRunner:
             if "slot" in a:
                 body["slot_ui"] = a["slot"]
             status, answer = await self.client.request(
-                "POST", f"/parking/lots/{lot}/park", body, ok=(200, 201, 409)
+                "POST",
+                f"/parking/lots/{lot}/park",
+                body,
+                ok=(200, 201, 409),
+                reconcile=lambda: self._parked_by(spec.regnum, lot, body["ts"]),
             )
             if status == 409:
                 self.line(who, f"turned away: {answer.get('detail', 'lot full')}")
@@ -345,17 +399,26 @@ class ScenarioRunner:
             cp, evse = self._plugged(car)
             if a.get("how", "rfid") == "remote":
                 token = spec.id_token or f"APP{spec.regnum}"[:20]
+                await self._online(cp, who)  # the app's start needs the charger online
                 started = await self.client.post(
                     "/charging/sessions",
                     {"charger_id": cp.id, "evse_id": evse, "id_token": token},
                     ok=(201, 202),
+                    reconcile=lambda: self._remote_started(cp, evse, token),
                 )
-                self.line(who, f"remote start through the API (session {started['session_id']})")
+                session = started.get("session_id", "answer lost")
+                self.line(who, f"remote start through the API (session {session})")
                 await cp.wait_for(lambda: cp.evses[evse].tx is not None, 30)
             else:
                 assert spec.id_token is not None
                 status = await cp.authorize(evse, spec.id_token)
                 self.line(who, f"presents card {spec.id_token}: {status}")
+                if status != "Accepted" and not cp.accepted:
+                    # Refused offline (not in the charger's cache or local list): the driver
+                    # waits for the charger to be back and presents the card again.
+                    await self._online(cp, who)
+                    status = await cp.authorize(evse, spec.id_token)
+                    self.line(who, f"presents card {spec.id_token} again: {status}")
                 if status != "Accepted":
                     car.no_charging = True
         elif step.do == "charge":
@@ -378,8 +441,12 @@ class ScenarioRunner:
                 self.line(who, "nothing to stop: the transaction had ended")
                 return
             if a.get("how", "rfid") == "remote":
+                await self._online(cp, who)
                 session = await self._session_at(cp.id, evse)
-                await self.client.request("PATCH", f"/charging/sessions/{session}/stop")
+                # Stopping again is answered "ended (or had ended)": safe to send again.
+                await self.client.request(
+                    "PATCH", f"/charging/sessions/{session}/stop", idempotent=True
+                )
                 self.line(who, f"remote stop through the API (session {session})")
                 await cp.wait_for(lambda: cp.evses[evse].tx is None, 30)
             else:
@@ -398,15 +465,57 @@ class ScenarioRunner:
                 self.line(who, f"unplugs from {cp.id}/{evse}")
             if not car.parked:
                 return
+            ts = isoformat(self.clock.now())
             _, answer = await self.client.request(
                 "POST",
                 f"/parking/lots/{lot}/leave",
-                {"regnum": spec.regnum, "ts": isoformat(self.clock.now())},
+                {"regnum": spec.regnum, "ts": ts},
+                reconcile=lambda: self._left(spec.regnum, lot, ts),
             )
             car.parked = False
             car.visits += 1
             d = int(answer["duration_sec"])
             self.line(who, f"leaves after {d // 3600}:{d % 3600 // 60:02}:{d % 60:02}")
+
+    async def _online(self, cp: ChargePointSimulator, who: str) -> None:
+        if cp.accepted:
+            return
+        self.line(who, f"waits for {cp.id} to be back online")
+        await cp.wait_booted(self.retry_for)
+
+    # A park, leave or remote start whose answer was lost (a 502, a dropped connection) may
+    # have happened: before sending it again the runner looks at the state, and takes what
+    # it finds as that try's answer. Sent blindly, a second park would be refused (already
+    # parked) and the car turned away; a second leave would be a 404; a second remote start
+    # a second pending session on the same EVSE.
+
+    async def _parked_by(self, regnum: str, lot: str, ts: str) -> tuple[int, Any] | None:
+        """The car parked in this lot at the gate time we sent: the lost try's park."""
+        where = await self._get_or_none(f"/parking/vehicles/{quote(regnum)}")
+        if where is None or where["lot_id"] != lot or _utc(where["since"]) != _utc(ts):
+            return None
+        return 200, {"slot_ui": where["slot_ui"], "level": where["level"]}
+
+    async def _left(self, regnum: str, lot: str, ts: str) -> tuple[int, Any] | None:
+        """The car is no longer parked and the lot's history has its leave at our gate time."""
+        if await self._get_or_none(f"/parking/vehicles/{quote(regnum)}") is not None:
+            return None
+        page = await self.client.get(
+            f"/parking/lots/{lot}/history", regnum=regnum, limit=1000, **{"from": ts}
+        )
+        for row in page["items"]:
+            if row["action"].upper() == "LEAVE" and _utc(row["ts"]) == _utc(ts):
+                return 200, {"slot_ui": row["slot_ui"], "duration_sec": row["duration_sec"]}
+        return None
+
+    async def _remote_started(
+        self, cp: ChargePointSimulator, evse: int, token: str
+    ) -> tuple[int, Any] | None:
+        """The charger itself says whether the lost try's RequestStart reached it."""
+        e = cp.evses[evse]
+        tx_token = e.tx.id_token if e.tx is not None else None
+        pending = e.pending.id_token if e.pending is not None else None
+        return (201, {}) if token in (tx_token, pending) else None
 
     def _plugged(self, car: CarState) -> tuple[ChargePointSimulator, int]:
         if car.plugged is None:
@@ -424,35 +533,43 @@ class ScenarioRunner:
         cp = self.sims[spec.id]
         for step in spec.steps:
             await self._at(step)
-            a = step.args
-            evse = int(a.get("evse", 1))
-            if step.do == "wait":
-                await self.clock.sleep(float(a.get("minutes", 0)) * 60)
-            elif step.do == "fault":
-                await cp.fault(evse, str(a.get("error_code", "GroundFailure")))
-                if "minutes" in a:
-                    await self.clock.sleep(float(a["minutes"]) * 60)
-                    await cp.recover(evse)
-            elif step.do == "recover":
+            try:
+                await self._charger_step(cp, step)
+            except (SimulatorError, RestError, TimeoutError) as exc:
+                text = str(exc) or type(exc).__name__
+                self.line(spec.id, f"{step.do} failed: {text}")
+                self.errors.append(f"{spec.id} {step.do}: {text}")
+
+    async def _charger_step(self, cp: ChargePointSimulator, step: Step) -> None:
+        a = step.args
+        evse = int(a.get("evse", 1))
+        if step.do == "wait":
+            await self.clock.sleep(float(a.get("minutes", 0)) * 60)
+        elif step.do == "fault":
+            await cp.fault(evse, str(a.get("error_code", "GroundFailure")))
+            if "minutes" in a:
+                await self.clock.sleep(float(a["minutes"]) * 60)
                 await cp.recover(evse)
-            elif step.do == "disconnect":
-                await cp.disconnect()
-                queued = len(cp.queue)
-                self.line(spec.id, f"network down ({queued} message(s) queued so far)")
-                if "minutes" in a:
-                    await self.clock.sleep(float(a["minutes"]) * 60)
-                    await self._reconnect(cp)
-            elif step.do == "reconnect":
+        elif step.do == "recover":
+            await cp.recover(evse)
+        elif step.do == "disconnect":
+            await cp.disconnect()
+            queued = len(cp.queue)
+            self.line(cp.id, f"network down ({queued} message(s) queued so far)")
+            if "minutes" in a:
+                await self.clock.sleep(float(a["minutes"]) * 60)
                 await self._reconnect(cp)
-            elif step.do == "reboot":
-                await cp.reboot("Hard")
-                await cp.wait_booted(30)
+        elif step.do == "reconnect":
+            await self._reconnect(cp)
+        elif step.do == "reboot":
+            await cp.reboot("Hard")
+            await cp.wait_booted(self.retry_for)
 
     async def _reconnect(self, cp: ChargePointSimulator) -> None:
         queued = len(cp.queue)
-        await cp.reconnect()
+        await cp.reconnect(self.retry_for)
         self.line(cp.id, f"network back: replaying {queued} queued message(s)")
-        await cp.wait_idle(30)
+        await cp.wait_idle(self.retry_for)
 
     # --- the summary ------------------------------------------------------------------
 
@@ -467,12 +584,30 @@ class ScenarioRunner:
             started_at=self.t0,
             ended_at=ended,
         )
+        for cp in self.sims.values():
+            summary.connections_lost += cp.drops
+            summary.connect_failures += cp.connect_failures
+            summary.reconnects += max(0, cp.connects - 1)
+            if len(cp.queue):
+                summary.still_queued += len(cp.queue)
+                self.errors.append(
+                    f"{cp.id}: {len(cp.queue)} transaction message(s) still queued "
+                    f"({', '.join(cp.queue.actions()[:3])}): "
+                    + ("connected" if cp.accepted else "not connected")
+                )
         for cp_id in self.sims:
-            page = await self.client.get("/charging/sessions", charger_id=cp_id, limit=200)
+            try:
+                page = await self.client.get("/charging/sessions", charger_id=cp_id, limit=200)
+            except RestError as exc:
+                self.errors.append(f"sessions of {cp_id} not read: {exc}")
+                continue
             summary.sessions += [s for s in page["items"] if self._of_this_run(s)]
         if visits:
             self.out(f"waiting for billing to invoice {visits} visit(s) ...")
             summary.invoices = await self._invoices(visits)
+        rest = getattr(self.client, "stats", None)
+        if isinstance(rest, RetryStats):
+            summary.rest = rest
         return summary
 
     def _of_this_run(self, session: dict[str, Any]) -> bool:
@@ -483,34 +618,60 @@ class ScenarioRunner:
         return at >= self.clock.start
 
     async def _invoices(self, visits: int) -> list[dict[str, Any]]:
+        """Poll billing until every visit is invoiced and settled, or `invoice_wait` has passed.
+        An outage while polling (billing down, a 502 from the gateway) only costs time: the
+        run's own deadline ends the wait, with one line saying what is missing."""
+        deadline = time.monotonic() + self.invoice_wait
+        scope = within(deadline)  # no single call outlives the wait
+        mine: list[dict[str, Any]] = []
+        failure: RestError | None = None
+        try:
+            while True:
+                try:
+                    mine, done = await self._invoices_now(visits)
+                    failure = None
+                except RestError as exc:
+                    if not exc.transient:
+                        raise
+                    failure, done = exc, False
+                if done or time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            if len(mine) <= 20:
+                with contextlib.suppress(RestError):  # the list's copies do, then
+                    mine = [await self.client.get(f"/billing/invoices/{i['id']}") for i in mine]
+        finally:
+            reset(scope)
+        if len(mine) < visits or failure is not None:
+            why = f"; billing's last answer: {failure}" if failure is not None else ""
+            line = (
+                f"billing: {len(mine)} of {visits} visit(s) invoiced within "
+                f"{self.invoice_wait:g} s{why}"
+            )
+            self.out(line)
+            self.errors.append(line)
+        return mine
+
+    async def _invoices_now(self, visits: int) -> tuple[list[dict[str, Any]], bool]:
         customers = {c.customer_id for c in self.cars.values() if c.customer_id}
         since = isoformat(self.wall_start)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.invoice_wait
-        mine: list[dict[str, Any]] = []
+        items: list[dict[str, Any]] = []
+        after = 0
         while True:
-            items: list[dict[str, Any]] = []
-            after = 0
-            while True:
-                page = await self.client.get(
-                    "/billing/invoices", **{"from": since, "limit": 1000, "after": after}
-                )
-                items += page["items"]
-                if page.get("next_after") is None:
-                    break
-                after = page["next_after"]
-            named = [i for i in items if i["customer_id"] in customers]
-            anon = [i for i in items if i["customer_id"] is None and await self._ours(i)]
-            mine = named + anon
-            settled = all(i["status"] != "draft" for i in mine) and all(
-                i["status"] in ("paid", "void", "uncollectible") for i in named
+            page = await self.client.get(
+                "/billing/invoices", **{"from": since, "limit": 1000, "after": after}
             )
-            if (len(mine) >= visits and settled) or loop.time() >= deadline:
+            items += page["items"]
+            if page.get("next_after") is None:
                 break
-            await asyncio.sleep(0.5)
-        if len(mine) <= 20:
-            mine = [await self.client.get(f"/billing/invoices/{i['id']}") for i in mine]
-        return mine
+            after = page["next_after"]
+        named = [i for i in items if i["customer_id"] in customers]
+        anon = [i for i in items if i["customer_id"] is None and await self._ours(i)]
+        mine = named + anon
+        settled = all(i["status"] != "draft" for i in mine) and all(
+            i["status"] in ("paid", "void", "uncollectible") for i in named
+        )
+        return mine, len(mine) >= visits and settled
 
     async def _ours(self, invoice: dict[str, Any]) -> bool:
         """An anonymous invoice is this run's when its visit is: a stay in the scenario's lot by
@@ -572,11 +733,22 @@ def render_summary(summary: Summary, base_url: str) -> list[str]:
             f"  {summary.visits - len(summary.invoices)} visit(s) not invoiced yet: billing "
             "invoices a visit once it has been quiet for CHARGEPARK_BILLING_SETTLE_SEC"
         )
+    # An outage the run rode out stays visible: how often it had to try again.
+    lines.append(
+        f"retries: REST {summary.rest.describe()}; OCPP {summary.connections_lost} "
+        f"connection(s) lost, {summary.connect_failures} failed connection attempt(s), "
+        f"{summary.reconnects} reconnect(s)"
+        + (f", {summary.still_queued} message(s) undelivered" if summary.still_queued else "")
+    )
     if summary.errors:
         lines.append(f"problems: {len(summary.errors)}")
         lines += [f"  {e}" for e in summary.errors[:10]]
     lines.append(f"look: {base_url}/charging/sessions  {base_url}/billing/invoices")
     return lines
+
+
+def _utc(raw: str) -> datetime:
+    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
 
 def _money(minor: int) -> str:

@@ -17,6 +17,8 @@ BAD = [
     ["sim", "run", "no-such-scenario", "--token", "t"],
     ["sim", "run", "single-visit"],
     ["sim", "run", "single-visit", "--token", "t", "--tag", "a-b"],
+    ["sim", "run", "single-visit", "--token", "t", "--retry-for", "0"],
+    ["sim", "run", "single-visit", "--token", "t", "--retry-for", "soon"],
     ["sim", "nothing"],
     ["sim", "load", "--connections", "-3"],
     ["sim", "load", "--url", "http://x"],
