@@ -7,6 +7,9 @@ The library's validator stays the authority: a payload the compiled code refuses
 again by the library, so what is refused, and with which error, is exactly what the library
 says (the compiled code checks `format` as well, which the library does not).
 
+The CALL schemas are compiled with bounds on every integer (`_INTEGER_BOUNDS`): the protocol's
+schemas leave integers unbounded, our columns and events do not (see `_bounded`).
+
 Key conversion (camelCase <-> snake_case) gives the library's results, remembered per key.
 """
 
@@ -18,54 +21,143 @@ from collections.abc import Callable
 from typing import Any
 
 import fastjsonschema
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import best_match
 from ocpp.charge_point import (
     camel_to_snake_case,
     remove_nones,
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.messages import Call, CallResult, _validate_payload, get_validator
+from ocpp.exceptions import PropertyConstraintViolationError
+from ocpp.messages import Call, CallResult, MessageType, _validate_payload, get_validator
 
 # Validated with Decimal floats by the library (1.6 charging-profile precision): left to it.
 _LIBRARY_ONLY = frozenset({"SetChargingProfile", "RemoteStartTransaction", "GetCompositeSchedule"})
 _MAX_KEYS = 10_000  # payloads may carry vendor keys (customData): the memo must stay bounded
 
-_compiled: dict[tuple[str, int, str], Callable[[Any], Any] | None] = {}
+# Every integer a charger sends is bounded, as OCPP types it: "integer: 32 bit (31 bit resolution,
+# 1 sign bit)" (2.0.1 Part 2, primitive datatypes; the 1.6 WSDL types them xs:int). The JSON
+# schemas leave them unbounded, and Python reads any length: 2^70 in a connectorId used to reach
+# the database and come back as InternalError. int32 is also what our Integer columns hold on
+# PostgreSQL (evse_id, connector_id, last_seq_no, remote_start_id, meter_samples.multiplier).
+# Ids, counters and meter registers that are never negative say so here ("Definition.property"
+# for a property of one definition only, else the property name anywhere).
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_NON_NEGATIVE = (0, INT32_MAX)
+_INTEGER_BOUNDS: dict[str, dict[str, tuple[int, int]]] = {
+    "1.6": {
+        "connectorId": _NON_NEGATIVE,  # 0 is the whole charge point
+        "meterStart": _NON_NEGATIVE,  # Wh, a register
+        "meterStop": _NON_NEGATIVE,
+        "transactionId": _NON_NEGATIVE,  # ours: a store sequence from 1
+        "reservationId": _NON_NEGATIVE,
+        "requestId": _NON_NEGATIVE,
+    },
+    "2.0.1": {
+        "evseId": _NON_NEGATIVE,  # 0 is the whole station
+        "connectorId": _NON_NEGATIVE,
+        "EVSEType.id": _NON_NEGATIVE,
+        "seqNo": _NON_NEGATIVE,  # E: starts at 0 and increments
+        "remoteStartId": _NON_NEGATIVE,
+        "reservationId": _NON_NEGATIVE,
+        "requestId": _NON_NEGATIVE,
+        "numberOfPhasesUsed": (0, 3),
+        "cableMaxCurrent": _NON_NEGATIVE,
+        "timeSpentCharging": _NON_NEGATIVE,
+    },
+}
+_INT32 = (INT32_MIN, INT32_MAX)
+
+_compiled: dict[tuple[str, int, str], tuple[Callable[[Any], Any], Any] | None] = {}
 _snake: dict[str, str] = {}
 _camel: dict[str, str] = {}
 
 
 def validate(message: Call | CallResult, ocpp_version: str) -> None:
-    """Raise the library's OCPPError for a payload its schema refuses."""
-    check = _compiled_for(message, ocpp_version)
-    if check is not None:
-        try:
-            check(message.payload)
-            return
-        except fastjsonschema.JsonSchemaException:
-            pass  # refused: the library decides, and words the error
+    """Raise the library's OCPPError for a payload its schema refuses, or the version's
+    PropertyConstraintViolation for an integer beyond our bounds."""
+    compiled = _compiled_for(message, ocpp_version)
+    if compiled is None:
+        _validate_payload(message, ocpp_version)
+        return
+    check, schema = compiled
+    try:
+        check(message.payload)
+        return
+    except fastjsonschema.JsonSchemaException:
+        pass  # refused: the library decides, and words the error
     _validate_payload(message, ocpp_version)
+    if schema is not None:
+        # The library's schema passed: one of our added bounds failed (or `format`, which the
+        # library does not check). Worded as the library words a schema error, so the edge
+        # maps the keyword (`minimum` / `maximum`) to PropertyConstraintViolation. Only a
+        # refused payload pays for this second pass.
+        error = best_match(Draft4Validator(schema).iter_errors(message.payload))
+        if error is not None:
+            cause = f"{error.json_path}: {error.message}"
+            raise PropertyConstraintViolationError(details={"cause": cause}) from error
 
 
-def _compiled_for(message: Call | CallResult, ocpp_version: str) -> Callable[[Any], Any] | None:
+def _compiled_for(
+    message: Call | CallResult, ocpp_version: str
+) -> tuple[Callable[[Any], Any], Any] | None:
     key = (ocpp_version, message.message_type_id, message.action)
     try:
         return _compiled[key]
     except KeyError:
         pass
-    check = None
+    compiled = None
     if message.action not in _LIBRARY_ONLY:
         try:
             schema = get_validator(message.message_type_id, message.action, ocpp_version).schema
+            bounded = None
+            if message.message_type_id == MessageType.Call:
+                bounded = _bounded(schema, _INTEGER_BOUNDS.get(ocpp_version, {}))
             formats: dict[str, Callable[[str], bool]] = {}
             check = fastjsonschema.compile(
-                _enums_as_formats(schema, formats), formats=formats, use_default=False
+                _enums_as_formats(bounded or schema, formats), formats=formats, use_default=False
             )
+            compiled = (check, bounded)
         except Exception:  # no schema (the library answers it), or one it cannot compile
-            check = None
+            compiled = None
     if len(_compiled) < _MAX_KEYS:
-        _compiled[key] = check
-    return check
+        _compiled[key] = compiled
+    return compiled
+
+
+def _bounded(schema: Any, table: dict[str, tuple[int, int]], definition: str = "") -> Any:
+    """The schema, each integer property given `minimum`/`maximum` (its own bounds kept).
+
+    Compiled into the schema check, the bounds cost a comparison or two per integer the
+    payload carries: no second pass over the payload, no copy of it."""
+    if type(schema) is list:
+        return [_bounded(v, table, definition) for v in schema]
+    if type(schema) is not dict:
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "definitions" and type(value) is dict:
+            out[key] = {name: _bounded(v, table, name) for name, v in value.items()}
+        elif key == "properties" and type(value) is dict:
+            out[key] = {
+                name: _bounded_property(name, v, table, definition) for name, v in value.items()
+            }
+        else:
+            out[key] = _bounded(value, table, definition)
+    return out
+
+
+def _bounded_property(name: str, schema: Any, table: dict[str, tuple[int, int]], where: str) -> Any:
+    schema = _bounded(schema, table, where)
+    if type(schema) is dict and schema.get("type") == "integer":
+        low, high = table.get(f"{where}.{name}") or table.get(name) or _INT32
+        schema = {"minimum": low, "maximum": high, **schema}
+    elif type(schema) is dict and type(schema.get("items")) is dict:
+        items = schema["items"]
+        if items.get("type") == "integer":  # e.g. lists of ids
+            schema = {**schema, "items": {"minimum": INT32_MIN, "maximum": INT32_MAX, **items}}
+    return schema
 
 
 def _enums_as_formats(schema: Any, formats: dict[str, Callable[[str], bool]]) -> Any:
