@@ -12,6 +12,10 @@ from chargepark.events.envelope import DomainEvent
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 ENERGY_INTERVAL = "Energy.Active.Import.Interval"
+# The largest reading, in its base unit (Wh, W, A, ...), that is a reading at all: the protocol
+# edge refuses a charger's value beyond it (csms/ocpp/payloads.py), and what is read back from
+# storage beyond it counts as no reading, so no event carries a value a consumer cannot store.
+READING_MAX = 10**12
 _SEQ_MISSING_MAX = 200  # characters of the seqNo holes text (the column's length)
 
 
@@ -310,19 +314,18 @@ def _as_wh(sample: dict[str, Any]) -> int | None:
 
 def wh_of(value: Any, unit: str | None, multiplier: Any) -> int | None:
     """An energy reading in whole Wh: Wh or kWh (OCPP's default unit is Wh), times 10^multiplier
-    (2.0.1). None when it is no energy reading."""
+    (2.0.1). None when it is no energy reading, or beyond `READING_MAX`."""
+    unit = unit or "Wh"
+    if unit not in ("Wh", "kWh"):
+        return None
     try:
         exact = Decimal(str(value)) * (Decimal(10) ** int(multiplier or 0))
-    except (ArithmeticError, ValueError, TypeError):
-        return None
-    unit = unit or "Wh"
-    if unit == "kWh":
-        exact *= 1000
-    elif unit != "Wh":
-        return None
-    try:
+        if unit == "kWh":
+            exact *= 1000
+        if not abs(exact) <= READING_MAX:  # compared first: a huge Decimal is slow to convert
+            return None
         return int(exact.to_integral_value())
-    except (ArithmeticError, ValueError):  # NaN, Infinity
+    except (ArithmeticError, ValueError, TypeError):  # no number, NaN, overflow
         return None
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -32,8 +33,11 @@ from ocpp.charge_point import (
 from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.messages import Call, CallResult, MessageType, _validate_payload, get_validator
 
+from csms.sessions import READING_MAX
+
 # Validated with Decimal floats by the library (1.6 charging-profile precision): left to it.
 _LIBRARY_ONLY = frozenset({"SetChargingProfile", "RemoteStartTransaction", "GetCompositeSchedule"})
+_CAUSE_MAX = 255  # as 2.0.1 bounds errorDescription
 _MAX_KEYS = 10_000  # payloads may carry vendor keys (customData): the memo must stay bounded
 
 # Every integer a charger sends is bounded, as OCPP types it: "integer: 32 bit (31 bit resolution,
@@ -69,7 +73,21 @@ _INTEGER_BOUNDS: dict[str, dict[str, tuple[int, int]]] = {
 }
 _INT32 = (INT32_MIN, INT32_MAX)
 
-_compiled: dict[tuple[str, int, str], tuple[Callable[[Any], Any], Any] | None] = {}
+# Sampled values (1.6 a decimal string, 2.0.1 a JSON number), once scaled by the unit's prefix
+# and the 2.0.1 multiplier, are at most READING_MAX (10^12) of their base unit (Wh, W, varh, A,
+# V, ...) either way: no charger meters a terawatt-hour or draws a teraampere, and 10^12 is exact
+# in a double and far inside the bigint columns consumers keep energy in. NaN and Infinity (JSON
+# cannot carry them, Python's parser reads them all the same; in 1.6 they are strings) are no
+# readings, and a register (a cumulative count, `Energy.Active.Import.Register` when no
+# measurand is named) is never negative. Beyond that a value would become an event no consumer
+# can store (an energy_wh of 2^63 stalled billing and parking): refused here, as a value outside
+# its range (PropertyConstraintViolation, spelt alike in 1.6 and 2.0.1).
+_REGISTER = "Energy.Active.Import.Register"  # the measurand when none is named
+_READINGS = {"MeterValues": "meterValue", "TransactionEvent": "meterValue"}
+_READINGS_16 = {**_READINGS, "StopTransaction": "transactionData"}
+
+_Compiled = tuple[Callable[[Any], Any], Any, str | None]  # check, bounded schema, readings key
+_compiled: dict[tuple[str, int, str], _Compiled | None] = {}
 _snake: dict[str, str] = {}
 _camel: dict[str, str] = {}
 
@@ -81,27 +99,60 @@ def validate(message: Call | CallResult, ocpp_version: str) -> None:
     if compiled is None:
         _validate_payload(message, ocpp_version)
         return
-    check, schema = compiled
+    check, schema, readings = compiled
     try:
         check(message.payload)
-        return
     except fastjsonschema.JsonSchemaException:
-        pass  # refused: the library decides, and words the error
-    _validate_payload(message, ocpp_version)
-    if schema is not None:
-        # The library's schema passed: one of our added bounds failed (or `format`, which the
-        # library does not check). Worded as the library words a schema error, so the edge
-        # maps the keyword (`minimum` / `maximum`) to PropertyConstraintViolation. Only a
-        # refused payload pays for this second pass.
-        error = best_match(Draft4Validator(schema).iter_errors(message.payload))
-        if error is not None:
-            cause = f"{error.json_path}: {error.message}"
-            raise PropertyConstraintViolationError(details={"cause": cause}) from error
+        _validate_payload(message, ocpp_version)  # refused: the library decides, and words it
+        if schema is not None:
+            # The library's schema passed: one of our added bounds failed (or `format`, which
+            # the library does not check). Worded as the library words a schema error, so the
+            # edge maps the keyword (`minimum` / `maximum`) to PropertyConstraintViolation.
+            # Only a refused payload pays for this second pass.
+            error = best_match(Draft4Validator(schema).iter_errors(message.payload))
+            if error is not None:
+                cause = f"{error.json_path}: {error.message}"
+                raise PropertyConstraintViolationError(details={"cause": cause}) from error
+    if readings is not None:
+        _check_readings(message.payload.get(readings), readings)
 
 
-def _compiled_for(
-    message: Call | CallResult, ocpp_version: str
-) -> tuple[Callable[[Any], Any], Any] | None:
+def _check_readings(meter_values: Any, key: str) -> None:
+    """Raise PropertyConstraintViolation for a sampled value beyond `READING_MAX` (the payload
+    has passed its schema: the shapes are right)."""
+    for i, meter_value in enumerate(meter_values or ()):
+        for j, sample in enumerate(meter_value["sampledValue"]):
+            value = sample["value"]
+            if type(value) is str:  # 1.6: a "Raw" decimal, or signed data that is no number
+                if sample.get("format") == "SignedData":
+                    continue
+                try:
+                    value = float(value)
+                except ValueError:
+                    continue  # no number: kept as sent, and read as none
+            unit_of_measure = sample.get("unitOfMeasure")
+            if unit_of_measure is None:
+                unit, multiplier = sample.get("unit") or "", 0
+            else:
+                unit, multiplier = (
+                    unit_of_measure.get("unit") or "",
+                    unit_of_measure.get("multiplier", 0),
+                )
+            try:
+                scaled = abs(value) * 10.0**multiplier * (1000 if unit[:1] == "k" else 1)
+            except OverflowError:
+                scaled = math.inf
+            if not scaled <= READING_MAX:  # NaN compares false
+                why = f"is beyond 1e12 {unit or 'of its unit'} (after unit and multiplier)"
+            elif value < 0 and (sample.get("measurand") or _REGISTER).endswith("Register"):
+                why = "is negative, and a register counts up"
+            else:
+                continue
+            cause = f"$.{key}[{i}].sampledValue[{j}].value: {sample['value']!r} {why}"
+            raise PropertyConstraintViolationError(details={"cause": cause[:_CAUSE_MAX]})
+
+
+def _compiled_for(message: Call | CallResult, ocpp_version: str) -> _Compiled | None:
     key = (ocpp_version, message.message_type_id, message.action)
     try:
         return _compiled[key]
@@ -111,14 +162,17 @@ def _compiled_for(
     if message.action not in _LIBRARY_ONLY:
         try:
             schema = get_validator(message.message_type_id, message.action, ocpp_version).schema
-            bounded = None
+            bounded = readings = None
             if message.message_type_id == MessageType.Call:
                 bounded = _bounded(schema, _INTEGER_BOUNDS.get(ocpp_version, {}))
+                readings = (_READINGS_16 if ocpp_version == "1.6" else _READINGS).get(
+                    message.action
+                )
             formats: dict[str, Callable[[str], bool]] = {}
             check = fastjsonschema.compile(
                 _enums_as_formats(bounded or schema, formats), formats=formats, use_default=False
             )
-            compiled = (check, bounded)
+            compiled = (check, bounded, readings)
         except Exception:  # no schema (the library answers it), or one it cannot compile
             compiled = None
     if len(_compiled) < _MAX_KEYS:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import websockets
 
+from chargepark.events.registry import validate_event
 from tests.e2e.test_chargers import Csms, register, start_csms
 from tests.e2e.test_session_rules import session_of
 from tests.support.services import create_pg_database, drop_pg_database, pg_url, require_postgres
@@ -173,4 +174,74 @@ async def test_integers_beyond_what_we_store_get_the_versions_constraint_error(h
         assert (await charger.call("Heartbeat", {}))[0] == 3
     async with http.get(csms.url("/sessions"), headers=csms.headers) as r:
         assert (await r.json())["total"] == 0  # nothing was stored
+    assert no_tracebacks(caplog) == []
+
+
+def sampled(value: Any, version: str) -> list[dict[str, Any]]:
+    sample = {"value": value} if version == "2.0.1" else {"value": value, "unit": "Wh"}
+    return [{"timestamp": NOW, "sampledValue": [sample]}]
+
+
+# (version, action, payload, the field named in the cause)
+UNSTORABLE_READINGS: list[tuple[str, str, dict[str, Any], str]] = [
+    *[
+        ("2.0.1", "MeterValues", {"evseId": 1, "meterValue": sampled(v, "2.0.1")}, "$.meterValue")
+        for v in (1e308, -1e308, float("nan"), float("inf"), 10**13)
+    ],
+    (
+        "2.0.1",
+        "TransactionEvent",
+        event201(0, "Started", meterValue=sampled(1e308, "2.0.1")),
+        "$.meterValue",
+    ),
+    *[
+        ("1.6", "MeterValues", {"connectorId": 1, "meterValue": sampled(v, "1.6")}, "$.meterValue")
+        for v in ("1e308", "NaN", "Infinity", "-1e13")
+    ],
+    (
+        "1.6",
+        "StopTransaction",
+        {**STOP16, "transactionData": sampled("1e308", "1.6")},
+        "$.transactionData",
+    ),
+]
+
+
+async def test_readings_beyond_what_consumers_store_are_refused_and_never_become_events(
+    http, csms, caplog
+):
+    telemetry: list[dict[str, Any]] = []
+    told = asyncio.Event()
+
+    async def record(event: dict[str, Any], attempt: int) -> None:
+        telemetry.append(event)
+        told.set()
+
+    await csms.bus.subscribe("test-telemetry", ["MeterTelemetry"], record)
+    chargers = {
+        "1.6": await raw(http, csms, "CP-M", "1.6"),
+        "2.0.1": await raw(http, csms, "CS-M", "2.0.1"),
+    }
+    wrong = []
+    for version, action, payload, field in UNSTORABLE_READINGS:
+        answer = await chargers[version].call(action, payload)
+        cause = answer[4].get("cause", "") if answer[0] == 4 else ""
+        if answer[0] != 4 or answer[2] != "PropertyConstraintViolation" or field not in cause:
+            wrong.append((version, action, payload, answer))
+    assert wrong == []
+    # The largest reading there is still goes through, and is stored (bigint on PostgreSQL).
+    largest = 10**12
+    started = await chargers["2.0.1"].call(
+        "TransactionEvent", event201(0, "Started", meterValue=sampled(largest - 5, "2.0.1"))
+    )
+    assert started[0] == 3
+    ended = event201(1, "Ended", meterValue=sampled(largest, "2.0.1"))
+    assert (await chargers["2.0.1"].call("TransactionEvent", ended))[0] == 3
+    session = await session_of(http, csms, "CS-M")
+    assert (session["meter_start_wh"], session["energy_wh"]) == (largest - 5, 5)
+    async with asyncio.timeout(5):
+        await told.wait()
+    for event in telemetry:
+        validate_event(event)
+        assert all(r["energy_wh"] in (None, largest - 5, largest) for r in event["readings"])
     assert no_tracebacks(caplog) == []

@@ -223,3 +223,87 @@ def test_a_schema_error_is_still_the_librarys_when_a_bound_fails_too():
     assert outcome(payloads.validate, "1.6", "StartTransaction", payload) == outcome(
         _validate_payload, "1.6", "StartTransaction", payload
     )
+
+
+def meter_values_16(value: str, **sample: Any) -> dict[str, Any]:
+    return {
+        "connectorId": 1,
+        "meterValue": [
+            {"timestamp": "2026-11-27T09:00:00Z", "sampledValue": [{"value": value, **sample}]}
+        ],
+    }
+
+
+def meter_values_201(value: float, **unit: Any) -> dict[str, Any]:
+    sample: dict[str, Any] = {"value": value}
+    if unit:
+        sample["unitOfMeasure"] = unit
+    return {
+        "evseId": 1,
+        "meterValue": [{"timestamp": "2026-11-27T09:00:00Z", "sampledValue": [sample]}],
+    }
+
+
+def with_measurand(payload: dict[str, Any], measurand: str) -> dict[str, Any]:
+    payload["meterValue"][0]["sampledValue"][0]["measurand"] = measurand
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("version", "action", "payload"),
+    [
+        ("1.6", "MeterValues", meter_values_16("1e308")),
+        ("1.6", "MeterValues", meter_values_16("NaN")),
+        ("1.6", "MeterValues", meter_values_16("Infinity")),
+        ("1.6", "MeterValues", meter_values_16("-Infinity")),
+        ("1.6", "MeterValues", meter_values_16("1e999")),
+        ("1.6", "MeterValues", meter_values_16("1000000001", unit="kWh")),
+        (
+            "1.6",
+            "StopTransaction",
+            {
+                "meterStop": 10,
+                "timestamp": "2026-11-27T09:00:00Z",
+                "transactionId": 1,
+                "transactionData": meter_values_16("-1e13")["meterValue"],
+            },
+        ),
+        ("2.0.1", "MeterValues", meter_values_201(1e308)),
+        ("2.0.1", "MeterValues", meter_values_201(-1)),  # a register never counts down
+        ("1.6", "MeterValues", meter_values_16("-1", measurand="Energy.Active.Export.Register")),
+        ("2.0.1", "MeterValues", meter_values_201(-1e308)),
+        ("2.0.1", "MeterValues", meter_values_201(float("nan"))),
+        ("2.0.1", "MeterValues", meter_values_201(float("inf"))),
+        ("2.0.1", "MeterValues", meter_values_201(2, unit="Wh", multiplier=12)),
+        ("2.0.1", "MeterValues", meter_values_201(1, unit="Wh", multiplier=2**31 - 1)),
+        ("2.0.1", "MeterValues", meter_values_201(1.5e9, unit="kWh")),
+        (
+            "2.0.1",
+            "TransactionEvent",
+            {**EVENT_201, "meterValue": meter_values_201(1e308)["meterValue"]},
+        ),
+    ],
+)
+def test_a_reading_beyond_what_we_store_is_a_property_constraint_violation(
+    version, action, payload
+):
+    with pytest.raises(PropertyConstraintViolationError) as refused:
+        payloads.validate(Call("id-1", action, payload), version)
+    key = "transactionData" if action == "StopTransaction" else "meterValue"
+    assert refused.value.details["cause"].startswith(f"$.{key}[0].sampledValue[0].value: ")
+
+
+@pytest.mark.parametrize(
+    ("version", "payload"),
+    [
+        ("1.6", meter_values_16("1000000000000")),
+        ("1.6", meter_values_16("1000000000", unit="kWh")),
+        ("1.6", meter_values_16("not a number")),  # kept as sent, read as no reading
+        ("1.6", meter_values_16("x", format="SignedData")),
+        ("2.0.1", with_measurand(meter_values_201(-1e12), "Power.Active.Import")),
+        ("2.0.1", meter_values_201(1, unit="Wh", multiplier=12)),
+        ("2.0.1", meter_values_201(5, unit="Wh", multiplier=-(2**31))),
+    ],
+)
+def test_a_reading_within_bounds_is_accepted(version, payload):
+    payloads.validate(Call("id-1", "MeterValues", payload), version)
