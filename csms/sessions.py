@@ -336,11 +336,14 @@ def sample_rows(
     transaction_id: str | None,
     meter_values: list[dict[str, Any]] | None,
     parse_time: Any,
+    field: str = "meterValue",
 ) -> list[dict[str, Any]]:
-    """Rows for meter_samples from OCPP meter values of either version (snake_case dicts)."""
+    """Rows for meter_samples from OCPP meter values of either version (snake_case dicts);
+    `parse_time(timestamp, name)` reads each timestamp, `field` names them in its errors."""
     rows = []
+    name = f"{field}.timestamp"
     for meter_value in meter_values or ():
-        at = parse_time(meter_value.get("timestamp"))
+        at = parse_time(meter_value.get("timestamp"), name)
         for sample in meter_value.get("sampled_value") or ():
             unit_info = sample.get("unit_of_measure") or {}
             unit = unit_info.get("unit") or sample.get("unit")

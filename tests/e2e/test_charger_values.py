@@ -10,12 +10,15 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import websockets
+from sqlalchemy import select
 
 from chargepark.events.registry import validate_event
+from csms.store import charger_notifications, meter_samples
 from tests.e2e.test_chargers import Csms, register, start_csms
 from tests.e2e.test_session_rules import session_of
 from tests.support.services import create_pg_database, drop_pg_database, pg_url, require_postgres
@@ -245,3 +248,101 @@ async def test_readings_beyond_what_consumers_store_are_refused_and_never_become
         validate_event(event)
         assert all(r["energy_wh"] in (None, largest - 5, largest) for r in event["readings"])
     assert no_tracebacks(caplog) == []
+
+
+UNREADABLE_TIMES = ["2024-13-45T99:99:99Z", "not a date", "", "2026-11-27T10:00:00"]  # no zone
+
+
+def with_time(version: str, action: str, field: str, ts: str) -> dict[str, Any]:
+    """A valid payload of `action` whose `field` (a timestamp) is `ts`."""
+    if version == "1.6":
+        base = {"StartTransaction": START16, "StopTransaction": STOP16, "MeterValues": METER16}
+        base["StatusNotification"] = {**STATUS16, "timestamp": NOW}
+    else:
+        base = {"TransactionEvent": event201(0, "Started"), "MeterValues": METER201}
+        base["StatusNotification"] = STATUS201
+    payload = json.loads(json.dumps(base[action]))
+    if field == "timestamp":
+        payload["timestamp"] = ts
+    else:  # meterValue / transactionData
+        payload[field] = [{"timestamp": ts, "sampledValue": [{"value": 10}]}]
+        if version == "1.6":
+            payload[field][0]["sampledValue"][0]["value"] = "10"
+    return payload
+
+
+TIMED_FIELDS = [
+    ("1.6", "StartTransaction", "timestamp"),
+    ("1.6", "StopTransaction", "timestamp"),
+    ("1.6", "StopTransaction", "transactionData"),
+    ("1.6", "StatusNotification", "timestamp"),
+    ("1.6", "MeterValues", "meterValue"),
+    ("2.0.1", "TransactionEvent", "timestamp"),
+    ("2.0.1", "TransactionEvent", "meterValue"),
+    ("2.0.1", "StatusNotification", "timestamp"),
+    ("2.0.1", "MeterValues", "meterValue"),
+]
+
+
+async def test_an_unreadable_charger_time_is_a_format_violation_naming_the_field(
+    http, csms, caplog
+):
+    chargers = {
+        "1.6": await raw(http, csms, "CP-T", "1.6"),
+        "2.0.1": await raw(http, csms, "CS-T", "2.0.1"),
+    }
+    code = {"1.6": "FormationViolation", "2.0.1": "FormatViolation"}
+    wrong = []
+    for (version, action, field), ts in itertools.product(TIMED_FIELDS, UNREADABLE_TIMES):
+        answer = await chargers[version].call(action, with_time(version, action, field, ts))
+        cause = answer[4].get("cause", "") if answer[0] == 4 else ""
+        if answer[0] != 4 or answer[2] != code[version] or not cause.startswith(field):
+            wrong.append((version, action, field, ts, answer))
+    assert wrong == []
+    async with http.get(csms.url("/sessions"), headers=csms.headers) as r:
+        assert (await r.json())["total"] == 0  # no session started at our time instead
+    assert await stored(csms, meter_samples) == []
+    assert no_tracebacks(caplog) == []
+
+
+async def stored(csms: Csms, table: Any, charger_id: str | None = None) -> list[Any]:
+    query = (
+        select(table)
+        if charger_id is None
+        else select(table).where(table.c.charger_id == charger_id)
+    )
+    async with csms.platform.hosts[0].db.engine.connect() as conn:
+        return list((await conn.execute(query.order_by(table.c.id))).all())
+
+
+@pytest.mark.parametrize("stamp", ["2100-01-01T00:00:00Z", "1970-01-01T00:00:00Z"])
+async def test_a_charger_time_far_from_ours_is_replaced_by_ours_and_noted_once(
+    http, csms, caplog, stamp
+):
+    caplog.set_level(logging.WARNING, logger="csms.ocpp")
+    cp = await raw(http, csms, f"CP-K{next(_ids)}", "1.6")  # noted once per id and hour
+    cs = await raw(http, csms, f"CS-K{next(_ids)}", "2.0.1")
+    before = datetime.now(UTC)
+    start = {**START16, "timestamp": stamp}
+    started = await cp.call("StartTransaction", start)
+    # The charger lost the answer and sends the same start again: the same transaction.
+    assert (await cp.call("StartTransaction", start))[2] == started[2]
+    assert (await cs.call("TransactionEvent", {**event201(0, "Started"), "timestamp": stamp}))[0]
+    for charger in (cp, cs):  # kept before the charger's next message is read
+        assert (await charger.call("Heartbeat", {}))[0] == 3
+    after = datetime.now(UTC)
+    async with http.get(csms.url("/sessions"), headers=csms.headers) as r:
+        sessions = (await r.json())["items"]
+    assert len(sessions) == 2
+    for session in sessions:
+        assert before <= datetime.fromisoformat(session["started_at"]) <= after
+    skews = [r for r in caplog.records if r.getMessage().startswith("charger clock skewed")]
+    assert sorted(r.charger_id for r in skews) == sorted([cp_id(cp), cp_id(cs)])  # once each
+    notes = [r for r in await stored(csms, charger_notifications) if r.action == "ClockSkew"]
+    assert len(notes) == 2
+    assert all(json.loads(n.payload)["charger_time"] == stamp for n in notes)
+    assert no_tracebacks(caplog) == []
+
+
+def cp_id(charger: Raw) -> str:
+    return charger.ws.request.path.rsplit("/", 1)[1]
