@@ -83,6 +83,7 @@ _INT32 = (INT32_MIN, INT32_MAX)
 # can store (an energy_wh of 2^63 stalled billing and parking): refused here, as a value outside
 # its range (PropertyConstraintViolation, spelt alike in 1.6 and 2.0.1).
 _REGISTER = "Energy.Active.Import.Register"  # the measurand when none is named
+_PLAIN_MAX = READING_MAX / 1000
 _READINGS = {"MeterValues": "meterValue", "TransactionEvent": "meterValue"}
 _READINGS_16 = {**_READINGS, "StopTransaction": "transactionData"}
 
@@ -119,37 +120,47 @@ def validate(message: Call | CallResult, ocpp_version: str) -> None:
 
 def _check_readings(meter_values: Any, key: str) -> None:
     """Raise PropertyConstraintViolation for a sampled value beyond `READING_MAX` (the payload
-    has passed its schema: the shapes are right)."""
-    for i, meter_value in enumerate(meter_values or ()):
-        for j, sample in enumerate(meter_value["sampledValue"]):
+    has passed its schema: the shapes are right). This sees every sampled value: the common
+    reading (a number from 0 to READING_MAX / 1000, no multiplier) costs two comparisons."""
+    for meter_value in meter_values or ():
+        for sample in meter_value["sampledValue"]:
             value = sample["value"]
             if type(value) is str:  # 1.6: a "Raw" decimal, or signed data that is no number
-                if sample.get("format") == "SignedData":
-                    continue
                 try:
                     value = float(value)
                 except ValueError:
                     continue  # no number: kept as sent, and read as none
-            unit_of_measure = sample.get("unitOfMeasure")
-            if unit_of_measure is None:
-                unit, multiplier = sample.get("unit") or "", 0
-            else:
-                unit, multiplier = (
-                    unit_of_measure.get("unit") or "",
-                    unit_of_measure.get("multiplier", 0),
+            if 0 <= value <= _PLAIN_MAX and "unitOfMeasure" not in sample:
+                continue  # even in kWh within bounds
+            if (why := _out_of_range(sample, value)) is not None:
+                i, j = next(
+                    (i, j)
+                    for i, mv in enumerate(meter_values)
+                    for j, sv in enumerate(mv["sampledValue"])
+                    if sv is sample
                 )
-            try:
-                scaled = abs(value) * 10.0**multiplier * (1000 if unit[:1] == "k" else 1)
-            except OverflowError:
-                scaled = math.inf
-            if not scaled <= READING_MAX:  # NaN compares false
-                why = f"is beyond 1e12 {unit or 'of its unit'} (after unit and multiplier)"
-            elif value < 0 and (sample.get("measurand") or _REGISTER).endswith("Register"):
-                why = "is negative, and a register counts up"
-            else:
-                continue
-            cause = f"$.{key}[{i}].sampledValue[{j}].value: {sample['value']!r} {why}"
-            raise PropertyConstraintViolationError(details={"cause": cause[:_CAUSE_MAX]})
+                cause = f"$.{key}[{i}].sampledValue[{j}].value: {sample['value']!r} {why}"
+                raise PropertyConstraintViolationError(details={"cause": cause[:_CAUSE_MAX]})
+
+
+def _out_of_range(sample: dict[str, Any], value: float) -> str | None:
+    if sample.get("format") == "SignedData":
+        return None
+    unit_of_measure = sample.get("unitOfMeasure")
+    if unit_of_measure is None:
+        unit, multiplier = sample.get("unit") or "", 0
+    else:
+        unit = unit_of_measure.get("unit") or ""
+        multiplier = unit_of_measure.get("multiplier", 0)
+    try:
+        scaled = abs(value) * 10.0**multiplier * (1000 if unit[:1] == "k" else 1)
+    except OverflowError:
+        scaled = math.inf
+    if not scaled <= READING_MAX:  # NaN compares false
+        return f"is beyond 1e12 {unit or 'of its unit'} (after unit and multiplier)"
+    if value < 0 and (sample.get("measurand") or _REGISTER).endswith("Register"):
+        return "is negative, and a register counts up"
+    return None
 
 
 def _compiled_for(message: Call | CallResult, ocpp_version: str) -> _Compiled | None:
