@@ -150,8 +150,9 @@ class Adapter:
 
 def stamped_time(timestamp: str, field: str = "timestamp") -> datetime:
     """A charger's timestamp as it says it, or FormatViolation (FormationViolation in 1.6)
-    naming the field: OCPP times are RFC 3339 date-times in UTC or with their offset (2.0.1
-    Part 2 section 2.1.6; 1.6 section 3.13), and a time we cannot read is no time at all."""
+    naming the field: OCPP times are RFC 3339 date-times, in UTC or with their offset (the
+    schemas' `date-time` format), and a time we cannot read, or read in no time zone, is no
+    time at all: taking ours instead would start a session at a time nobody said."""
     try:
         at = datetime.fromisoformat(timestamp)
     except (ValueError, TypeError):

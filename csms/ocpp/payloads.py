@@ -41,7 +41,7 @@ _CAUSE_MAX = 255  # as 2.0.1 bounds errorDescription
 _MAX_KEYS = 10_000  # payloads may carry vendor keys (customData): the memo must stay bounded
 
 # Every integer a charger sends is bounded, as OCPP types it: "integer: 32 bit (31 bit resolution,
-# 1 sign bit)" (2.0.1 Part 2, primitive datatypes; the 1.6 WSDL types them xs:int). The JSON
+# 1 sign bit)" (2.0.1 Part 2, primitive datatypes; the 1.6 SOAP WSDL types them xs:int). The JSON
 # schemas leave them unbounded, and Python reads any length: 2^70 in a connectorId used to reach
 # the database and come back as InternalError. int32 is also what our Integer columns hold on
 # PostgreSQL (evse_id, connector_id, last_seq_no, remote_start_id, meter_samples.multiplier).
@@ -87,7 +87,8 @@ _PLAIN_MAX = READING_MAX / 1000
 _READINGS = {"MeterValues": "meterValue", "TransactionEvent": "meterValue"}
 _READINGS_16 = {**_READINGS, "StopTransaction": "transactionData"}
 
-_Compiled = tuple[Callable[[Any], Any], Any, str | None]  # check, bounded schema, readings key
+# The compiled check, the bounded schema's validator (wording our refusals), the readings' key.
+_Compiled = tuple[Callable[[Any], Any], Draft4Validator | None, str | None]
 _compiled: dict[tuple[str, int, str], _Compiled | None] = {}
 _snake: dict[str, str] = {}
 _camel: dict[str, str] = {}
@@ -100,17 +101,17 @@ def validate(message: Call | CallResult, ocpp_version: str) -> None:
     if compiled is None:
         _validate_payload(message, ocpp_version)
         return
-    check, schema, readings = compiled
+    check, bounds, readings = compiled
     try:
         check(message.payload)
     except fastjsonschema.JsonSchemaException:
         _validate_payload(message, ocpp_version)  # refused: the library decides, and words it
-        if schema is not None:
+        if bounds is not None:
             # The library's schema passed: one of our added bounds failed (or `format`, which
             # the library does not check). Worded as the library words a schema error, so the
             # edge maps the keyword (`minimum` / `maximum`) to PropertyConstraintViolation.
             # Only a refused payload pays for this second pass.
-            error = best_match(Draft4Validator(schema).iter_errors(message.payload))
+            error = best_match(bounds.iter_errors(message.payload))
             if error is not None:
                 cause = f"{error.json_path}: {error.message}"
                 raise PropertyConstraintViolationError(details={"cause": cause}) from error
@@ -183,7 +184,7 @@ def _compiled_for(message: Call | CallResult, ocpp_version: str) -> _Compiled | 
             check = fastjsonschema.compile(
                 _enums_as_formats(bounded or schema, formats), formats=formats, use_default=False
             )
-            compiled = (check, bounded, readings)
+            compiled = (check, Draft4Validator(bounded) if bounded else None, readings)
         except Exception:  # no schema (the library answers it), or one it cannot compile
             compiled = None
     if len(_compiled) < _MAX_KEYS:
