@@ -12,7 +12,11 @@ from chargepark.events.envelope import DomainEvent
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 ENERGY_INTERVAL = "Energy.Active.Import.Interval"
-_SEQ_MISSING_MAX = 200  # characters kept of the list of missing seqNos
+# The largest reading, in its base unit (Wh, W, A, ...), that is a reading at all: the protocol
+# edge refuses a charger's value beyond it (csms/ocpp/payloads.py), and what is read back from
+# storage beyond it counts as no reading, so no event carries a value a consumer cannot store.
+READING_MAX = 10**12
+_SEQ_MISSING_MAX = 200  # characters of the seqNo holes text (the column's length)
 
 
 @dataclass(frozen=True)
@@ -155,30 +159,89 @@ class Session:
 
     def accept_seq_no(self, seq_no: int | None) -> None:
         """Track TransactionEvent seqNos: a jump leaves holes, a late (replayed) event fills
-        its hole. What is still missing when the transaction ends is reported."""
+        its hole. What is still missing when the transaction ends is reported.
+
+        The holes are kept as ranges ("5-9,12"), so any jump costs one range, never one entry
+        per missing number: seqNo is an OCPP integer (2.0.1 Part 2: 32 bit) and a charger that
+        jumps from 0 to 2^31 - 1 leaves one hole of two billion numbers. A seqNo beyond what
+        `last_seq_no` holds (int32, negative or above 2^31 - 1) never gets here: the protocol
+        edge refuses it with PropertyConstraintViolation (csms/ocpp/payloads.py). The ranges
+        kept are bounded by the column: the oldest are kept, and a count of the newer ones
+        that did not fit ("+3") says the list is incomplete."""
         if seq_no is None:
             return
-        missing = set(self.missing_seq_nos)
-        if self.last_seq_no is None or seq_no > self.last_seq_no:
-            if self.last_seq_no is not None:
-                missing.update(range(self.last_seq_no + 1, seq_no))
+        if self.last_seq_no is None:
+            self.last_seq_no = seq_no
+            return
+        ranges, dropped = _seq_ranges(self.seq_missing)
+        if seq_no > self.last_seq_no:
+            if seq_no > self.last_seq_no + 1:
+                if dropped:  # newer than the ranges already dropped: counted with them
+                    dropped += 1
+                else:
+                    ranges.append((self.last_seq_no + 1, seq_no - 1))
             self.last_seq_no = seq_no
         else:
-            missing.discard(seq_no)
-        self.seq_missing = _seq_list(sorted(missing))
+            ranges = _fill(ranges, seq_no)
+        self.seq_missing = _seq_text(ranges, dropped)
+
+    @property
+    def missing_seq_ranges(self) -> list[tuple[int, int]]:
+        """The holes as inclusive (first, last) ranges, oldest first."""
+        return _seq_ranges(self.seq_missing)[0]
 
     @property
     def missing_seq_nos(self) -> list[int]:
-        return [int(n) for n in self.seq_missing.split(",") if n] if self.seq_missing else []
+        """The missing numbers themselves, the first `SEQ_NOS_LISTED` of them at most."""
+        numbers: list[int] = []
+        for first, last in self.missing_seq_ranges:
+            numbers.extend(range(first, min(last, first + SEQ_NOS_LISTED - len(numbers)) + 1))
+            if len(numbers) >= SEQ_NOS_LISTED:
+                return numbers[:SEQ_NOS_LISTED]
+        return numbers
 
 
-def _seq_list(numbers: list[int]) -> str | None:
-    if not numbers:
-        return None
-    text = ",".join(map(str, numbers))
-    if len(text) <= _SEQ_MISSING_MAX:
-        return text
-    return text[: text.rindex(",", 0, _SEQ_MISSING_MAX)]  # the oldest holes, whole numbers
+SEQ_NOS_LISTED = 1000  # missing seqNos listed one by one; the ranges say all
+
+
+def _seq_ranges(text: str | None) -> tuple[list[tuple[int, int]], int]:
+    """The ranges, and how many newer ones were dropped, of a `seq_missing` text: "2-3,7,+4".
+    An older list of single numbers ("2,3,7") reads the same way."""
+    ranges: list[tuple[int, int]] = []
+    dropped = 0
+    for part in text.split(",") if text else ():
+        if part.startswith("+"):
+            dropped = int(part[1:])
+        elif part:
+            first, _, last = part.partition("-")
+            a, b = int(first), int(last or first)
+            if ranges and ranges[-1][1] + 1 == a:  # "2,3" as first written: one range
+                a = ranges.pop()[0]
+            ranges.append((a, b))
+    return ranges, dropped
+
+
+def _fill(ranges: list[tuple[int, int]], seq_no: int) -> list[tuple[int, int]]:
+    """The ranges without `seq_no`: the range holding it shrinks or splits in two."""
+    for i, (first, last) in enumerate(ranges):
+        if first <= seq_no <= last:
+            rest = [(a, b) for a, b in ((first, seq_no - 1), (seq_no + 1, last)) if a <= b]
+            return ranges[:i] + rest + ranges[i + 1 :]
+    return ranges  # a duplicate, or older than the first event seen
+
+
+def _seq_text(ranges: list[tuple[int, int]], dropped: int) -> str | None:
+    # At most ~_SEQ_MISSING_MAX / 2 ranges: parsing and writing them is bounded, whatever the
+    # numbers. The newest ranges beyond the column's room are counted, not kept.
+    parts = [str(a) if a == b else f"{a}-{b}" for a, b in ranges]
+    text = ",".join(parts)
+    while parts and len(text) + (len(f",+{dropped}") if dropped else 0) > _SEQ_MISSING_MAX:
+        parts.pop()
+        dropped += 1
+        text = ",".join(parts)
+    if dropped:
+        text = f"{text},+{dropped}" if text else f"+{dropped}"
+    return text or None
 
 
 def measure_energy(
@@ -251,19 +314,18 @@ def _as_wh(sample: dict[str, Any]) -> int | None:
 
 def wh_of(value: Any, unit: str | None, multiplier: Any) -> int | None:
     """An energy reading in whole Wh: Wh or kWh (OCPP's default unit is Wh), times 10^multiplier
-    (2.0.1). None when it is no energy reading."""
+    (2.0.1). None when it is no energy reading, or beyond `READING_MAX`."""
+    unit = unit or "Wh"
+    if unit not in ("Wh", "kWh"):
+        return None
     try:
         exact = Decimal(str(value)) * (Decimal(10) ** int(multiplier or 0))
-    except (ArithmeticError, ValueError, TypeError):
-        return None
-    unit = unit or "Wh"
-    if unit == "kWh":
-        exact *= 1000
-    elif unit != "Wh":
-        return None
-    try:
+        if unit == "kWh":
+            exact *= 1000
+        if not abs(exact) <= READING_MAX:  # compared first: a huge Decimal is slow to convert
+            return None
         return int(exact.to_integral_value())
-    except (ArithmeticError, ValueError):  # NaN, Infinity
+    except (ArithmeticError, ValueError, TypeError):  # no number, NaN, overflow
         return None
 
 
@@ -274,11 +336,14 @@ def sample_rows(
     transaction_id: str | None,
     meter_values: list[dict[str, Any]] | None,
     parse_time: Any,
+    field: str = "meterValue",
 ) -> list[dict[str, Any]]:
-    """Rows for meter_samples from OCPP meter values of either version (snake_case dicts)."""
+    """Rows for meter_samples from OCPP meter values of either version (snake_case dicts);
+    `parse_time(timestamp, name)` reads each timestamp, `field` names them in its errors."""
     rows = []
+    name = f"{field}.timestamp"
     for meter_value in meter_values or ():
-        at = parse_time(meter_value.get("timestamp"))
+        at = parse_time(meter_value.get("timestamp"), name)
         for sample in meter_value.get("sampled_value") or ():
             unit_info = sample.get("unit_of_measure") or {}
             unit = unit_info.get("unit") or sample.get("unit")

@@ -84,8 +84,8 @@ sessions = Table(
     Column("customer_id", String(36), nullable=True),
     Column("start_key", String(200), nullable=True),  # recognizes a retransmitted 1.6 start
     Column("status", String(16), nullable=False),  # pending | active | closed | failed
-    Column("meter_start_wh", Integer, nullable=True),
-    Column("meter_stop_wh", Integer, nullable=True),
+    Column("meter_start_wh", BigInteger, nullable=True),  # Wh: a reading is at most 10^12
+    Column("meter_stop_wh", BigInteger, nullable=True),
     Column("started_at", _TS, nullable=False),
     Column("ended_at", _TS, nullable=True),
     Column("stop_reason", String(32), nullable=True),
@@ -98,7 +98,7 @@ sessions = Table(
     Column("seq_missing", String(200), nullable=True),  # 2.0.1 seqNo holes, e.g. "3,4"
     Column("offline_events", Integer, nullable=False, server_default="0"),
     Column("meter_anomalies", Integer, nullable=False, server_default="0"),  # register drops
-    Column("energy_wh", Integer, nullable=True),  # set at the close
+    Column("energy_wh", BigInteger, nullable=True),  # set at the close
     Column("energy_source", String(16), nullable=True),  # registers | samples | intervals | none
     UniqueConstraint("charger_id", "transaction_id", name="uq_sessions_transaction"),
     UniqueConstraint("charger_id", "start_key", name="uq_sessions_start_key"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table
@@ -15,7 +15,7 @@ from sqlalchemy import Table
 from chargepark.clock import Clock, isoformat_utc
 from chargepark.db.uow import outbox_row
 from chargepark.events.envelope import DomainEvent, envelope_of
-from csms.sessions import ENERGY_REGISTER, wh_of
+from csms.sessions import ENERGY_REGISTER, READING_MAX, wh_of
 
 POWER = "Power.Active.Import"
 READINGS_PER_EVENT = 500  # the schema's bound: an event stays well under a bus message's limit
@@ -110,11 +110,11 @@ def _energy(row: Mapping[str, Any]) -> int | None:
 def _power(row: Mapping[str, Any]) -> float | None:
     try:
         value = Decimal(str(row["value"])) * (Decimal(10) ** int(row["multiplier"] or 0))
-    except (InvalidOperation, ValueError, TypeError):
+        unit = row["unit"] or "W"
+        if unit == "kW":
+            value *= 1000
+        elif unit != "W":
+            return None
+        return float(value) if abs(value) <= READING_MAX else None
+    except (ArithmeticError, ValueError, TypeError):  # no number, NaN, overflow
         return None
-    unit = row["unit"] or "W"
-    if unit == "kW":
-        value *= 1000
-    elif unit != "W":
-        return None
-    return float(value)

@@ -26,6 +26,9 @@ class StartTransaction:  # 1.6
     id_tag: str
     meter_start_wh: int
     at: datetime
+    # The time as the charger stamped it, when `at` is our clock instead (a clock far off):
+    # a retransmitted start carries the same stamp, whatever our clock says by then.
+    stamped_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class TransactionService:
         auth = await self.authorizer.authorize(cmd.id_tag)  # outside the transaction: HTTP
         evse_id, connector_id = (0, 0) if cmd.connector_id == 0 else (cmd.connector_id, 1)
         # A charger that lost the answer sends the same start again: same transactionId back.
-        start_key = f"{cmd.connector_id}|{cmd.id_tag}|{cmd.meter_start_wh}|{cmd.at.isoformat()}"
+        stamp = (cmd.stamped_at or cmd.at).isoformat()
+        start_key = f"{cmd.connector_id}|{cmd.id_tag}|{cmd.meter_start_wh}|{stamp}"
         async with self.uow() as uow:
             existing = await uow.sessions.by_start_key(cmd.charger_id, start_key)
             if existing is not None:

@@ -176,7 +176,8 @@ def session_json(s: Session, connected: Container[str]) -> dict[str, Any]:
         "duration_sec": int((ended - s.started_at).total_seconds()) if ended else None,
         "stop_reason": s.stop_reason,
         "offline_events": s.offline_events,
-        "missing_seq_nos": s.missing_seq_nos,
+        "missing_seq_nos": s.missing_seq_nos,  # the first SEQ_NOS_LISTED
+        "missing_seq_ranges": [list(r) for r in s.missing_seq_ranges],  # [first, last], oldest
     }
 
 

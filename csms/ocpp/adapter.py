@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chargepark.clock import Clock
+from ocpp.exceptions import FormatViolationError
+
+from chargepark.clock import Clock, isoformat_utc
 from chargepark.db.group_commit import GroupCommitWriter
 from csms.authorization import Authorizer
 from csms.presence import Presence
@@ -16,6 +19,13 @@ from csms.sessions import sample_rows
 from csms.transactions import TransactionService
 
 log = logging.getLogger("csms.ocpp")
+
+# The rule for charger times far from ours (`Adapter.within_clock`, docs/ocpp-support.md).
+CLOCK_AHEAD_MAX = timedelta(minutes=5)
+NO_CLOCK_BEFORE = datetime(2020, 1, 1, tzinfo=UTC)
+SKEW_NOTE_EVERY_SEC = 3600.0
+_SKEW_NOTED_MAX = 10_000
+_skew_noted: dict[str, float] = {}  # charger id -> when its skew was last logged (monotonic)
 
 
 class Adapter:
@@ -46,11 +56,21 @@ class Adapter:
         self.presence = presence
         self.clock = clock
         self.ocpp_version = ocpp_version
+        self._skews: list[dict[str, Any]] = []  # clock skews to keep (`within_clock`)
 
     async def route_message(self, raw: str) -> None:
         # Any frame is a sign of life: presence is in memory, flushed in batches.
         self.presence.seen(self.id, self.clock.now())
         await super().route_message(raw)  # type: ignore[misc]
+        if self._skews:
+            # Kept like a security event, for operators; before this charger's next message
+            # is read. A failure here is ours: logged, the connection stays.
+            skews, self._skews = self._skews, []
+            try:
+                for note in skews:
+                    await self.keep("ClockSkew", note)
+            except Exception:
+                log.exception("clock skew not kept", extra={"charger_id": self.id})
 
     async def store_samples(
         self,
@@ -88,17 +108,56 @@ class Adapter:
         )
         await self.keep("SecurityEventNotification", payload)
 
-    def charger_time(self, timestamp: str | None) -> datetime:
-        """The charger's timestamp when it sent a sane one, else our clock."""
-        if timestamp:
-            try:
-                parsed = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-                if parsed.tzinfo is not None:
-                    return parsed
-            except ValueError:
-                pass
-            log.info(
-                "unusable charger timestamp",
-                extra={"charger_id": self.id, "timestamp": timestamp[:40]},
+    def charger_time(self, timestamp: str | None, field: str = "timestamp") -> datetime:
+        """The charger's time for `field`, by the rule in `within_clock`; our clock when the
+        charger left an optional timestamp out (1.6 StatusNotification)."""
+        if timestamp is None:
+            return self.clock.now()
+        return self.within_clock(stamped_time(timestamp, field), timestamp, field)
+
+    def within_clock(self, at: datetime, timestamp: str, field: str) -> datetime:
+        """`at`, unless it cannot be the time of something that happened: then our clock, with
+        the skew logged and kept (once per charger per `SKEW_NOTE_EVERY_SEC`), never silently.
+
+        Later than `CLOCK_AHEAD_MAX` past our clock has not happened yet (a session starting
+        in 2100 would end before it began). Before `NO_CLOCK_BEFORE` is a clock that was never
+        set: an RTC without its battery restarts at 1970 or 2000 until BootNotification's
+        currentTime sets it. Anything between is taken as said: 2.0.1 offline transactions
+        (E04) and 1.6 queued transaction messages are sent late, days late after a long outage.
+        """
+        now = self.clock.now()
+        if NO_CLOCK_BEFORE <= at <= now + CLOCK_AHEAD_MAX:
+            return at
+        last = _skew_noted.get(self.id)
+        tick = time.monotonic()
+        if last is None or tick - last >= SKEW_NOTE_EVERY_SEC:
+            if len(_skew_noted) >= _SKEW_NOTED_MAX:
+                _skew_noted.clear()
+            _skew_noted[self.id] = tick
+            note = {
+                "field": field,
+                "charger_time": timestamp[:40],
+                "server_time": isoformat_utc(now),
+                "skew_sec": int((at - now).total_seconds()),
+                "taken": "server_time",
+            }
+            log.warning(
+                "charger clock skewed: our time taken", extra={"charger_id": self.id, **note}
             )
-        return self.clock.now()
+            self._skews.append(note)  # kept once the message is answered (`route_message`)
+        return now
+
+
+def stamped_time(timestamp: str, field: str = "timestamp") -> datetime:
+    """A charger's timestamp as it says it, or FormatViolation (FormationViolation in 1.6)
+    naming the field: OCPP times are RFC 3339 date-times, in UTC or with their offset (the
+    schemas' `date-time` format), and a time we cannot read, or read in no time zone, is no
+    time at all: taking ours instead would start a session at a time nobody said."""
+    try:
+        at = datetime.fromisoformat(timestamp)
+    except (ValueError, TypeError):
+        at = None
+    if at is None or at.tzinfo is None:
+        cause = f"{field}: {timestamp[:40]!r} is no ISO 8601 date-time with a time zone"
+        raise FormatViolationError(details={"cause": cause})
+    return at

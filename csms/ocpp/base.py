@@ -519,7 +519,9 @@ def _schema_fault(exc: errors.OCPPError) -> tuple[Fault, str | None]:
     if isinstance(origin, SchemaValidationError):
         fault = _BY_KEYWORD.get(str(origin.validator), Fault.FORMAT)
         return fault, f"{origin.json_path}: {origin.message}"[:_CAUSE_MAX]
-    return _BY_CLASS.get(type(exc), Fault.INTERNAL), None
+    # Our own bounds (csms/ocpp/payloads.py) name the field in their cause.
+    cause = exc.details.get("cause") if type(exc.details) is dict else None
+    return _BY_CLASS.get(type(exc), Fault.INTERNAL), str(cause)[:_CAUSE_MAX] if cause else None
 
 
 @functools.cache

@@ -17,7 +17,7 @@ from chargepark.clock import isoformat_utc
 from chargepark.errors import DomainError
 from csms.authorization import Authorization
 from csms.domain import BootInfo, Registration
-from csms.ocpp.adapter import Adapter, log
+from csms.ocpp.adapter import Adapter, log, stamped_time
 from csms.ocpp.base import ProtocolEdge
 from csms.service import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
 from csms.sessions import sample_rows
@@ -90,9 +90,15 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
     async def on_start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
     ) -> call_result.StartTransaction:
+        stamped = stamped_time(timestamp)
         tx_id, auth = await self.transactions.start_v16(
             StartTransaction(
-                self.id, connector_id, id_tag, meter_start, self.charger_time(timestamp)
+                self.id,
+                connector_id,
+                id_tag,
+                meter_start,
+                self.within_clock(stamped, timestamp, "timestamp"),
+                stamped_at=stamped,
             )
         )
         return call_result.StartTransaction(transaction_id=tx_id, id_tag_info=id_tag_info(auth))
@@ -118,7 +124,13 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
                 # Stored with the close, in its transaction: the close reads them when the
                 # start and stop registers fall short.
                 sample_rows(
-                    self.id, 0, 0, str(transaction_id), transaction_data, self.charger_time
+                    self.id,
+                    0,
+                    0,
+                    str(transaction_id),
+                    transaction_data,
+                    self.charger_time,
+                    "transactionData",
                 ),
             )
         )

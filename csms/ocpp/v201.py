@@ -82,6 +82,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         offline: bool = False,
         **_: Any,
     ) -> call_result.TransactionEvent:
+        at = self.charger_time(timestamp)  # refused before anything is stored
         if meter_value:
             await self.store_samples(
                 evse.get("id", 0) if evse else 0,
@@ -95,7 +96,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
                 event_type,
                 transaction_info["transaction_id"],
                 seq_no,
-                self.charger_time(timestamp),
+                at,
                 evse.get("id") if evse else None,
                 evse.get("connector_id") if evse else None,
                 id_token["id_token"] if id_token else None,

@@ -12,7 +12,7 @@ from ocpp.charge_point import (
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
 from ocpp.messages import Call, CallResult, _validate_payload
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import call_result as result201
@@ -137,8 +137,9 @@ def test_the_compiled_check_accepts_exactly_the_enum_values(measurand, accepted)
         **METER_VALUES_16,
         "meterValue": [{"timestamp": "2026-11-27T09:00:00Z", "sampledValue": [value]}],
     }
-    check = payloads._compiled_for(Call("id-1", "MeterValues", payload), "1.6")
-    assert check is not None
+    compiled = payloads._compiled_for(Call("id-1", "MeterValues", payload), "1.6")
+    assert compiled is not None
+    check = compiled[0]
     try:
         check(payload)
         passed = True
@@ -147,3 +148,162 @@ def test_the_compiled_check_accepts_exactly_the_enum_values(measurand, accepted)
     assert passed is accepted
     library = outcome(_validate_payload, "1.6", "MeterValues", payload) is None
     assert library is accepted
+
+
+START_16 = {
+    "connectorId": 1,
+    "idTag": "RFID-1",
+    "meterStart": 0,
+    "timestamp": "2026-11-27T09:00:00Z",
+}
+EVENT_201 = {
+    "eventType": "Started",
+    "timestamp": "2026-11-27T09:00:00Z",
+    "triggerReason": "Authorized",
+    "seqNo": 0,
+    "transactionInfo": {"transactionId": "TX-1"},
+    "evse": {"id": 1, "connectorId": 1},
+}
+BEYOND_INT64 = 2**64
+METER_VALUE_201 = [{"timestamp": "2026-11-27T09:00:00Z", "sampledValue": [{"value": 1.5}]}]
+
+
+@pytest.mark.parametrize(
+    ("version", "action", "payload", "path"),
+    [
+        ("1.6", "StartTransaction", {**START_16, "connectorId": BEYOND_INT64}, "$.connectorId"),
+        ("1.6", "StartTransaction", {**START_16, "connectorId": -1}, "$.connectorId"),
+        ("1.6", "StartTransaction", {**START_16, "meterStart": -1}, "$.meterStart"),
+        ("1.6", "StartTransaction", {**START_16, "meterStart": 2**31}, "$.meterStart"),
+        (
+            "1.6",
+            "MeterValues",
+            {**METER_VALUES_16, "transactionId": BEYOND_INT64},
+            "$.transactionId",
+        ),
+        ("2.0.1", "TransactionEvent", {**EVENT_201, "seqNo": 2**31}, "$.seqNo"),
+        ("2.0.1", "TransactionEvent", {**EVENT_201, "evse": {"id": -1}}, "$.evse.id"),
+        (
+            "2.0.1",
+            "TransactionEvent",
+            {**EVENT_201, "evse": {"id": 1, "connectorId": BEYOND_INT64}},
+            "$.evse.connectorId",
+        ),
+        (
+            "2.0.1",
+            "TransactionEvent",
+            {**EVENT_201, "numberOfPhasesUsed": 4},
+            "$.numberOfPhasesUsed",
+        ),
+        ("2.0.1", "MeterValues", {"evseId": -(2**63), "meterValue": METER_VALUE_201}, "$.evseId"),
+    ],
+)
+def test_an_integer_beyond_its_bounds_is_a_property_constraint_violation(
+    version, action, payload, path
+):
+    assert outcome(_validate_payload, version, action, payload) is None  # the schema allows it
+    with pytest.raises(PropertyConstraintViolationError) as refused:
+        payloads.validate(Call("id-1", action, payload), version)
+    assert refused.value.details["cause"].startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    ("version", "action", "payload"),
+    [
+        ("1.6", "StartTransaction", {**START_16, "connectorId": 0, "meterStart": 2**31 - 1}),
+        ("2.0.1", "TransactionEvent", {**EVENT_201, "seqNo": 2**31 - 1}),
+    ],
+)
+def test_an_integer_at_its_bounds_is_accepted(version, action, payload):
+    payloads.validate(Call("id-1", action, payload), version)
+
+
+def test_a_schema_error_is_still_the_librarys_when_a_bound_fails_too():
+    payload = {**START_16, "connectorId": BEYOND_INT64, "idTag": 5}
+    assert outcome(payloads.validate, "1.6", "StartTransaction", payload) == outcome(
+        _validate_payload, "1.6", "StartTransaction", payload
+    )
+
+
+def meter_values_16(value: str, **sample: Any) -> dict[str, Any]:
+    return {
+        "connectorId": 1,
+        "meterValue": [
+            {"timestamp": "2026-11-27T09:00:00Z", "sampledValue": [{"value": value, **sample}]}
+        ],
+    }
+
+
+def meter_values_201(value: float, **unit: Any) -> dict[str, Any]:
+    sample: dict[str, Any] = {"value": value}
+    if unit:
+        sample["unitOfMeasure"] = unit
+    return {
+        "evseId": 1,
+        "meterValue": [{"timestamp": "2026-11-27T09:00:00Z", "sampledValue": [sample]}],
+    }
+
+
+def with_measurand(payload: dict[str, Any], measurand: str) -> dict[str, Any]:
+    payload["meterValue"][0]["sampledValue"][0]["measurand"] = measurand
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("version", "action", "payload"),
+    [
+        ("1.6", "MeterValues", meter_values_16("1e308")),
+        ("1.6", "MeterValues", meter_values_16("NaN")),
+        ("1.6", "MeterValues", meter_values_16("Infinity")),
+        ("1.6", "MeterValues", meter_values_16("-Infinity")),
+        ("1.6", "MeterValues", meter_values_16("1e999")),
+        ("1.6", "MeterValues", meter_values_16("1000000001", unit="kWh")),
+        (
+            "1.6",
+            "StopTransaction",
+            {
+                "meterStop": 10,
+                "timestamp": "2026-11-27T09:00:00Z",
+                "transactionId": 1,
+                "transactionData": meter_values_16("-1e13")["meterValue"],
+            },
+        ),
+        ("2.0.1", "MeterValues", meter_values_201(1e308)),
+        ("2.0.1", "MeterValues", meter_values_201(-1)),  # a register never counts down
+        ("1.6", "MeterValues", meter_values_16("-1", measurand="Energy.Active.Export.Register")),
+        ("2.0.1", "MeterValues", meter_values_201(-1e308)),
+        ("2.0.1", "MeterValues", meter_values_201(float("nan"))),
+        ("2.0.1", "MeterValues", meter_values_201(float("inf"))),
+        ("2.0.1", "MeterValues", meter_values_201(2, unit="Wh", multiplier=12)),
+        ("2.0.1", "MeterValues", meter_values_201(1, unit="Wh", multiplier=2**31 - 1)),
+        ("2.0.1", "MeterValues", meter_values_201(1.5e9, unit="kWh")),
+        (
+            "2.0.1",
+            "TransactionEvent",
+            {**EVENT_201, "meterValue": meter_values_201(1e308)["meterValue"]},
+        ),
+    ],
+)
+def test_a_reading_beyond_what_we_store_is_a_property_constraint_violation(
+    version, action, payload
+):
+    with pytest.raises(PropertyConstraintViolationError) as refused:
+        payloads.validate(Call("id-1", action, payload), version)
+    key = "transactionData" if action == "StopTransaction" else "meterValue"
+    assert refused.value.details["cause"].startswith(f"$.{key}[0].sampledValue[0].value: ")
+
+
+@pytest.mark.parametrize(
+    ("version", "payload"),
+    [
+        ("1.6", meter_values_16("1000000000000")),
+        ("1.6", meter_values_16("1000000000", unit="kWh")),
+        ("1.6", meter_values_16("not a number")),  # kept as sent, read as no reading
+        ("1.6", meter_values_16("x", format="SignedData")),
+        ("2.0.1", with_measurand(meter_values_201(-1e12), "Power.Active.Import")),
+        ("2.0.1", meter_values_201(1, unit="Wh", multiplier=12)),
+        ("2.0.1", meter_values_201(5, unit="Wh", multiplier=-(2**31))),
+    ],
+)
+def test_a_reading_within_bounds_is_accepted(version, payload):
+    payloads.validate(Call("id-1", "MeterValues", payload), version)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csms.sessions import Reading, Session, energy_register_wh, measure_energy
+from csms.sessions import (
+    SEQ_NOS_LISTED,
+    Reading,
+    Session,
+    energy_register_wh,
+    measure_energy,
+)
 from tests.conftest import T0
 
 
@@ -100,12 +107,47 @@ def test_a_huge_seq_no_jump_keeps_the_oldest_holes_within_the_column():
     session = a_session()
     session.accept_seq_no(0)
     session.accept_seq_no(10_000)
-    assert session.seq_missing is not None and len(session.seq_missing) <= 200
+    assert session.seq_missing == "1-9999"
     assert session.missing_seq_nos[:3] == [1, 2, 3]
+    assert len(session.missing_seq_nos) == SEQ_NOS_LISTED  # the ranges say the rest
+
+
+def test_a_jump_to_the_largest_seq_no_costs_one_range_not_one_entry_per_number():
+    session = a_session()
+    started = time.perf_counter()
+    session.accept_seq_no(0)
+    session.accept_seq_no(2**31 - 1)
+    session.accept_seq_no(1_000_000_000)  # a late event splits the hole
+    session.accept_seq_no(1)  # and one at its edge shrinks it
+    assert time.perf_counter() - started < 0.01
+    assert session.seq_missing == "2-999999999,1000000001-2147483646"
+    assert session.missing_seq_ranges == [(2, 999_999_999), (1_000_000_001, 2**31 - 2)]
+    assert session.last_seq_no == 2**31 - 1
+
+
+def test_holes_beyond_the_column_keep_the_oldest_and_count_the_newer():
+    session = a_session()
+    for seq in range(0, 2000, 2):  # a hole between each two
+        session.accept_seq_no(seq * 1000)
+    assert session.seq_missing is not None and len(session.seq_missing) <= 200
+    ranges = session.missing_seq_ranges
+    assert ranges[0] == (1, 1999)  # the oldest
+    kept, dropped = len(ranges), int(session.seq_missing.rsplit("+", 1)[1])
+    assert kept + dropped == 999
+    session.accept_seq_no(500)  # filling a kept hole still works
+    assert session.missing_seq_ranges[:2] == [(1, 499), (501, 1999)]
+
+
+def test_a_seq_missing_text_of_single_numbers_reads_as_before():
+    session = a_session(last_seq_no=7, seq_missing="2,3,5,6")
+    assert session.missing_seq_nos == [2, 3, 5, 6]
+    session.accept_seq_no(5)
+    assert session.seq_missing == "2-3,6"
 
 
 @given(st.lists(st.integers(0, 60), max_size=40))
 def test_seq_no_holes_are_exactly_the_numbers_below_the_highest_never_seen(seqs):
+    """The ranges equal the naive set of missing numbers."""
     session = a_session()
     for seq in seqs:
         session.accept_seq_no(seq)
@@ -115,6 +157,22 @@ def test_seq_no_holes_are_exactly_the_numbers_below_the_highest_never_seen(seqs)
     first = seqs[0]
     expected = [n for n in range(first, max(seqs)) if n not in set(seqs)]
     assert session.missing_seq_nos == expected
+
+
+@given(st.lists(st.integers(0, 2**31 - 1), max_size=8), st.lists(st.integers(0, 300), max_size=30))
+def test_seq_no_ranges_are_sorted_disjoint_and_equal_the_naive_set(jumps, seqs):
+    session = a_session()
+    for seq in [*jumps, *seqs]:
+        session.accept_seq_no(seq)
+    ranges = session.missing_seq_ranges
+    assert all(a <= b < c for (a, b), (c, _) in itertools.pairwise(ranges))
+    if not (jumps or seqs) or "+" in (session.seq_missing or ""):
+        return  # nothing sent, or holes beyond the column (the test above)
+    seen = set(jumps) | set(seqs)
+    first = [*jumps, *seqs][0]
+    small = [n for n in range(first, min(max(seen), first + 400)) if n not in seen]
+    in_ranges = [n for a, b in ranges for n in range(a, min(b, first + 399) + 1)]
+    assert in_ranges == small
 
 
 def test_a_stop_stamped_before_the_start_ends_at_the_start():

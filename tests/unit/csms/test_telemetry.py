@@ -97,3 +97,16 @@ def test_the_newest_register_wins_in_any_arrival_order(order):
     rows = [row(minute=m, value=str(1000 + m)) for m in order]
     [event] = telemetry_events(rows, T0)
     assert event.readings[0]["energy_wh"] == 1007 and event.readings[0]["samples"] == 8
+
+
+@given(
+    st.sampled_from(["1e308", "-1e308", "NaN", "Infinity", "1e12", "1000000000001", "-5", "x"]),
+    st.sampled_from(["Energy.Active.Import.Register", "Power.Active.Import"]),
+    st.integers(-(2**31), 2**31 - 1),
+)
+def test_no_stored_value_makes_a_telemetry_event_a_consumer_cannot_store(value, measurand, mult):
+    """The edge refuses such readings; rows stored before it did still make valid events."""
+    unit = "Wh" if measurand.startswith("Energy") else "W"
+    rows = [row(value=value, measurand=measurand, unit=unit, multiplier=mult)]
+    for event in telemetry_events(rows, T0):
+        validate_event(envelope_of(event))
