@@ -4,15 +4,15 @@ A 2.0.1 register is a decimal the charger may scale by any multiplier; the proto
 every reading at 10^12 of its unit (`csms.sessions.READING_MAX`), beyond int32's 2.1 GWh, which a
 busy DC charger's lifetime register passes within a few years.
 
-Revision ID: csms_0011
-Revises: csms_0010
+Revision ID: csms_0012
+Revises: csms_0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "csms_0011"
-down_revision = "csms_0010"
+revision = "csms_0012"
+down_revision = "csms_0011"
 branch_labels = None
 depends_on = None
 
