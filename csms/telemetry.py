@@ -4,6 +4,7 @@ transaction as the samples, so ops sees exactly what was stored."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -117,4 +118,7 @@ def _power(row: Mapping[str, Any]) -> float | None:
         value *= 1000
     elif unit != "W":
         return None
-    return float(value)
+    watts = float(value)
+    # NaN, Infinity and what overflows a float have no JSON spelling (RFC 8259 section 6): no
+    # figure rather than an event a strict consumer cannot read.
+    return watts if math.isfinite(watts) else None
