@@ -273,7 +273,7 @@ def check_answer(run: Run, frame: Frame, answer: Any) -> None:
     if answer[0] == 3:
         run.answers["CALLRESULT"] += 1
         if frame.expect == "error":
-            run.find("invalid_accepted", "a payload the schema refuses got a CALLRESULT", frame)
+            run.find("invalid_accepted", "a call that must be refused got a CALLRESULT", frame)
         elif frame.action and frame.kind not in ("rpc", "unhandled"):
             problem = response_errors(frame.version, frame.action, answer[2])
             if problem:

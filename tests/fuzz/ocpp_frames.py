@@ -65,6 +65,12 @@ SPEC_CODES = {
     ),
 }
 
+# The codes an unreadable timestamp may get.
+BAD_TIME_CODES = {
+    "1.6": frozenset({"FormationViolation", "PropertyConstraintViolation"}),
+    "2.0.1": frozenset({"FormatViolation", "PropertyConstraintViolation"}),
+}
+
 # Charger-initiated actions the csms has no handler for: each must get NotSupported.
 UNHANDLED = {
     "1.6": ("SignCertificate",),
@@ -440,6 +446,13 @@ class Stream:
         }
         name = self.rng.choices(list(applicable), weights=list(applicable.values()))[0]
         note, ensure_ascii = MUTATORS[name][1](self, action, mutated, nodes)
+        if name == "timestamp_unparseable":
+            # Issue 15, defect 4: a time that cannot be read is refused as malformed, never
+            # replaced by the server's clock. (A `format` failure is a PropertyConstraintViolation
+            # in csms/ocpp/base.py; either code says the same.)
+            return self._call(
+                name, action, mutated, note, expect="error", codes=BAD_TIME_CODES[self.version]
+            )
         return self._call(name, action, mutated, note, ensure_ascii=ensure_ascii)
 
     def _rpc(self) -> Frame:
