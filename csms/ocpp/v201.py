@@ -38,7 +38,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         )
 
     @on(Action.heartbeat)
-    async def on_heartbeat(self) -> call_result.Heartbeat:
+    async def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:  # customData, Part 2 2.1.1
         return call_result.Heartbeat(current_time=isoformat_utc(self.clock.now()))
 
     @on(Action.status_notification)

@@ -193,6 +193,15 @@ async def test_an_ocpp201_station_boots_and_reports_evse_status(http, csms):
     await charger.close()
 
 
+async def test_a_201_call_with_custom_data_gets_the_same_answer(http, csms):
+    # 2.0.1 Part 2, 2.1.1: every message may carry customData (vendor extensions) at its root.
+    await register(http, csms, id="CS-CD")
+    charger = await connect(csms, "CS-CD", version="2.0.1")
+    result = await charger.call(call201.Heartbeat(custom_data={"vendor_id": "ACME", "fw": 7}))
+    assert result.current_time
+    await charger.close()
+
+
 async def test_a_charger_that_is_not_the_registered_model_is_rejected(http, csms):
     await register(http, csms, id="CP-M", vendor="ACME", model="AC-22")
     charger = await connect(csms, "CP-M")

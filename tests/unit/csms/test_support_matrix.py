@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -46,3 +47,14 @@ def test_every_supported_row_has_a_handler_and_every_handler_a_row(version):
     for row in rows():
         exists = row[0] in {a.value for a in actions}
         assert (row[column] != "-") == exists, (row[0], version)
+
+
+def test_every_201_handler_takes_the_custom_data_any_message_may_carry():
+    # 2.0.1 Part 2, 2.1.1: customData may sit at the root of every message; the library hands it
+    # over as a keyword argument, which a handler without **kwargs refuses (a TypeError).
+    adapter = ADAPTERS["2.0.1"][0]
+    for attr in dir(adapter):
+        handler = getattr(adapter, attr)
+        if getattr(handler, "_on_action", None):
+            params = inspect.signature(handler).parameters.values()
+            assert any(p.kind is p.VAR_KEYWORD or p.name == "custom_data" for p in params), attr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -82,6 +83,15 @@ def test_unreadable_values_give_no_figure_rather_than_a_wrong_one():
     rows = [row(value="not-a-number"), row(measurand="Power.Active.Import", value="1", unit="VA")]
     [event] = telemetry_events(rows, T0)
     assert (event.readings[0]["energy_wh"], event.readings[0]["power_w"]) == (None, None)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e308"])
+def test_a_power_reading_with_no_finite_value_gives_no_figure(value):
+    # As stored from a charger's NaN, Infinity or 1e308 kW: JSON has no NaN or Infinity
+    # (RFC 8259 section 6), so an event carrying one is unreadable to a strict consumer.
+    rows = [row(measurand="Power.Active.Import", value=value, unit="kW")]
+    [event] = telemetry_events(rows, T0)
+    assert event.readings[0]["power_w"] is None
 
 
 def test_many_connectors_are_split_into_events_within_the_schema_bound():
