@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed
 from chargepark import tracing
 from chargepark.db.batcher import Overloaded
 from csms.ocpp import payloads
+from csms.ocpp.text import unsound_text
 
 # Validate inline, not in the default thread pool: measured, the hop costs ~280 us per message
 # against ~45 us inline. (`payloads.validate` goes faster still; this covers the library's own
@@ -170,7 +171,7 @@ _BY_KEYWORD = {
     "enum": Fault.PROPERTY,
     "const": Fault.PROPERTY,
     "pattern": Fault.PROPERTY,
-    "format": Fault.PROPERTY,
+    "format": Fault.FORMAT,  # OCPP uses it for date-time only: an unreadable time is syntax
     "minimum": Fault.PROPERTY,
     "maximum": Fault.PROPERTY,
     "exclusiveMinimum": Fault.PROPERTY,
@@ -221,6 +222,12 @@ def read_frame(raw: str | bytes) -> Call | CallResult | CallError:
     if message_type == MessageType.Call:
         if len(frame) != 4 or unique_id is None or type(frame[2]) is not str:
             raise BadFrame(Fault.RPC, "a CALL is [2, MessageId, Action, Payload]", unique_id)
+        if (where := unsound_text(raw, frame[3])) is not None:
+            # Valid JSON, but no value we can keep or pass on (csms.ocpp.text): a field with an
+            # invalid value, PropertyConstraintViolation in both versions.
+            raise BadFrame(
+                Fault.PROPERTY, f"{where}: NUL or a lone surrogate is no storable text", unique_id
+            )
         return Call(unique_id, frame[2], frame[3])  # the payload is checked once routed
     if message_type == MessageType.CallResult:
         if len(frame) != 3 or unique_id is None or not _is_object(frame[2]):

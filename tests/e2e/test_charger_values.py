@@ -295,7 +295,7 @@ async def test_an_unreadable_charger_time_is_a_format_violation_naming_the_field
     wrong = []
     for (version, action, field), ts in itertools.product(TIMED_FIELDS, UNREADABLE_TIMES):
         answer = await chargers[version].call(action, with_time(version, action, field, ts))
-        cause = answer[4].get("cause", "") if answer[0] == 4 else ""
+        cause = answer[4].get("cause", "").removeprefix("$.") if answer[0] == 4 else ""
         if answer[0] != 4 or answer[2] != code[version] or not cause.startswith(field):
             wrong.append((version, action, field, ts, answer))
     assert wrong == []
@@ -346,3 +346,60 @@ async def test_a_charger_time_far_from_ours_is_replaced_by_ours_and_noted_once(
 
 def cp_id(charger: Raw) -> str:
     return charger.ws.request.path.rsplit("/", 1)[1]
+
+
+# Escaped as JSON spells them: "\u0000" and a lone "\ud800" are valid JSON text.
+UNSOUND_TEXT = [
+    ("1.6", "Authorize", '{"idTag": "TAG\\u0000"}', "$.idTag"),
+    ("1.6", "Authorize", '{"idTag": "a\\udfffb"}', "$.idTag"),
+    (
+        "1.6",
+        "StartTransaction",
+        '{"connectorId": 1, "idTag": "\\ud800", "meterStart": 0, "timestamp": "' + NOW + '"}',
+        "$.idTag",
+    ),
+    (
+        "1.6",
+        "StatusNotification",
+        '{"connectorId": 1, "errorCode": "OtherError", "status": "Faulted", '
+        '"vendorErrorCode": "E\\u0000"}',
+        "$.vendorErrorCode",
+    ),
+    (
+        "2.0.1",
+        "BootNotification",
+        '{"reason": "PowerUp", "chargingStation": {"model": "\\udc00\\ud800", "vendorName": "V"}}',
+        "$.chargingStation.model",
+    ),
+    (
+        "2.0.1",
+        "Authorize",
+        '{"idToken": {"idToken": "\\u0000", "type": "ISO14443"}}',
+        "$.idToken.idToken",
+    ),
+]
+
+
+async def test_nul_and_lone_surrogates_are_refused_before_any_handler(http, csms, caplog):
+    chargers = {
+        "1.6": await raw(http, csms, "CP-U", "1.6"),
+        "2.0.1": await raw(http, csms, "CS-U", "2.0.1"),
+    }
+    wrong = []
+    for version, action, payload, field in UNSOUND_TEXT:
+        unique_id = f"u-{next(_ids)}"
+        await chargers[version].ws.send(f'[2, "{unique_id}", "{action}", {payload}]')
+        answer = await chargers[version].answer(unique_id)
+        cause = answer[4].get("cause", "") if answer[0] == 4 else ""
+        if answer[0] != 4 or answer[2] != "PropertyConstraintViolation" or field not in cause:
+            wrong.append((version, action, answer))
+    assert wrong == []
+    for charger in chargers.values():  # every connection still serves
+        assert (await charger.call("Heartbeat", {}))[0] == 3
+    # An emoji escaped as its surrogate pair is sound text, and a backslash before "u" is no escape.
+    sound = '{"idTag": "\\ud83d\\udd0c\\\\u0000"}'
+    await chargers["1.6"].ws.send(f'[2, "sound-1", "Authorize", {sound}]')
+    assert (await chargers["1.6"].answer("sound-1"))[0] == 3
+    async with http.get(csms.url("/sessions"), headers=csms.headers) as r:
+        assert (await r.json())["total"] == 0
+    assert no_tracebacks(caplog) == []
