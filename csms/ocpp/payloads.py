@@ -19,10 +19,11 @@ import dataclasses
 import enum
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import fastjsonschema
-from jsonschema import Draft4Validator
+from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import best_match
 from ocpp.charge_point import (
     camel_to_snake_case,
@@ -30,7 +31,7 @@ from ocpp.charge_point import (
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.exceptions import PropertyConstraintViolationError
+from ocpp.exceptions import FormatViolationError, PropertyConstraintViolationError
 from ocpp.messages import Call, CallResult, MessageType, _validate_payload, get_validator
 
 from csms.sessions import READING_MAX
@@ -87,6 +88,25 @@ _PLAIN_MAX = READING_MAX / 1000
 _READINGS = {"MeterValues": "meterValue", "TransactionEvent": "meterValue"}
 _READINGS_16 = {**_READINGS, "StopTransaction": "transactionData"}
 
+_DRAFT_04 = "http://json-schema.org/draft-04/schema#"
+
+
+def is_date_time(text: str) -> bool:
+    """RFC 3339 date-time, as OCPP's `dateTime` is: a date, a time and a zone (Z or an offset).
+    What `datetime.fromisoformat` reads with a zone, so that what passes here the adapters read."""
+    if len(text) < 20 or text[10] not in "Tt":
+        return False
+    try:
+        return (
+            datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00")).tzinfo is not None
+        )
+    except ValueError:
+        return False
+
+
+_FORMATS = FormatChecker(formats=())
+_FORMATS.checks("date-time")(is_date_time)
+
 # The compiled check, the bounded schema's validator (wording our refusals), the readings' key.
 _Compiled = tuple[Callable[[Any], Any], Draft4Validator | None, str | None]
 _compiled: dict[tuple[str, int, str], _Compiled | None] = {}
@@ -113,7 +133,9 @@ def validate(message: Call | CallResult, ocpp_version: str) -> None:
             # Only a refused payload pays for this second pass.
             error = best_match(bounds.iter_errors(message.payload))
             if error is not None:
-                cause = f"{error.json_path}: {error.message}"
+                cause = f"{error.json_path}: {error.message}"[:_CAUSE_MAX]
+                if error.validator == "format":  # an unreadable date-time: syntax, not a range
+                    raise FormatViolationError(details={"cause": cause}) from error
                 raise PropertyConstraintViolationError(details={"cause": cause}) from error
     if readings is not None:
         _check_readings(message.payload.get(readings), readings)
@@ -181,10 +203,15 @@ def _compiled_for(message: Call | CallResult, ocpp_version: str) -> _Compiled | 
                     message.action
                 )
             formats: dict[str, Callable[[str], bool]] = {}
-            check = fastjsonschema.compile(
-                _enums_as_formats(bounded or schema, formats), formats=formats, use_default=False
-            )
-            compiled = (check, Draft4Validator(bounded) if bounded else None, readings)
+            compilable = _enums_as_formats(bounded or schema, formats)
+            # The library validates every version with Draft4Validator, so draft-04's rules
+            # apply: 2.0.1's schemas name draft-06, under which 1.0 and -0.0 are integers and
+            # would pass here (then reach the store as floats) while the library refuses them.
+            compilable["$schema"] = _DRAFT_04
+            formats["date-time"] = is_date_time
+            check = fastjsonschema.compile(compilable, formats=formats, use_default=False)
+            worded = Draft4Validator(bounded, format_checker=_FORMATS) if bounded else None
+            compiled = (check, worded, readings)
         except Exception:  # no schema (the library answers it), or one it cannot compile
             compiled = None
     if len(_compiled) < _MAX_KEYS:

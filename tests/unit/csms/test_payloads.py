@@ -12,7 +12,7 @@ from ocpp.charge_point import (
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
+from ocpp.exceptions import FormatViolationError, OCPPError, PropertyConstraintViolationError
 from ocpp.messages import Call, CallResult, _validate_payload
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import call_result as result201
@@ -46,10 +46,21 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("1.6", "MeterValues", {**METER_VALUES_16, "extra": True}),
     ("1.6", "StatusNotification", {"connectorId": 1, "errorCode": "Oops", "status": "Available"}),
     ("1.6", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}),
+    # Draft-04's integers, as the library validates: 2.0.1 names draft-06, where 1.0 is one.
     (
         "1.6",
         "StatusNotification",
-        {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": "not a time"},
+        {"connectorId": 1.0, "errorCode": "NoError", "status": "Faulted"},
+    ),
+    (
+        "2.0.1",
+        "StatusNotification",
+        {
+            "timestamp": "2026-12-07T10:00:00Z",
+            "connectorStatus": "Available",
+            "evseId": 1,
+            "connectorId": -0.0,
+        },
     ),
     ("1.6", "BootNotification", {"chargePointVendor": "V" * 21, "chargePointModel": "M"}),
     ("2.0.1", "Heartbeat", {}),
@@ -307,3 +318,27 @@ def test_a_reading_beyond_what_we_store_is_a_property_constraint_violation(
 )
 def test_a_reading_within_bounds_is_accepted(version, payload):
     payloads.validate(Call("id-1", "MeterValues", payload), version)
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize(
+    "stamp", ["not a time", "", "2024-13-45T99:99:99Z", "2026-12-07T10:00:00", "2026-12-07"]
+)
+def test_an_unreadable_date_time_is_a_format_violation_the_library_would_let_through(
+    version, stamp
+):
+    # The library checks no `format`; a date-time nobody can read is a syntax error (issue 15).
+    payload = (
+        {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": stamp}
+        if version == "1.6"
+        else {"timestamp": stamp, "connectorStatus": "Available", "evseId": 1, "connectorId": 1}
+    )
+    assert outcome(_validate_payload, version, "StatusNotification", payload) is None
+    refused, cause = outcome(payloads.validate, version, "StatusNotification", payload)
+    assert refused is FormatViolationError
+    assert "date-time" in cause
+
+
+@pytest.mark.parametrize("stamp", ["2026-12-07T10:00:00Z", "2026-12-07T10:00:00.123+02:00"])
+def test_a_readable_date_time_with_a_zone_passes(stamp):
+    assert payloads.is_date_time(stamp)
