@@ -27,12 +27,14 @@ class IntervalJob(ABC):
         self.every_sec = every_sec
         self.scheduler: AsyncIOScheduler | None = None
         self._running: asyncio.Task[None] | None = None
+        self._stopped = False
 
     @abstractmethod
     async def work(self) -> None:
         """One run's work; an exception is logged and the next run tries again."""
 
     async def start(self) -> None:
+        self._stopped = False
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.add_job(
             self.run_once,
@@ -46,6 +48,7 @@ class IntervalJob(ABC):
 
     async def stop(self) -> None:
         """No new run starts; one under way is let finish."""
+        self._stopped = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # the shutdown runs on the loop's next turn
@@ -56,6 +59,10 @@ class IntervalJob(ABC):
                 await task
 
     async def run_once(self) -> None:
+        if self._stopped:
+            # Handed to the loop just before `stop`: started now it would outlive the service,
+            # and be cancelled mid-work when the process ends (logged as a failed run).
+            return
         self._running = asyncio.current_task()
         try:
             await self.work()
