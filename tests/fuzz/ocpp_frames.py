@@ -235,6 +235,8 @@ class _Values:
             return rng.choice((0, 1, 1, 2)) if self.version == "1.6" else rng.choice((1, 1, 2))
         if name == "evseId" or (name == "id" and parent == "evse"):
             return rng.choice((0, 1, 1, 2))
+        if name == "numberOfPhasesUsed":  # 2.0.1 E: a charger has one to three phases
+            return rng.choice((1, 3))
         if name == "multiplier":  # 2.0.1 unitOfMeasure: a power of ten
             return rng.choice((-3, 0, 0, 0, 3))
         if name in ("meterStart", "meterStop"):
