@@ -12,6 +12,15 @@ from aiohttp import web
 from chargepark.errors import DomainError, Invalid
 from chargepark.http.problem import BadRequest
 
+# What reading a body can answer besides the handler's own statuses, for every route with one;
+# the OpenAPI generator adds these to each such operation so the documents cannot leave them out.
+BODY_RESPONSES: dict[int, str] = {
+    400: "The body is not valid JSON",
+    413: "The body is larger than this service accepts",
+    415: "The body is not application/json",
+    422: "The body does not match the request schema",
+}
+
 
 class UnsupportedMediaType(DomainError):
     status = 415
