@@ -46,10 +46,12 @@ def operation(
     responses: dict[int, str | dict[str, Any]] | None = None,
     tags: list[str] | None = None,
     parameters: dict[str, dict[str, Any]] | None = None,
+    query: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[F], F]:
     """Describes a handler. `responses` maps a status to its description, or to a whole OpenAPI
     response object where the body is not problem+json; `parameters` gives the schema of path
-    parameters the handler checks (a string of any form otherwise)."""
+    parameters the handler checks (a string of any form otherwise); `query` the schemas of the
+    optional query parameters it reads (chargepark/http/query.py has their rules)."""
 
     def mark(fn: F) -> F:
         setattr(
@@ -61,6 +63,7 @@ def operation(
                 "responses": responses or {200: "OK"},
                 "tags": tags or [],
                 "parameters": parameters or {},
+                "query": query or {},
             },
         )
         return fn
@@ -104,6 +107,7 @@ def _describe(route: web.AbstractRoute, template: str) -> dict[str, Any]:
         "responses": {200: "OK"},
         "tags": [],
         "parameters": {},
+        "query": {},
     }
     public = getattr(route.handler, PUBLIC_ATTR, False)
     scope = getattr(route.handler, SCOPE_ATTR, None)
@@ -124,17 +128,21 @@ def _describe(route: web.AbstractRoute, template: str) -> dict[str, Any]:
     }
     if meta["tags"]:
         op["tags"] = meta["tags"]
-    params = _PARAM.findall(template)
-    if params:
-        op["parameters"] = [
-            {
-                "name": p,
-                "in": "path",
-                "required": True,
-                "schema": meta["parameters"].get(p, {"type": "string"}),
-            }
-            for p in params
-        ]
+    parameters = [
+        {
+            "name": p,
+            "in": "path",
+            "required": True,
+            "schema": meta["parameters"].get(p, {"type": "string"}),
+        }
+        for p in _PARAM.findall(template)
+    ]
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in meta["query"].items()
+    ]
+    if parameters:
+        op["parameters"] = parameters
     if meta["request"] is not None:
         op["requestBody"] = {
             "required": True,

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from chargepark.auth import public, requires
 from chargepark.http.openapi import build_openapi, operation
+from chargepark.http.query import TIME_PARAM, int_param
 
 BODY = {"type": "object", "properties": {"n": {"type": "integer"}}}
 REGNUM = {"type": "string", "pattern": "^[A-Z0-9]{1,16}$"}
@@ -72,3 +73,19 @@ def test_errors_are_documented_as_problem_json_that_a_real_problem_matches():
 def test_a_path_parameter_the_handler_checks_is_documented_with_its_rule():
     params = document()["paths"]["/vehicles/{regnum}"]["get"]["parameters"]
     assert params == [{"name": "regnum", "in": "path", "required": True, "schema": REGNUM}]
+
+
+@operation("Things, a page at a time", query={"limit": int_param(1, 200), "from": TIME_PARAM})
+async def list_things(request: web.Request) -> web.Response:
+    raise AssertionError("never called")
+
+
+def test_the_query_parameters_a_handler_reads_are_documented_with_their_rules():
+    app = web.Application()
+    app.router.add_get("/things", list_things)
+    params = build_openapi(app, title="test", version="1")["paths"]["/things"]["get"]["parameters"]
+    assert params == [
+        {"name": "limit", "in": "query", "required": False, "schema": int_param(1, 200)},
+        {"name": "from", "in": "query", "required": False, "schema": TIME_PARAM},
+    ]
+    assert int_param(1, 200) == {"type": "integer", "minimum": 1, "maximum": 200}
