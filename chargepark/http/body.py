@@ -43,7 +43,15 @@ async def read_json(request: web.Request, schema: dict[str, Any] | None = None) 
     """The request body as JSON, checked against `schema` (compiled once per schema)."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
-    raw = await request.read()  # aiohttp raises 413 past client_max_size
+    try:
+        raw = await request.read()  # aiohttp raises 413 past client_max_size
+    except web.RequestPayloadError as exc:
+        # The body could not be decoded (`Content-Encoding: gzip` that is not gzip).
+        raise BadRequest(f"the body cannot be read: {exc}") from None
+    except ConnectionResetError:
+        # The client closed the connection before the whole body came: its fault, not a
+        # dependency's (problem.py would take a ConnectionError for one), and nobody reads this.
+        raise BadRequest("the connection closed before the whole body arrived") from None
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -94,6 +94,22 @@ class ProblemRequestHandler(web.RequestHandler):
         response.force_close()
         return response
 
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        # After an answer, aiohttp reads what is left of the body and logs with a traceback
+        # whatever that raises. A body it cannot decode (`Content-Encoding: gzip` that is not
+        # gzip) is the client's fault and was answered already (a 400, or a 401 before the
+        # body was read): a refusal line, not an ERROR.
+        exc = kw.get("exc_info")
+        if isinstance(exc, web.RequestPayloadError):
+            remote = self.transport.get_extra_info("peername") if self.transport else None
+            refusals.refused(400, str(remote[0]) if remote else None, _brief(exc))
+            return
+        super().log_exception(*args, **kw)
+
+
+def _brief(exc: BaseException) -> str:
+    return str(exc)[:_DETAIL_MAX] or type(exc).__name__
+
 
 class ProblemServer(web.Server):
     def __call__(self) -> web.RequestHandler:

@@ -7,6 +7,8 @@ import json
 import signal
 import socket
 import subprocess
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,9 @@ MALFORMED: dict[str, tuple[bytes, int]] = {
     ),
     "invalid-url": (b"GET http://[::1 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 }
+
+
+CLIENT_ID, CLIENT_SECRET = "edge-tests", "edge-tests-secret-0123456789abcdef"
 
 
 @dataclass
@@ -104,6 +109,8 @@ def embedded(tmp_path_factory) -> Iterator[tuple[Running, int]]:
         CHARGEPARK_HTTP_PORT=str(port),
         CHARGEPARK_OCPP_PORT=str(ocpp),
         CHARGEPARK_OCPP_UNKNOWN="accept",  # the handshake goes as far as the library's checks
+        CHARGEPARK_BOOTSTRAP_CLIENT_ID=CLIENT_ID,
+        CHARGEPARK_BOOTSTRAP_CLIENT_SECRET=CLIENT_SECRET,
     )
     running = Running(["up"], env, data / "stderr.log", port)
     try:
@@ -162,3 +169,34 @@ def test_the_ocpp_port_refuses_plain_http_with_problems(embedded):
     too_long = b"GET /ocpp/CP-1 HTTP/1.1\r\nHost: a\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n"
     assert_problem(exchange(ocpp, too_long), 431)
     assert not [ln for ln in running.log_lines() if "exc" in ln]
+
+
+def a_token(port: int) -> str:
+    form = urllib.parse.urlencode(
+        {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    ).encode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/auth/token", data=form) as r:
+        return json.load(r)["access_token"]
+
+
+def test_a_body_that_cannot_be_decoded_is_a_400_problem_without_a_traceback(embedded):
+    running, _ = embedded
+    not_gzip = b"not gzip at all"
+
+    def post(auth: bytes) -> Answer:
+        head = (
+            b"POST /parking/lots HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+            + auth
+            + b"Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(not_gzip)
+        )
+        return exchange(running.port, head + not_gzip)
+
+    # Refused before the body is read; aiohttp then drains it, and that fails too.
+    assert_problem(post(b""), 401)
+    token = a_token(running.port).encode()
+    answer = post(b"Authorization: Bearer " + token + b"\r\n")
+    assert_problem(answer, 400)
+    assert "cannot be read" in json.loads(answer.body)["detail"]
+    lines = running.log_lines()
+    assert not [ln for ln in lines if "exc" in ln or ln["level"] in ("error", "critical")], lines
