@@ -19,6 +19,9 @@ MAX_EMAIL_LENGTH = 254
 MAX_ID_TOKEN_LENGTH = 64
 
 _REGNUM = re.compile(r"[A-Z0-9]{1,16}")
+# What normalize_regnum accepts, for request schemas: 1 to 16 letters and digits, with spaces
+# and dashes anywhere (they are dropped).
+REGNUM_PATTERN = r"^[ -]*(?:[A-Za-z0-9][ -]*){1,16}$"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _EMAIL = re.compile(rf"[a-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_LABEL}(?:\.{_LABEL})+")
 # OCPP 2.0.1's identifierString characters: RFID UIDs, eMAIDs and app tokens all fit, and each

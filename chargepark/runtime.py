@@ -31,6 +31,7 @@ from chargepark.events.retries import EventRetries
 from chargepark.http.app import MOUNTED_AT
 from chargepark.http.correlation import correlation_middleware
 from chargepark.http.problem import problem_middleware
+from chargepark.http.server import ProblemAppRunner
 from chargepark.net import bind_error
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 
@@ -213,7 +214,7 @@ class Platform:
             for host in self.hosts:
                 await host.start()
             self.app = self._root_app()
-            self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+            self._runner = ProblemAppRunner(self.app, handle_signals=False, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.settings.host, self.settings.http_port)
             try:

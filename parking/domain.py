@@ -23,6 +23,9 @@ MAX_SLOT_UI = 999_999
 MAX_SLOTS_PER_LOT = 10_000
 
 _REGNUM = re.compile(r"[A-Z0-9]{1,16}")
+# What normalize_regnum accepts, for request schemas: 1 to 16 letters and digits, with spaces
+# and dashes anywhere (they are dropped).
+REGNUM_PATTERN = r"^[ -]*(?:[A-Za-z0-9][ -]*){1,16}$"
 _LOT_ID = re.compile(LOT_ID_PATTERN)
 
 

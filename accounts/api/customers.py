@@ -14,11 +14,18 @@ from accounts.api.common import (
 )
 from accounts.api.schemas import CUSTOMER_CHANGES, NEW_CUSTOMER
 from accounts.api.views import customer_json, page_json
-from accounts.service import UNSET, CreateCustomer, SearchCustomers, UpdateCustomer
+from accounts.service import (
+    MAX_PAGE,
+    MAX_QUERY_LENGTH,
+    UNSET,
+    CreateCustomer,
+    SearchCustomers,
+    UpdateCustomer,
+)
 from chargepark.auth import requires
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
-from chargepark.http.query import query_int
+from chargepark.http.query import NO_CONTROLS, int_param, query_int
 
 TAGS = ["customers"]
 CUSTOMER_ROUTE = "accounts-customer"
@@ -47,6 +54,11 @@ async def create_customer(request: web.Request) -> web.Response:
     "Search customers by name or email (any case, any part) or exact id (operators)",
     responses={200: "One page, oldest first", 422: "Bad limit, offset or query"},
     tags=TAGS,
+    query={
+        "query": {"type": "string", "maxLength": MAX_QUERY_LENGTH, "pattern": NO_CONTROLS},
+        "limit": int_param(1, MAX_PAGE),
+        "offset": int_param(0),
+    },
 )
 async def search_customers(request: web.Request) -> web.Response:
     operators_only(request, "search customers")

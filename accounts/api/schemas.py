@@ -9,6 +9,7 @@ from accounts.domain import (
     MAX_EMAIL_LENGTH,
     MAX_ID_TOKEN_LENGTH,
     MAX_NAME_LENGTH,
+    REGNUM_PATTERN,
     Fuel,
     IdTokenStatus,
     IdTokenType,
@@ -25,6 +26,7 @@ _PASSWORD = {
     "writeOnly": True,
 }
 _TIMESTAMP = {"type": ["string", "null"], "format": "date-time", "maxLength": 64}
+REGNUM = {"type": "string", "pattern": REGNUM_PATTERN, "maxLength": 32}
 _ID_TOKEN_STATUS = {"enum": [s.value for s in IdTokenStatus]}
 
 
@@ -38,7 +40,7 @@ CUSTOMER_CHANGES = _object({"name": _NAME, "email": _EMAIL, "password": _PASSWOR
 
 NEW_VEHICLE = _object(
     {
-        "regnum": {"type": "string", "minLength": 1, "maxLength": 32},
+        "regnum": REGNUM,
         "kind": {"enum": [k.value for k in VehicleKind]},
         "fuel": {"enum": [f.value for f in Fuel]},
     },

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from accounts.api.common import READ, WRITE, caller_customer_id, path_customer_id, routes, service
-from accounts.api.schemas import NEW_VEHICLE
+from accounts.api.schemas import NEW_VEHICLE, REGNUM
 from accounts.api.views import owner_json, vehicle_json
 from accounts.domain import Fuel, UnknownVehicle, VehicleKind
 from accounts.service import LinkVehicle, UnlinkVehicle
@@ -50,8 +50,13 @@ async def list_vehicles(request: web.Request) -> web.Response:
 @requires(WRITE)
 @operation(
     "Unlink a vehicle from its customer",
-    responses={204: "Unlinked", 404: "Not this customer's vehicle"},
+    responses={
+        204: "Unlinked",
+        404: "Not this customer's vehicle",
+        422: "Not a registration number",
+    },
     tags=TAGS,
+    parameters={"regnum": REGNUM},
 )
 async def unlink_vehicle(request: web.Request) -> web.Response:
     unlink = UnlinkVehicle(path_customer_id(request), request.match_info["regnum"])
@@ -65,6 +70,7 @@ async def unlink_vehicle(request: web.Request) -> web.Response:
     "Whose vehicle this is (a customer's token: its own vehicles only)",
     responses={200: "OK", 404: "No such vehicle", 422: "Not a registration number"},
     tags=TAGS,
+    parameters={"regnum": REGNUM},
 )
 async def owner_of_vehicle(request: web.Request) -> web.Response:
     vehicle = await service(request).owner_of_vehicle(request.match_info["regnum"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from aiohttp import web
@@ -24,13 +25,28 @@ KEYS = web.AppKey("key_store", KeyStore)
 _MAX_FORM_BYTES = 8 * 1024
 # RFC 6749 5.1: token responses must not be cached.
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# RFC 6749 5.2: OAuth errors are application/json {error, error_description}, not problems.
+_OAUTH_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+}
+
+
+def _oauth(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _OAUTH_ERROR}}}
 
 
 @routes.post("/auth/token")
 @public
 @operation(
     "OAuth2 token endpoint: client_credentials, password, refresh_token",
-    responses={200: "Token", 400: "RFC 6749 error", 401: "invalid_client", 429: "Locked"},
+    responses={
+        200: "Token",
+        400: _oauth("RFC 6749 error"),
+        401: _oauth("invalid_client"),
+        429: _oauth("Locked"),
+    },
     tags=["auth"],
 )
 async def token(request: web.Request) -> web.Response:
@@ -53,10 +69,14 @@ async def token(request: web.Request) -> web.Response:
     "403, instead of 200 and 401",
     responses={
         200: "{active, scope, client_id, sub, exp, ...}",
-        400: "RFC 6749 error (no token, bad form)",
-        401: "invalid_client (auth_request=1: the token is not active)",
-        403: "the client may not introspect (auth_request=1: also a refused caller)",
-        429: "Locked after repeated failures",
+        400: _oauth("RFC 6749 error (no token, bad form)"),
+        # auth_request=1: an inactive token's introspection answer, with a 401
+        401: {
+            "description": "invalid_client (auth_request=1: the token is not active)",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        403: _oauth("the client may not introspect (auth_request=1: also a refused caller)"),
+        429: _oauth("Locked after repeated failures"),
     },
     tags=["auth"],
 )

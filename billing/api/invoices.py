@@ -15,7 +15,7 @@ from chargepark.auth import requires
 from chargepark.errors import Invalid
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
-from chargepark.http.query import query_int
+from chargepark.http.query import TIME_PARAM, choice_param, int_param, query_int
 
 TAGS = ["invoices"]
 INVOICE_ROUTE = "billing-invoice"
@@ -104,6 +104,14 @@ async def get_invoice(request: web.Request) -> web.Response:
     "`limit` after `after` (the answer's `next_after`). A customer's token lists its own",
     responses={200: "OK", 422: "Bad filter"},
     tags=TAGS,
+    query={
+        "customer_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "status": choice_param(STATUSES),
+        "from": TIME_PARAM,
+        "to": TIME_PARAM,
+        "limit": int_param(1, 1000),
+        "after": int_param(0),
+    },
 )
 async def list_invoices(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 100, low=1, high=1000)

@@ -7,13 +7,24 @@ from typing import Any
 _TEXT = "^[^\\u0000-\\u001f\\u007f]+$"  # printable: no control characters
 _MINOR = {"type": "integer", "minimum": 0, "maximum": 100_000_000}
 _MINUTES = {"type": "integer", "minimum": 0, "maximum": 525_600}
-# A decimal as a string ("38.5") or a whole number: never a float (binary fractions are inexact).
-_DECIMAL = {
-    "type": ["string", "integer"],
-    "pattern": "^[0-9]{1,9}(\\.[0-9]{1,6})?$",
-    "minimum": 0,
-}
-_TIMESTAMP = {"type": "string", "minLength": 1, "maxLength": 64}
+
+
+def _decimal(maximum: int, places: int) -> dict[str, Any]:
+    """A decimal from 0 to `maximum` with at most `places` decimals, as a string ("38.5") or a
+    whole number: never a float (binary fractions are inexact). The pattern bounds the string
+    form, minimum and maximum the number form (domain/tariff.py checks the same)."""
+    digits = len(str(maximum))
+    pattern = (
+        f"^(?:{maximum}(?:\\.0{{1,{places}}})?|[0-9]{{1,{digits - 1}}}(?:\\.[0-9]{{1,{places}}})?)$"
+    )
+    return {"type": ["string", "integer"], "pattern": pattern, "minimum": 0, "maximum": maximum}
+
+
+_PRICE_PER_KWH = _decimal(1_000_000, 6)  # minor units per kWh
+_TARIFF_TAX = _decimal(100, 4)  # percent
+_INVOICE_TAX = _decimal(100, 6)  # percent, as a manual invoice may state it
+# RFC 3339 date-time, with its offset (parse_time refuses a time without one)
+_TIMESTAMP = {"type": "string", "format": "date-time", "maxLength": 64}
 CUSTOMER_ID = {"type": ["string", "null"], "minLength": 1, "maxLength": 128, "pattern": _TEXT}
 
 
@@ -24,7 +35,7 @@ def _object(properties: dict[str, Any], **rest: Any) -> dict[str, Any]:
 _TARIFF_FIELDS: dict[str, Any] = {
     "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": _TEXT},
     "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-    "energy_minor_per_kwh": _DECIMAL,
+    "energy_minor_per_kwh": _PRICE_PER_KWH,
     "session_fee_minor": _MINOR,
     "parking_minor_per_period": _MINOR,
     "parking_period_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
@@ -32,7 +43,7 @@ _TARIFF_FIELDS: dict[str, Any] = {
     "parking_daily_cap_minor": {**_MINOR, "type": ["integer", "null"]},
     "idle_minor_per_minute": _MINOR,
     "idle_after_minutes": _MINUTES,
-    "tax_percent": _DECIMAL,
+    "tax_percent": _TARIFF_TAX,
     "valid_from": _TIMESTAMP,
 }
 _REQUIRED = [
@@ -67,7 +78,7 @@ NEW_INVOICE = _object(
     {
         "customer_id": CUSTOMER_ID,
         "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-        "tax_percent": _DECIMAL,
+        "tax_percent": _INVOICE_TAX,
         "lines": {"type": "array", "items": LINE, "maxItems": 100},
     },
     required=["customer_id"],

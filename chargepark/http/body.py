@@ -12,6 +12,15 @@ from aiohttp import web
 from chargepark.errors import DomainError, Invalid
 from chargepark.http.problem import BadRequest
 
+# What reading a body can answer besides the handler's own statuses, for every route with one;
+# the OpenAPI generator adds these to each such operation so the documents cannot leave them out.
+BODY_RESPONSES: dict[int, str] = {
+    400: "The body is not valid JSON",
+    413: "The body is larger than this service accepts",
+    415: "The body is not application/json",
+    422: "The body does not match the request schema",
+}
+
 
 class UnsupportedMediaType(DomainError):
     status = 415
@@ -34,7 +43,15 @@ async def read_json(request: web.Request, schema: dict[str, Any] | None = None) 
     """The request body as JSON, checked against `schema` (compiled once per schema)."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
-    raw = await request.read()  # aiohttp raises 413 past client_max_size
+    try:
+        raw = await request.read()  # aiohttp raises 413 past client_max_size
+    except web.RequestPayloadError as exc:
+        # The body could not be decoded (`Content-Encoding: gzip` that is not gzip).
+        raise BadRequest(f"the body cannot be read: {exc}") from None
+    except ConnectionResetError:
+        # The client closed the connection before the whole body came: its fault, not a
+        # dependency's (problem.py would take a ConnectionError for one), and nobody reads this.
+        raise BadRequest("the connection closed before the whole body arrived") from None
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -5,12 +5,29 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
 from chargepark.errors import Invalid
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+# The schemas of what these functions accept, for the OpenAPI documents (`operation(query=)`).
+def int_param(low: int = 0, high: int | None = None) -> dict[str, Any]:
+    """What query_int takes: a whole number of at most 9 digits, from `low` to `high`."""
+    return {"type": "integer", "minimum": low, "maximum": 999_999_999 if high is None else high}
+
+
+def choice_param(choices: tuple[str, ...]) -> dict[str, Any]:
+    return {"type": "string", "enum": list(choices)}
+
+
+# What parse_time takes, documented as RFC 3339 (a subset: ISO 8601 with its offset).
+TIME_PARAM: dict[str, Any] = {"type": "string", "format": "date-time"}
+TEXT_PARAM: dict[str, Any] = {"type": "string"}
+NO_CONTROLS = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"  # Unicode category Cc
 
 
 def query_int(

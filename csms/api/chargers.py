@@ -10,7 +10,7 @@ from chargepark.auth import requires
 from chargepark.clock import isoformat_utc
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
-from chargepark.http.query import query_int
+from chargepark.http.query import int_param, query_int
 from csms.api.keys import PRESENCE, SERVICE, SESSIONS, WHEREABOUTS
 from csms.domain import Charger
 from csms.service import ChangeCharger, ChargingService, RegisterCharger
@@ -67,7 +67,12 @@ async def register_charger(request: web.Request) -> web.Response:
 
 @routes.get("/chargers")
 @requires(READ)
-@operation("Chargers, by id", responses={200: "One page"}, tags=TAGS)
+@operation(
+    "Chargers, by id",
+    responses={200: "One page", 422: "Bad limit or offset"},
+    tags=TAGS,
+    query={"limit": int_param(1, 200), "offset": int_param(0)},
+)
 async def list_chargers(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, low=1, high=200)
     offset = query_int(request, "offset", 0)

@@ -12,7 +12,7 @@ from chargepark.errors import NotFound
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.problem import problem
-from chargepark.http.query import query_int
+from chargepark.http.query import int_param, query_int
 from csms.commands import (
     DEFAULT_TIMEOUT_SEC,
     MAX_TIMEOUT_SEC,
@@ -63,6 +63,7 @@ class UnknownCommand(NotFound):
         504: "No answer in time",
     },
     tags=TAGS,
+    query={"timeout": int_param(1, int(MAX_TIMEOUT_SEC))},
 )
 async def send_command(request: web.Request) -> web.Response:
     action = request.match_info["action"]
@@ -88,8 +89,9 @@ async def send_command(request: web.Request) -> web.Response:
 @requires("charging:read")
 @operation(
     "A charger's command log, newest first",
-    responses={200: "One page", 404: "Unknown charger"},
+    responses={200: "One page", 404: "Unknown charger", 422: "Bad limit or offset"},
     tags=TAGS,
+    query={"limit": int_param(1, 200), "offset": int_param(0)},
 )
 async def list_commands(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, low=1, high=200)

@@ -13,7 +13,7 @@ from chargepark.clock import isoformat_utc
 from chargepark.errors import Invalid
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
-from chargepark.http.query import query_int
+from chargepark.http.query import TEXT_PARAM, TIME_PARAM, choice_param, int_param, query_int
 from csms.api.keys import REMOTE, SESSIONS, WHEREABOUTS
 from csms.commands.port import CommandStatus
 from csms.remote import RemoteStart
@@ -116,6 +116,14 @@ async def get_session(request: web.Request) -> web.Response:
     "Sessions, newest first; filter by charger_id, status (pending|active|closed|failed), from, to",
     responses={200: "One page", 422: "Bad filter"},
     tags=TAGS,
+    query={
+        "charger_id": TEXT_PARAM,
+        "status": choice_param(STATUSES),
+        "from": TIME_PARAM,
+        "to": TIME_PARAM,
+        "limit": int_param(1, 200),
+        "offset": int_param(0),
+    },
 )
 async def list_sessions(request: web.Request) -> web.Response:
     q = request.query

@@ -13,16 +13,20 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import email.utils
 import gc
 import http
+import json
 import logging
 import ssl
 from datetime import timedelta
+from typing import Any
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
 
 from chargepark.clock import Clock
 from chargepark.config import OcppTls
@@ -102,6 +106,7 @@ class OcppServer:
                 max_size=64 * 1024,  # the largest legitimate frames (reports) fit well within
                 compression=None,
                 ssl=tls,
+                create_connection=_ProblemConnection,
                 backlog=LISTEN_BACKLOG,
             )
         except OSError as exc:
@@ -137,19 +142,19 @@ class OcppServer:
         cp_id = self.charge_point_id(request.path)
         if cp_id is None:
             return _refuse(
-                http.HTTPStatus.NOT_FOUND, f"connect to {self.prefix}{{charge_point_id}}\n"
+                http.HTTPStatus.NOT_FOUND, f"connect to {self.prefix}{{charge_point_id}}"
             )
         offered = _offered(request.headers)
         if not any(p in offered for p in SUBPROTOCOLS):
             return _refuse(
                 http.HTTPStatus.BAD_REQUEST,
-                "offer one of the subprotocols: " + ", ".join(SUBPROTOCOLS) + "\n",
+                "offer one of the subprotocols: " + ", ".join(SUBPROTOCOLS),
             )
         try:
             admission = await self.service.admit(cp_id, _basic_password(request.headers, cp_id))
         except Overloaded:  # too many handshakes waiting for the registry: come back later
             return _refuse(
-                http.HTTPStatus.SERVICE_UNAVAILABLE, "overloaded\n", [("Retry-After", "10")]
+                http.HTTPStatus.SERVICE_UNAVAILABLE, "overloaded", [("Retry-After", "10")]
             )
         if admission is Admission.UNAUTHORIZED:
             log.warning(
@@ -162,14 +167,14 @@ class OcppServer:
             )
             return _refuse(
                 http.HTTPStatus.UNAUTHORIZED,
-                "wrong or missing credentials\n",
+                "wrong or missing credentials",
                 [("WWW-Authenticate", 'Basic realm="chargepark-ocpp"')],
             )
         if admission is Admission.UNKNOWN_REJECT:
             log.warning(
                 "unknown charger refused", extra={"charger_id": cp_id, "remote": _remote(conn)}
             )
-            return _refuse(http.HTTPStatus.NOT_FOUND, "unknown charge point\n")
+            return _refuse(http.HTTPStatus.NOT_FOUND, "unknown charge point")
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
@@ -282,5 +287,30 @@ def _remote(conn: ServerConnection) -> str:
 def _refuse(
     status: http.HTTPStatus, text: str, extra: list[tuple[str, str]] | None = None
 ) -> Response:
-    headers = Headers([("Content-Type", "text/plain; charset=utf-8"), *(extra or [])])
-    return Response(status.value, status.phrase, headers, text.encode())
+    """A refused handshake, as problem+json (RFC 9457) like every HTTP error of ours."""
+    body = json.dumps(
+        {"type": "about:blank", "title": status.phrase, "status": status.value, "detail": text}
+    ).encode()
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", "application/problem+json"),
+            *(extra or []),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
+
+
+def _reject(status: http.HTTPStatus | int, text: str) -> Response:
+    return _refuse(http.HTTPStatus(status), text.strip())
+
+
+class _ProblemConnection(ServerConnection):
+    """The library's own refusals (a request line or header too long, no Upgrade header, the
+    server shutting down) are made by its protocol's `reject`: answered in our form too."""
+
+    def __init__(self, protocol: ServerProtocol, *args: Any, **kwargs: Any) -> None:
+        protocol.reject = _reject  # type: ignore[method-assign]
+        super().__init__(protocol, *args, **kwargs)

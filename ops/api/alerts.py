@@ -11,7 +11,7 @@ from chargepark.clock import isoformat_utc
 from chargepark.errors import Invalid
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
-from chargepark.http.query import query_int
+from chargepark.http.query import TEXT_PARAM, choice_param, int_param, query_int
 from ops.api.common import READ, WRITE, alerts, parse_time, query_choice, routes
 from ops.api.schemas import RULE, RULE_TEST
 from ops.domain import RuleSpec
@@ -124,6 +124,11 @@ async def test_rule(request: web.Request) -> web.Response:
     "Incidents, newest first: state=open|resolved, rule_id, limit (default 100)",
     responses={200: "OK", 422: "Bad filter"},
     tags=TAGS,
+    query={
+        "state": choice_param(("open", "resolved")),
+        "rule_id": TEXT_PARAM,
+        "limit": int_param(1, 1000),
+    },
 )
 async def list_incidents(request: web.Request) -> web.Response:
     state = query_choice(request, "state", ("open", "resolved"))

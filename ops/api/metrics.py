@@ -12,7 +12,7 @@ from chargepark.auth import requires
 from chargepark.errors import Invalid
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
-from chargepark.http.query import query_int
+from chargepark.http.query import TEXT_PARAM, TIME_PARAM, choice_param, int_param, query_int
 from ops.api.common import (
     CAPACITIES,
     READ,
@@ -41,6 +41,14 @@ DEFAULT_PERIOD = timedelta(hours=24)
     "level, ev=true|false",
     responses={200: "OK", 422: "Bad parameters"},
     tags=TAGS,
+    query={
+        "lot_id": TEXT_PARAM,
+        "from": TIME_PARAM,
+        "to": TIME_PARAM,
+        "bucket": int_param(1, 31 * 24 * 3600),
+        "ev": choice_param(("true", "false")),
+        "level": TEXT_PARAM,
+    },
 )
 async def occupancy(request: web.Request) -> web.Response:
     q = queries(request)
@@ -82,6 +90,7 @@ async def occupancy(request: web.Request) -> web.Response:
     "each status, sessions, kWh delivered, faults with their error codes, last seen",
     responses={200: "OK", 404: "ops has heard nothing of this charger", 422: "Bad times"},
     tags=TAGS,
+    query={"from": TIME_PARAM, "to": TIME_PARAM},
 )
 async def charger(request: web.Request) -> web.Response:
     q = queries(request)

@@ -20,6 +20,7 @@ from parking.api.common import (
     query_choice,
     routes,
 )
+from parking.api.schemas import REGNUM
 from parking.domain import Fuel, VehicleKind, normalize_regnum
 from parking.finders import FreeFilter, ParkingFinders
 
@@ -38,6 +39,7 @@ def finders(request: web.Request) -> ParkingFinders:
     "Where a vehicle is parked, in any lot: lot, level, slot_ui and since",
     responses={200: "OK", 403: "A customer's token", 404: "Not parked", 422: "Bad regnum"},
     tags=TAGS,
+    parameters={"regnum": REGNUM},
 )
 async def where_is(request: web.Request) -> web.Response:
     operators_only(request)

@@ -12,7 +12,7 @@ from chargepark.auth import requires
 from chargepark.clock import isoformat_utc
 from chargepark.errors import Invalid
 from chargepark.http.openapi import operation
-from chargepark.http.query import query_int
+from chargepark.http.query import TIME_PARAM, int_param, query_int
 from parking.api.common import (
     READ,
     check_range,
@@ -26,6 +26,7 @@ from parking.api.common import (
 )
 from parking.api.lots import capacity_json
 from parking.api.occupancy import status_filter
+from parking.api.schemas import REGNUM
 from parking.domain import normalize_regnum
 from parking.exports import HISTORY_COLUMNS, STATUS_COLUMNS, csv_chunks, json_chunks
 from parking.queries import HistoryFilter, history_query, history_row, status_query, status_row
@@ -41,6 +42,13 @@ MAX_BUCKETS = 1000
     "the event id `after` (the answer's `next_after`)",
     responses={200: "OK", 403: "A customer's token", 404: "No such lot", 422: "Bad filter"},
     tags=TAGS,
+    query={
+        "from": TIME_PARAM,
+        "to": TIME_PARAM,
+        "regnum": REGNUM,
+        "limit": int_param(1, 1000),
+        "after": int_param(0),
+    },
 )
 async def history(request: web.Request) -> web.Response:
     operators_only(request)
@@ -63,6 +71,7 @@ async def history(request: web.Request) -> web.Response:
     "percent of the slots in service now",
     responses={200: "OK", 404: "No such lot", 422: "Bad range or bucket"},
     tags=TAGS,
+    query={"from": TIME_PARAM, "to": TIME_PARAM, "bucket_sec": int_param(60, 366 * 86400)},
 )
 async def occupancy(request: web.Request) -> web.Response:
     bucket = query_int(request, "bucket_sec", 3600, low=60, high=366 * 86400)

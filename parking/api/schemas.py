@@ -11,6 +11,7 @@ from parking.domain import (
     MAX_NAME,
     MAX_SLOT_UI,
     MAX_SLOTS_PER_LOT,
+    REGNUM_PATTERN,
     Fuel,
     VehicleKind,
 )
@@ -20,9 +21,10 @@ _SLOT_UI = {"type": "integer", "minimum": 1, "maximum": MAX_SLOT_UI}
 _SLOT_UIS = {"type": "array", "items": _SLOT_UI, "maxItems": MAX_SLOTS_PER_LOT, "uniqueItems": True}
 _LEVEL = {"type": "string", "minLength": 1, "maxLength": MAX_LEVEL_NAME, "pattern": _TEXT}
 _NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": _TEXT}
-_TIMESTAMP = {"type": "string", "minLength": 1, "maxLength": 64}
+# RFC 3339 date-time, with its offset (parse_time refuses a time without one)
+_TIMESTAMP = {"type": "string", "format": "date-time", "maxLength": 64}
 # A raw plate as the gate read it; normalized to 1-16 of A-Z0-9 by the service.
-_REGNUM = {"type": "string", "minLength": 1, "maxLength": 32}
+REGNUM = {"type": "string", "pattern": REGNUM_PATTERN, "maxLength": 32}
 _KIND = {"enum": [k.value for k in VehicleKind]}
 _FUEL = {"enum": [f.value for f in Fuel]}
 
@@ -81,11 +83,11 @@ LOT_CHANGES = _object(
 )
 
 PARK = _object(
-    {"regnum": _REGNUM, "kind": _KIND, "fuel": _FUEL, "ts": _TIMESTAMP, "slot_ui": _SLOT_UI},
+    {"regnum": REGNUM, "kind": _KIND, "fuel": _FUEL, "ts": _TIMESTAMP, "slot_ui": _SLOT_UI},
     required=["regnum", "kind", "fuel"],
 )
 
 LEAVE = _object(
-    {"regnum": _REGNUM, "slot_ui": _SLOT_UI, "ts": _TIMESTAMP},
+    {"regnum": REGNUM, "slot_ui": _SLOT_UI, "ts": _TIMESTAMP},
     minProperties=1,
 )

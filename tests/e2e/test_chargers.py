@@ -418,3 +418,13 @@ async def test_a_charger_silent_past_the_silence_timeout_is_disconnected_and_off
         await talks.close()
     finally:
         await platform.stop()
+
+
+async def test_the_charger_list_documents_its_page_parameters_and_their_422(http, csms):
+    async with http.get(csms.url("/openapi.json")) as r:
+        listing = (await r.json())["paths"]["/chargers"]["get"]
+    params = {p["name"]: p["schema"] for p in listing["parameters"]}
+    assert params["limit"] == {"type": "integer", "minimum": 1, "maximum": 200}
+    assert "422" in listing["responses"]
+    async with http.get(csms.url("/chargers?limit=0"), headers=csms.headers) as r:
+        assert r.status == 422 and r.content_type == "application/problem+json"

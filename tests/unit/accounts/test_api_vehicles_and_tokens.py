@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from accounts.domain import REGNUM_PATTERN, normalize_regnum
+from chargepark.errors import Invalid
 from tests.support.accounts import operator, problem_of
 
 CAR = {"regnum": "ab-123", "kind": "CAR", "fuel": "EV"}
@@ -166,3 +170,43 @@ async def test_a_deactivated_customer_keeps_vehicles_but_its_tokens_answer_block
     unblock = {"status": "Accepted"}
     path = f"/customers/{ada}/id-tokens/04A2B3C4D5"
     await problem_of(await client.patch(path, json=unblock, headers=ops), 409)
+
+
+async def test_the_document_states_the_regnum_rule_and_the_422_of_unlinking(client, ops):
+    doc = await (await client.get("/openapi.json")).json()
+    unlink = doc["paths"]["/customers/{customer_id}/vehicles/{regnum}"]["delete"]
+    assert "422" in unlink["responses"]
+    regnum = {p["name"]: p["schema"] for p in unlink["parameters"]}["regnum"]
+    assert regnum["pattern"] == REGNUM_PATTERN
+    # The published rule and the one the service applies agree, both ways.
+    for raw in (
+        "ab-123 c",
+        "AB123",
+        " -X- ",
+        "A" * 16,
+        "F)",
+        "",
+        "-",
+        "A" * 17,
+        "ÄB1",
+        "AB\u00a01",
+    ):
+        try:
+            normalize_regnum(raw)
+            accepted = True
+        except Invalid:
+            accepted = False
+        assert accepted == bool(re.search(REGNUM_PATTERN, raw)), raw
+    customer = await a_customer(client, ops)
+    r = await client.delete(f"/customers/{customer}/vehicles/F)", headers=ops)
+    await problem_of(r, 422)
+
+
+async def test_oauth_errors_are_documented_as_the_json_they_are(client):
+    doc = await (await client.get("/openapi.json")).json()
+    token_op = doc["paths"]["/auth/token"]["post"]
+    for status in ("400", "401"):
+        assert set(token_op["responses"][status]["content"]) == {"application/json"}
+    r = await client.post("/auth/token", json={"grant_type": "client_credentials"})
+    assert r.status == 400 and r.content_type == "application/json"
+    assert (await r.json())["error"] == "invalid_request"
