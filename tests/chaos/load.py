@@ -14,6 +14,7 @@ messages the CSMS accepted, the energy) is kept as the truth invoices are checke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+from ocpp.exceptions import OCPPError
 
 from simulators.chargepoint import ChargePointSimulator, ChargerConfig, SimEvent, Vehicle
 from simulators.clock import SimClock, isoformat
@@ -279,8 +281,9 @@ class Load:
             await self.clock.sleep(60 * self.rng.randint(1, 5))
             await cp.plug(1, Vehicle(battery_kwh=90, soc=0.1, regnum=regnum))
             for _ in range(240):  # csms unreachable and the card not cached yet: again
-                if (status := await cp.authorize(1, card)) == "Accepted":
-                    break
+                with contextlib.suppress(OCPPError):  # InternalError: its database restarting
+                    if (status := await cp.authorize(1, card)) == "Accepted":
+                        break
                 await asyncio.sleep(0.5)
             tx = cp.evses[1].tx
             assert tx is not None, status

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from simulators.chargepoint import core as simulator_core
 from simulators.clock import isoformat
 from tests.chaos.checks import all_invoices, check_invoices, localstripe_succeeded, unsent_outbox
 from tests.chaos.cluster import SERVICES, STRIPE_KEY, STRIPE_WEBHOOK_SECRET, Cluster
@@ -76,7 +77,8 @@ async def cluster(request, stripe: tuple[FakeStripe, str]) -> AsyncIterator[Clus
     require_nginx()
     fake, _ = stripe
     # Not under pytest's tmp_path: other pytest runs on the machine prune those while this one
-    # still runs. Kept when the test fails (the services' and the gateway's logs), else removed.
+    # still runs. Kept when the test fails or TEST_CHAOS_KEEP is set (the services' and the
+    # gateway's logs), else removed.
     root = Path(tempfile.mkdtemp(prefix="chargepark-chaos-"))
     top = Cluster(root, fake.api_base)
     try:
@@ -86,7 +88,7 @@ async def cluster(request, stripe: tuple[FakeStripe, str]) -> AsyncIterator[Clus
         yield top
     finally:
         await asyncio.to_thread(top.stop)
-        if request.node.stash.get(FAILED, True):
+        if request.node.stash.get(FAILED, True) or os.environ.get("TEST_CHAOS_KEEP"):
             print(f"chaos: logs kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
@@ -123,8 +125,8 @@ async def drained(cluster: Cluster, within: float) -> float:
 async def kill_service(cluster: Cluster, load: Load, name: str, down: float) -> Fault:
     fault = Fault(f"kill -9 {name}", "service")
     process = cluster.processes[name]
-    await asyncio.to_thread(process.kill)
     killed = time.monotonic()
+    await asyncio.to_thread(process.kill)
     await asyncio.sleep(down)
     process.start()
     await asyncio.to_thread(process.ready)
@@ -133,20 +135,28 @@ async def kill_service(cluster: Cluster, load: Load, name: str, down: float) -> 
     return fault
 
 
-async def kill_csms_node(cluster: Cluster, load: Load, name: str) -> Fault:
+async def kill_csms_node(cluster: Cluster, load: Load, name: str, settle: float = 0) -> Fault:
     fault = Fault(f"kill -9 {name}", "csms node")
     process = cluster.processes[name]
+    killed = time.monotonic()  # before: its chargers see their connections close at once
     await asyncio.to_thread(process.kill)
-    killed = time.monotonic()
     await asyncio.sleep(1)  # the kernel closes its sockets; the gateway closes the chargers'
     lost = [load.chargers[cp] for cp in lost_connection(load.chargers, killed)]
-    await asyncio.gather(*(c.wait_for(lambda c=c: c.accepted, RECONNECT_LIMIT + 30) for c in lost))
-    fault.reconnects = reconnect_times(load.chargers, killed)
     assert lost, f"no charger was on {name}"
+    with contextlib.suppress(TimeoutError):  # one not back in time shows in the figures
+        await asyncio.gather(
+            *(c.wait_for(lambda c=c: c.accepted, RECONNECT_LIMIT + 30) for c in lost)
+        )
+    back = reconnect_times(load.chargers, killed)
+    fault.reconnects = {c.id: back.get(c.id, float("inf")) for c in lost}
     process.start()
     await asyncio.to_thread(process.ready)
     fault.recovery_sec = max(fault.reconnects.values())
     fault.outage_sec = time.monotonic() - killed
+    # The gateway keeps a server it failed to reach out of its upstream for a while after the
+    # last failure, restarted or not: the other node's death soon after leaves chargers without
+    # a live node (503) for that while (docs/reliability.md).
+    await asyncio.sleep(settle)
     return fault
 
 
@@ -188,7 +198,7 @@ def plan(cluster: Cluster, load: Load) -> list[tuple[str, Callable[[], Awaitable
     for name in ("accounts", "parking", "billing", "ops"):
         steps.append((f"kill {name}", lambda name=name: kill_service(c, g, name, 5)))
     for node in ("csms-1", "csms-2"):
-        steps.append((f"kill {node}", lambda node=node: kill_csms_node(c, g, node)))
+        steps.append((f"kill {node}", lambda node=node: kill_csms_node(c, g, node, 12)))
     steps.append(("stop nats", lambda: stop_nats(c, g, 60)))
     steps.append(("restart postgres", lambda: restart_postgres(c, g)))
     # immediate: no clean shutdown, crash recovery at start, as after a power cut.
@@ -198,8 +208,13 @@ def plan(cluster: Cluster, load: Load) -> list[tuple[str, Callable[[], Awaitable
 
 @pytest.mark.timeout(1800 if FULL else 420)
 async def test_faults_in_turn_lose_and_duplicate_nothing(
-    cluster: Cluster, stripe: tuple[FakeStripe, str]
+    cluster: Cluster, stripe: tuple[FakeStripe, str], monkeypatch
 ):
+    # OCPP 1.6 section 4.10 (2.0.1 E04): a charger retries a transaction message the CSMS
+    # could not process (a CALLERROR: its database restarting) TransactionMessageAttempts
+    # times, RetryInterval apart, minutes in all. The simulator waits its 10 s in simulated
+    # time, 300 times faster here: more attempts keep the same wall-clock window.
+    monkeypatch.setattr(simulator_core, "MAX_TX_ATTEMPTS", 2000)
     fake, localstripe = stripe
     assert cluster.gateway is not None
     begun = time.monotonic()
