@@ -8,6 +8,7 @@ billing's domain functions and the seeded tariff T_STD, never from billing's own
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -138,13 +139,22 @@ async def check_invoices(
             if inv["customer_id"] != visit.customer_id:
                 found.add(f"invoice {inv['id']}: customer {inv['customer_id']}")
             if inv["status"] != "paid":
-                found.add(f"invoice {inv['id']} of {visit.regnum} is {inv['status']}")
+                keep = ("provider_invoice_id", "last_error", "next_attempt_at", "payment_attempts")
+                found.add(
+                    f"invoice {inv['id']} of {visit.regnum} is {inv['status']}: "
+                    + json.dumps({k: inv.get(k) for k in keep})[:600]
+                )
             else:
                 found.paid += 1
                 check_stripe(found, inv, stripe)
     strays = [i for v, group in by_visit.items() if v not in ours for i in group]
     for inv in strays:
-        found.add(f"invoice {inv['id']} ({inv['visit_id']}) is of no visit the load made")
+        _, full = await api.call("GET", f"/billing/invoices/{inv['id']}", ok=(200,))
+        lines = [(line["kind"], line["amount_minor"], line["session_id"]) for line in full["lines"]]
+        found.add(
+            f"invoice {inv['id']} ({inv['visit_id']}, {inv['status']}) is of no visit the load "
+            f"made: {lines}"
+        )
     found.invoices = len(invoices)
     return found
 

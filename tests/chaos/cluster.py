@@ -129,7 +129,10 @@ class Cluster:
         accounts.ready()  # the others read its JWKS at start
         jwks = {"CHARGEPARK_JWKS_URL": f"{accounts.url}/.well-known/jwks.json"}
         billing = {
-            "CHARGEPARK_BILLING_SETTLE_SEC": "2",
+            # Longer than an outbox relay's longest backoff (15 s) plus its poll, as the default
+            # (60 s) is: after a NATS outage each service's backlog reaches billing within that
+            # of the others', so a visit's events all join it before it is invoiced.
+            "CHARGEPARK_BILLING_SETTLE_SEC": "17",
             "CHARGEPARK_BILLING_JOB_INTERVAL": "1",
             "CHARGEPARK_STRIPE_API_KEY": STRIPE_KEY,
             "CHARGEPARK_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
@@ -172,7 +175,12 @@ class Cluster:
                 "parking": [f"127.0.0.1:{p['parking'].port}"],
                 "billing": [f"127.0.0.1:{p['billing'].port}"],
                 "ops": [f"127.0.0.1:{p['ops'].port}"],
-                "csms_ocpp": [f"127.0.0.1:{port}" for port in self.ocpp_ports.values()],
+                # max_fails=0: with nginx's default passive check (max_fails=1, fail_timeout=10s)
+                # a csms node restarted after a kill stayed "failed" for the chargers whose first
+                # choice it is not, and when the other node died they got 503 (no live upstreams)
+                # for 45 s and more (docs/reliability.md). A refused connection now only moves
+                # the handshake on to the next node.
+                "csms_ocpp": [f"127.0.0.1:{port} max_fails=0" for port in self.ocpp_ports.values()],
             },
             *SERVICE_CLIENT,
         )
