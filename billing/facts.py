@@ -137,7 +137,11 @@ async def _reassign(uow: SqlBillingUnitOfWork, sessions: Sequence[Any], now: dat
             continue
         if stay is None:
             await uow.ensure_session_visit(target, s, now)
-        await uow.move_session(s.session_id, target)
+        if not await uow.move_session(s.session_id, target, stored.visit_id):
+            # Invoiced where it was while this event was applied: billed there, once. (A
+            # session visit made above for it is empty: dropped below.)
+            touched.add(target)
+            continue
         touched |= {target, stored.visit_id}
     await uow.drop_empty_session_visits(touched)
     return touched

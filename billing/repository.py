@@ -269,12 +269,20 @@ class SqlBillingUnitOfWork(UnitOfWork):
         )
         return [StoredSession(_session_of_row(r), r.visit_id, False) for r in rows]
 
-    async def move_session(self, session_id: str, visit_id: str) -> None:
-        await self.session.execute(
+    async def move_session(self, session_id: str, visit_id: str, from_visit: str) -> bool:
+        """Move the session from `from_visit` unless it was billed there meanwhile: the job
+        invoicing that visit holds its sessions' rows, and once it commits they are frozen
+        (PostgreSQL checks the condition again on the row the job left). False: not moved."""
+        moved = await self.session.execute(
             update(visit_sessions)
-            .where(visit_sessions.c.session_id == session_id)
+            .where(
+                visit_sessions.c.session_id == session_id,
+                visit_sessions.c.visit_id == from_visit,
+                visit_sessions.c.frozen.is_(False),
+            )
             .values(visit_id=visit_id)
         )
+        return moved.rowcount == 1
 
     async def ensure_session_visit(self, visit_id: str, s: SessionFact, now: datetime) -> None:
         """The visit of a session without a stay (a public charger), made once."""
@@ -343,11 +351,16 @@ class SqlBillingUnitOfWork(UnitOfWork):
         row = (await self.session.execute(query)).first()
         if row is None:
             return None
-        srows = await self.session.execute(
+        query = (
             select(visit_sessions)
             .where(visit_sessions.c.visit_id == visit_id)
             .order_by(visit_sessions.c.started_at, visit_sessions.c.session_id)
         )
+        if for_update:
+            # The sessions too: an event moving one to another visit waits until this visit is
+            # invoiced (then finds it frozen), or this waits for the move (and bills without it).
+            query = query.with_for_update()
+        srows = await self.session.execute(query)
         sessions = tuple(_session_of_row(r) for r in srows)
         stay = _stay_of_row(row) if row.kind == "STAY" else None
         return StoredVisit(

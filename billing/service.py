@@ -195,8 +195,14 @@ class BillingService:
             )
         made = []
         for visit_id in candidates:
-            with tracing.job_span("billing finalize visit", {"billing.visit_id": visit_id}):
-                invoice_id = await self.finalize_visit(visit_id)
+            try:
+                with tracing.job_span("billing finalize visit", {"billing.visit_id": visit_id}):
+                    invoice_id = await self.finalize_visit(visit_id)
+            except Exception:
+                # One visit that cannot be invoiced must not hold back the others, nor the
+                # collection after them: it is logged and tried again next cycle.
+                log.exception("visit not invoiced", extra={"visit_id": visit_id})
+                continue
             if invoice_id is not None:
                 made.append(invoice_id)
         return made
@@ -217,6 +223,14 @@ class BillingService:
                 self.settings.visit_timeout_sec,
             )
             if not (due or force):
+                return None
+            if stored.visit.stay is None and not stored.visit.sessions:
+                # A session's own visit whose session moved to a stay (events racing after an
+                # outage can leave it behind): nothing to bill, and nothing will join it that
+                # would not make it again.
+                await uow.drop_empty_session_visits([visit_id])
+                await uow.commit()
+                log.info("empty visit dropped", extra={"visit_id": visit_id})
                 return None
             lines, primary = price_visit(stored.visit, tariff_chooser(await uow.all_tariffs()))
             customer_id = await customer_of(uow, stored.visit)

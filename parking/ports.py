@@ -11,9 +11,10 @@ from typing import Any, Protocol, Self
 from parking.domain import Lot, Slot, Stay, Vehicle
 
 
-class ConnectionLost(Exception):
+class ConnectionLost(ConnectionError):
     """The unit of work lost its database connection before commit: nothing was written, and
-    the use case can run again, once, on a new connection."""
+    the use case can run again, once, on a new connection. A ConnectionError: when the second
+    run fails too (PostgreSQL restarting), the REST edge answers 503 with Retry-After."""
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem(exc.status, detail or _default_detail(exc, request), headers=headers)
     except DomainError as exc:
         return problem(exc.status, exc.detail or None, kind=exc.kind, **getattr(exc, "extra", {}))
-    except UNAVAILABLE as exc:
+    except Exception as exc:
+        if not out_of_reach(exc):
+            # Never a traceback to the client; the log has it with the correlation id.
+            log.exception("unhandled error", extra={"method": request.method, "path": request.path})
+            return problem(500, "An internal error occurred; it has been logged.")
         # The database (or another dependency) could not be reached or did not answer in
         # time: nothing is wrong with the request, and it may be sent again.
         log.warning(
@@ -73,10 +77,6 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             kind="unavailable",
             headers={"Retry-After": "1"},
         )
-    except Exception:
-        # Never a traceback to the client; the log has it with the correlation id.
-        log.exception("unhandled error", extra={"method": request.method, "path": request.path})
-        return problem(500, "An internal error occurred; it has been logged.")
 
 
 # What "could not reach it" looks like: connection refused, reset or timed out, a pool with no
@@ -91,6 +91,20 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
 )
+
+
+def out_of_reach(exc: BaseException) -> bool:
+    """`exc`, or an error it wraps, is one of UNAVAILABLE. SQLAlchemy wraps what its asyncpg
+    dialect has no class for in a plain DBAPIError: while PostgreSQL shuts down or starts up
+    (a restart) a connect fails with asyncpg's CannotConnectNowError inside one."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a chain, not a cycle: a few links at most
+        if cause is None:
+            return False
+        if isinstance(cause, UNAVAILABLE):
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return False
 
 
 def _brief(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -408,6 +409,32 @@ def test_a_gateway_that_cannot_reach_accounts_answers_503(tmp_path, stubs, ocpp_
         assert failed.value.headers["Retry-After"] == "5"
         # Public paths do not depend on accounts.
         with urllib.request.urlopen(f"{gw.base_url}/parking/healthz", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        gw.stop()
+
+
+def test_a_service_that_is_down_answers_503_with_retry_after(tmp_path, accounts, stubs, ocpp_nodes):
+    """Every server of an upstream refusing connections (killed, restarting) is a 503 with
+    Retry-After, as a service's own 503 is, so clients wait and retry; not a 502."""
+    down = SimpleNamespace(address=f"127.0.0.1:{free_port()}")
+    gw = _gateway(tmp_path, accounts, {**stubs, "parking": down}, ocpp_nodes, GATEWAY_CLIENT[1])
+    gw.start()
+    try:
+        token = asyncio.run(_token(gw, scope="parking:read"))
+        request = urllib.request.Request(f"{gw.base_url}/parking/lots", headers=bearer(token))
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(request, timeout=20)
+        with failed.value:
+            assert failed.value.code == 503
+            assert failed.value.headers["Content-Type"] == "application/problem+json"
+            assert failed.value.headers["Retry-After"] == "2"
+            assert failed.value.headers["X-Correlation-ID"]
+            body = json.loads(failed.value.read())
+        assert body["status"] == 503 and "not reachable" in body["detail"]
+        # The other services behind the same gateway are not affected.
+        ops = urllib.request.Request(f"{gw.base_url}/ops/alerts", headers=bearer(token))
+        with urllib.request.urlopen(ops, timeout=10) as r:
             assert r.status == 200
     finally:
         gw.stop()

@@ -7,10 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from billing import service as service_module
 from billing.domain.invoices import NotDraft
+from billing.domain.visits import session_of_event, session_visit_id
 from billing.payments.local import LocalProvider
 from billing.payments.port import PaymentStatus, ProviderUnavailable
-from billing.service import UnknownProviderInvoice
+from billing.service import UnknownProviderInvoice, UnknownVisit
 from chargepark.clock import as_utc
 from tests.unit.billing.support import (
     ScriptedProvider,
@@ -430,3 +432,44 @@ async def test_a_lost_collect_answer_after_the_webhook_said_paid_leaves_the_invo
         ("collect", "unavailable"),
     ]
     assert len(await billing.outbox("InvoicePaid")) == 1
+
+
+async def test_an_empty_session_visit_is_dropped_and_the_other_visits_are_invoiced(billing, clock):
+    # A session's own visit left behind without its session (the session moved to its stay
+    # while another event about it was applied; seen after a NATS outage's burst).
+    _, gone = session_events(session_id="S-GONE", charger="PUB-9")
+    async with billing.service.uow() as uow:
+        await uow.ensure_session_visit(
+            session_visit_id("S-GONE"), session_of_event(gone), clock.now()
+        )
+        await uow.commit()
+    started, closed = session_events()
+    await billing.deliver(parked(), started, closed, left())
+    clock.at = at(200)
+    [invoice_id] = await billing.service.finalize_due()
+    assert (await billing.service.invoice(invoice_id))["total_minor"] == 1534
+    with pytest.raises(UnknownVisit):
+        await billing.service.visit(session_visit_id("S-GONE"))
+    assert await billing.service.finalize_due() == []
+
+
+async def test_a_visit_that_fails_to_price_does_not_hold_back_the_others(
+    billing, clock, monkeypatch, caplog
+):
+    await billing.deliver(parked("AB123", bay=None), left("AB123", bay=None))
+    await billing.deliver(parked("CD456", bay=None), left("CD456", bay=None))
+    real = service_module.price_visit
+
+    def fails_for_ab123(visit, tariff_for):
+        if visit.stay is not None and visit.stay.key.regnum == "AB123":
+            raise RuntimeError("a bug in pricing")
+        return real(visit, tariff_for)
+
+    monkeypatch.setattr(service_module, "price_visit", fails_for_ab123)
+    clock.at = at(200)
+    [invoice_id] = await billing.service.finalize_due()
+    inv = await billing.service.invoice(invoice_id)
+    assert (await billing.service.visit(inv["visit_id"])).visit.stay.key.regnum == "CD456"
+    assert [r.message for r in caplog.records if r.levelname == "ERROR"] == ["visit not invoiced"]
+    monkeypatch.setattr(service_module, "price_visit", real)
+    assert len(await billing.service.finalize_due()) == 1  # tried again next cycle

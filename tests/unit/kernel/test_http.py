@@ -15,6 +15,7 @@ from chargepark.events.inprocess import InProcessBus
 from chargepark.http.app import make_service_app
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
+from parking.ports import ConnectionLost
 from tests.support.context import a_context
 
 THING = {
@@ -42,12 +43,26 @@ async def explode(request: web.Request) -> web.Response:
     raise RuntimeError("secret internals")
 
 
+def dialect_error(cause: Exception) -> sqlalchemy.exc.DBAPIError:
+    """As SQLAlchemy's asyncpg dialect raises what it has no class for: a plain DBAPIError
+    around the dialect's own error, whose cause is asyncpg's."""
+    adapted = Exception(str(cause))
+    adapted.__cause__ = cause
+    return sqlalchemy.exc.DBAPIError("SELECT 1", {}, adapted)
+
+
 UNREACHABLE = {
     "refused": ConnectionRefusedError(111, "Connection refused"),
     "timeout": TimeoutError(),
     "operational": sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server gone")),
     "pool": sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
     "too-many": asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+    # parking's park/leave unit of work, which found no live connection twice.
+    "parking": ConnectionLost("no live database connection in the writers' pool"),
+    # PostgreSQL restarting: a connect answered "the database system is shutting down".
+    "restarting": dialect_error(
+        asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+    ),
 }
 
 

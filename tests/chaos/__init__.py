@@ -1,0 +1,1 @@
+"""Chaos: the distributed topology under load, with faults injected in turn."""
