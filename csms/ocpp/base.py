@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chargepark import tracing
 from chargepark.db.batcher import Overloaded
+from chargepark.http.problem import out_of_reach
 from csms.ocpp import payloads
 from csms.ocpp.text import unsound_text
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 _BUSY = {"cause": "overloaded: try again later"}
+_UNAVAILABLE = {"cause": "temporarily unavailable: try again later"}
 _CAUSE_MAX = 255  # as 2.0.1 bounds errorDescription; a schema message can quote a whole payload
 
 
@@ -430,10 +432,24 @@ class ProtocolEdge:
             # call was not processed, instead of waiting into its timeout while we fall further
             # behind; whether it sends the message again is its own retry policy.
             self.overloads += 1
-            _log_overload(self.id)
+            _log_once_a_minute("overload", "overloaded: calls answered InternalError", self.id)
             await self._send_error(msg.unique_id, *self._rpc.codes[Fault.INTERNAL], _BUSY)
             return
-        except Exception:
+        except Exception as exc:
+            if out_of_reach(exc):
+                # The database is restarting or out of connections: our failure, not the
+                # charger's, and a passing one. The charger sends the message again (its retry
+                # policy); a traceback per message would flood the log for the whole outage.
+                _log_once_a_minute(
+                    "unavailable",
+                    "database out of reach: calls answered InternalError",
+                    self.id,
+                    exc,
+                )
+                await self._send_error(
+                    msg.unique_id, *self._rpc.codes[Fault.INTERNAL], _UNAVAILABLE
+                )
+                return
             log.exception("OCPP handler failed", extra=self._ids(msg))
             await self._refuse(msg, Fault.INTERNAL)
             return
@@ -509,16 +525,21 @@ def _result_frame(result: CallResult) -> str:
         return str(result.to_json())
 
 
-_overload_logged_at = -60.0
+_logged_at: dict[str, float] = {}
 
 
-def _log_overload(charger_id: str) -> None:
-    # At most one line a minute: under overload a line per refused call would add to it.
-    global _overload_logged_at
+def _log_once_a_minute(
+    kind: str, message: str, charger_id: str, exc: BaseException | None = None
+) -> None:
+    # At most one line a minute per kind: under overload or an outage a line per refused call
+    # would add to it.
     now = time.monotonic()
-    if now - _overload_logged_at >= 60.0:
-        _overload_logged_at = now
-        log.warning("overloaded: calls answered InternalError", extra={"charger_id": charger_id})
+    if now - _logged_at.get(kind, -60.0) >= 60.0:
+        _logged_at[kind] = now
+        extra = {"charger_id": charger_id}
+        if exc is not None:
+            extra["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        log.warning(message, extra=extra)
 
 
 def _schema_fault(exc: errors.OCPPError) -> tuple[Fault, str | None]:
