@@ -126,7 +126,10 @@ class Gateway:
             "GATEWAY_CLIENT_SECRET": self.client_secret,
         }
         for group, name in UPSTREAM_PLACEHOLDERS.items():
-            values[name] = server_lines(self.upstreams[group])
+            addresses = self.upstreams[group]
+            if group == "csms_ocpp":  # as docker-compose.yml: no node is marked failed
+                addresses = [a if "max_fails" in a else f"{a} max_fails=0" for a in addresses]
+            values[name] = server_lines(addresses)
         return values
 
     def write(self) -> Path:
