@@ -173,6 +173,9 @@ def iso(at: datetime) -> str:
 
 
 _ALNUM = string.ascii_letters + string.digits
+# Units a valid reading names: no kilo, so that a register times a multiplier of up to 10^3 stays
+# within the bound csms keeps every reading to (10^12 of its base unit).
+_UNITS = ("Wh", "W", "A", "V", "varh", "Percent", "Celsius")
 _ID_TAGS = ("FUZZ-TAG-1", "FUZZ-TAG-2", "04A2B3C4D5")
 
 
@@ -227,6 +230,8 @@ class _Values:
             return rng.choice(_ID_TAGS)[:limit]
         if name == "value" and self.version == "1.6":
             return str(self.stream.meter(rng))
+        if name == "unit":  # 2.0.1 unitOfMeasure: a free string, read as kilo when it starts "k"
+            return rng.choice(_UNITS)
         return "".join(rng.choice(_ALNUM) for _ in range(rng.randint(1, min(limit, 16))))
 
     def integer(self, schema: dict[str, Any], name: str, parent: str) -> int:
