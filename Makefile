@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint format services check-deploy clean
+.PHONY: up test chaos lint format services check-deploy clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -21,6 +21,10 @@ up: $(STAMP)
 ## test: install into .venv, lint, check the deployment files, run every test
 test: $(STAMP) lint check-deploy services
 	$(BIN)/pytest
+
+## chaos: the full chaos and fuzz runs (minutes; make test runs their bounded part)
+chaos: $(STAMP) services
+	TEST_CHAOS=full $(BIN)/pytest tests/chaos tests/fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
