@@ -134,21 +134,30 @@ class Consumer(Generic[U]):
     # -- one delivery ------------------------------------------------------------------------
 
     async def _handle(self, handler: EventHandler[U], event: dict[str, Any], attempt: int) -> None:
+        exc = await self._try(handler, event)
+        if exc is None:
+            return
+        failure = failure_kind(exc)
+        if attempt >= self.policy.attempts(failure):
+            await self._give_up(event, exc, failure, attempt)
+        elif self.retries is not None and attempt >= self.policy.tries_before_deferring(failure):
+            await self._defer(event, exc, failure, attempt)
+        else:
+            raise exc  # the transport delivers it again after its backoff
+
+    async def _try(
+        self, handler: EventHandler[U], event: dict[str, Any], *, settles: bool = False
+    ) -> Exception | None:
+        """Apply the event; a DomainError is a business "no", recorded as rejected. Returns any
+        other failure, for the caller to retry, set aside or give up on."""
         try:
-            await self._apply(handler, event)
+            await self._apply(handler, event, settles=settles)
         except DomainError as exc:
             log.info("event rejected", extra=self._ids(event) | {"reason": str(exc)})
             await self._record(event, "rejected")
         except Exception as exc:
-            failure = failure_kind(exc)
-            if attempt >= self.policy.attempts(failure):
-                await self._give_up(event, exc, failure, attempt)
-            elif self.retries is not None and attempt >= self.policy.tries_before_deferring(
-                failure
-            ):
-                await self._defer(event, exc, failure, attempt)
-            else:
-                raise
+            return exc
+        return None
 
     async def _apply(
         self, handler: EventHandler[U], event: dict[str, Any], *, settles: bool = False
@@ -245,12 +254,8 @@ class Consumer(Generic[U]):
             await self._give_up(event, reason, DETERMINISTIC, attempt)
             return
         with self._context(event, attempt):
-            try:
-                await self._apply(handler, event, settles=True)
-            except DomainError as exc:
-                log.info("event rejected", extra=self._ids(event) | {"reason": str(exc)})
-                await self._record(event, "rejected")
-            except Exception as exc:
+            exc = await self._try(handler, event, settles=True)
+            if exc is not None:
                 failure = failure_kind(exc)
                 if attempt >= self.policy.attempts(failure):
                     await self._give_up(event, exc, failure, attempt)
