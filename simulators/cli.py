@@ -283,7 +283,8 @@ def _scenario(args: argparse.Namespace) -> int:
     from simulators.rest import PlatformClient
     from simulators.retry import RetryPolicy
     from simulators.scenario.model import load, resolve
-    from simulators.scenario.runner import ScenarioRunner, render_summary
+    from simulators.scenario.runner import ScenarioRunner
+    from simulators.scenario.summary import render_summary
 
     if not args.token and not (args.client_id and args.client_secret):
         raise ValueError(

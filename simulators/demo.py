@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 from simulators.rest import PlatformClient
 from simulators.scenario.model import builtin, load
-from simulators.scenario.runner import ScenarioRunner, render_summary
+from simulators.scenario.runner import ScenarioRunner
+from simulators.scenario.summary import render_summary
 
 CLIENT_ID = "demo"
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from simulators.scenario.model import builtin, load
-from simulators.scenario.runner import ScenarioRunner, Summary
+from simulators.scenario.runner import ScenarioRunner
+from simulators.scenario.summary import Summary
 from tests.e2e.test_sim_chargers import site  # noqa: F401 - the module's platform fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
