@@ -86,6 +86,14 @@ def event201(seq_no: int, event_type: str = "Updated", **extra: Any) -> dict[str
     }
 
 
+def refused(answer: list[Any], code: str, field: str, *, at_start: bool = False) -> bool:
+    """`answer` is a CALLERROR `code` whose cause names `field` (first, with `at_start`)."""
+    if answer[0] != 4 or answer[2] != code:
+        return False
+    cause = str(answer[4].get("cause", "")).removeprefix("$.")
+    return cause.startswith(field) if at_start else field.removeprefix("$.") in cause
+
+
 def no_tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         f"{r.levelname} {r.getMessage()}"
@@ -169,8 +177,7 @@ async def test_integers_beyond_what_we_store_get_the_versions_constraint_error(h
     wrong = []
     for version, action, payload, field in OUT_OF_RANGE:
         answer = await chargers[version].call(action, payload)
-        cause = answer[4].get("cause", "") if answer[0] == 4 else ""
-        if answer[0] != 4 or answer[2] != "PropertyConstraintViolation" or field not in cause:
+        if not refused(answer, "PropertyConstraintViolation", field):
             wrong.append((version, action, field, answer))
     assert wrong == []
     for charger in chargers.values():  # every connection still serves
@@ -228,8 +235,7 @@ async def test_readings_beyond_what_consumers_store_are_refused_and_never_become
     wrong = []
     for version, action, payload, field in UNSTORABLE_READINGS:
         answer = await chargers[version].call(action, payload)
-        cause = answer[4].get("cause", "") if answer[0] == 4 else ""
-        if answer[0] != 4 or answer[2] != "PropertyConstraintViolation" or field not in cause:
+        if not refused(answer, "PropertyConstraintViolation", field):
             wrong.append((version, action, payload, answer))
     assert wrong == []
     # The largest reading there is still goes through, and is stored (bigint on PostgreSQL).
@@ -295,8 +301,7 @@ async def test_an_unreadable_charger_time_is_a_format_violation_naming_the_field
     wrong = []
     for (version, action, field), ts in itertools.product(TIMED_FIELDS, UNREADABLE_TIMES):
         answer = await chargers[version].call(action, with_time(version, action, field, ts))
-        cause = answer[4].get("cause", "").removeprefix("$.") if answer[0] == 4 else ""
-        if answer[0] != 4 or answer[2] != code[version] or not cause.startswith(field):
+        if not refused(answer, code[version], field, at_start=True):
             wrong.append((version, action, field, ts, answer))
     assert wrong == []
     async with http.get(csms.url("/sessions"), headers=csms.headers) as r:
@@ -390,8 +395,7 @@ async def test_nul_and_lone_surrogates_are_refused_before_any_handler(http, csms
         unique_id = f"u-{next(_ids)}"
         await chargers[version].ws.send(f'[2, "{unique_id}", "{action}", {payload}]')
         answer = await chargers[version].answer(unique_id)
-        cause = answer[4].get("cause", "") if answer[0] == 4 else ""
-        if answer[0] != 4 or answer[2] != "PropertyConstraintViolation" or field not in cause:
+        if not refused(answer, "PropertyConstraintViolation", field):
             wrong.append((version, action, answer))
     assert wrong == []
     for charger in chargers.values():  # every connection still serves
