@@ -9,23 +9,23 @@ from chargepark.http.app import make_service_app
 from chargepark.http.client import ServiceClient
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 from csms import api
-from csms.authorization import Authorizer
-from csms.cluster import PresenceTable, Whereabouts
+from csms.adapters.cluster import PresenceTable, Whereabouts
+from csms.adapters.presence import Presence
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.adapters.session_queries import SessionQueries
+from csms.adapters.tables import charger_notifications, kernel, metadata, meter_samples
+from csms.adapters.telemetry import TelemetryOutbox
 from csms.commands.history import CommandHistory
 from csms.commands.local import LocalCommandPort
 from csms.commands.recorded import RecordedCommandPort
 from csms.commands.routed import CommandResponder, RoutedCommandPort
 from csms.consumers import build_consumer
-from csms.housekeeping import Housekeeping
 from csms.ocpp.server import OcppServer
-from csms.presence import Presence
-from csms.remote import RemoteControl
-from csms.repository import CsmsUnitOfWork
-from csms.service import ChargingService
-from csms.session_queries import SessionQueries
-from csms.store import charger_notifications, kernel, metadata, meter_samples
-from csms.telemetry import TelemetryOutbox
-from csms.transactions import TransactionService
+from csms.services.authorization import Authorizer
+from csms.services.chargers import ChargingService
+from csms.services.housekeeping import Housekeeping
+from csms.services.remote import RemoteControl
+from csms.services.transactions import TransactionService
 
 TITLE = "chargepark charging (CSMS)"
 

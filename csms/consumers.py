@@ -12,9 +12,9 @@ from chargepark.clock import Clock, as_utc
 from chargepark.db.tables import KernelTables
 from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
-from csms.authorization import Authorization, cache_upsert
-from csms.repository import CsmsUnitOfWork
-from csms.store import bay_vehicles, sessions
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.adapters.tables import bay_vehicles, sessions
+from csms.services.authorization import Authorization, cache_upsert
 
 
 def build_consumer(uow: Any, tables: KernelTables, clock: Clock) -> Consumer[CsmsUnitOfWork]:

@@ -12,9 +12,9 @@ from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.query import int_param, query_int
 from csms.api.keys import PRESENCE, SERVICE, SESSIONS, WHEREABOUTS
-from csms.domain import Charger
-from csms.service import ChangeCharger, ChargingService, RegisterCharger
-from csms.sessions import Session
+from csms.domain.chargers import Charger
+from csms.domain.sessions import Session
+from csms.services.chargers import ChangeCharger, ChargingService, RegisterCharger
 
 routes = web.RouteTableDef()
 TAGS = ["chargers"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from csms.cluster import Whereabouts
-from csms.presence import Presence
-from csms.remote import RemoteControl
-from csms.service import ChargingService
-from csms.session_queries import SessionQueries
+from csms.adapters.cluster import Whereabouts
+from csms.adapters.presence import Presence
+from csms.adapters.session_queries import SessionQueries
+from csms.services.chargers import ChargingService
+from csms.services.remote import RemoteControl
 
 SERVICE = web.AppKey("charging_service", ChargingService)
 PRESENCE = web.AppKey("presence", Presence)  # this node's sockets

@@ -14,11 +14,11 @@ from chargepark.errors import Invalid
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.query import TEXT_PARAM, TIME_PARAM, choice_param, int_param, query_int
+from csms.adapters.session_queries import SessionFilter
 from csms.api.keys import REMOTE, SESSIONS, WHEREABOUTS
 from csms.commands.port import CommandStatus
-from csms.remote import RemoteStart
-from csms.session_queries import SessionFilter
-from csms.sessions import Session
+from csms.domain.sessions import Session
+from csms.services.remote import RemoteStart
 
 routes = web.RouteTableDef()
 TAGS = ["sessions"]

@@ -12,9 +12,9 @@ from sqlalchemy import func, insert, select, update
 
 from chargepark.clock import as_utc
 from chargepark.db.engine import Database
+from csms.adapters.tables import charger_commands, chargers
 from csms.commands.port import MAX_TIMEOUT_SEC, CommandOutcome, CommandStatus
-from csms.domain import UnknownCharger
-from csms.store import charger_commands, chargers
+from csms.domain.chargers import UnknownCharger
 
 ABANDONED_AFTER_SEC = 60  # beyond the longest timeout: no caller still waits for these
 

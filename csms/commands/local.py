@@ -17,6 +17,7 @@ from weakref import WeakKeyDictionary
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from websockets.exceptions import ConnectionClosed
 
+from csms.adapters.presence import Presence
 from csms.commands.catalog import InvalidCommand, answer_problem, build_request, wire_payload
 from csms.commands.port import (
     DEFAULT_TIMEOUT_SEC,
@@ -25,7 +26,6 @@ from csms.commands.port import (
     CommandOutcome,
     CommandStatus,
 )
-from csms.presence import Presence
 
 log = logging.getLogger(__name__)
 

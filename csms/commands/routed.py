@@ -19,7 +19,7 @@ from typing import Any
 
 from chargepark.errors import BusUnavailable
 from chargepark.events.bus import EventBus, NoResponders
-from csms.cluster import Whereabouts
+from csms.adapters.cluster import Whereabouts
 from csms.commands.port import (
     DEFAULT_TIMEOUT_SEC,
     MAX_TIMEOUT_SEC,

@@ -1,6 +1,6 @@
 """Alembic environment of the csms service (driven by chargepark.db.migrate)."""
 
 from chargepark.db.migrate import run_env
-from csms.store import metadata
+from csms.adapters.tables import metadata
 
 run_env(metadata)

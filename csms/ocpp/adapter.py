@@ -12,11 +12,11 @@ from ocpp.exceptions import FormatViolationError
 
 from chargepark.clock import Clock, isoformat_utc
 from chargepark.db.group_commit import GroupCommitWriter
-from csms.authorization import Authorizer
-from csms.presence import Presence
-from csms.service import ChargingService
-from csms.sessions import sample_rows
-from csms.transactions import TransactionService
+from csms.adapters.presence import Presence
+from csms.domain.sessions import sample_rows
+from csms.services.authorization import Authorizer
+from csms.services.chargers import ChargingService
+from csms.services.transactions import TransactionService
 
 log = logging.getLogger("csms.ocpp")
 

@@ -34,7 +34,7 @@ from ocpp.charge_point import (
 from ocpp.exceptions import FormatViolationError, PropertyConstraintViolationError
 from ocpp.messages import Call, CallResult, MessageType, _validate_payload, get_validator
 
-from csms.sessions import READING_MAX
+from csms.domain.sessions import READING_MAX
 
 # Validated with Decimal floats by the library (1.6 charging-profile precision): left to it.
 _LIBRARY_ONLY = frozenset({"SetChargingProfile", "RemoteStartTransaction", "GetCompositeSchedule"})

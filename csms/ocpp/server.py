@@ -33,11 +33,11 @@ from chargepark.config import OcppTls
 from chargepark.db.group_commit import GroupCommitWriter, Overloaded
 from chargepark.errors import ConfigError
 from chargepark.net import bind_error
-from csms.authorization import Authorizer
+from csms.adapters.presence import Presence
 from csms.ocpp import v16, v201
-from csms.presence import Presence
-from csms.service import Admission, ChargingService
-from csms.transactions import TransactionService
+from csms.services.authorization import Authorizer
+from csms.services.chargers import Admission, ChargingService
+from csms.services.transactions import TransactionService
 
 log = logging.getLogger(__name__)
 

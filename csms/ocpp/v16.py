@@ -15,13 +15,13 @@ from ocpp.v16.enums import Action
 
 from chargepark.clock import isoformat_utc
 from chargepark.errors import DomainError
-from csms.authorization import Authorization
-from csms.domain import BootInfo, Registration
+from csms.domain.chargers import BootInfo, Registration
+from csms.domain.sessions import sample_rows
 from csms.ocpp.adapter import Adapter, log, stamped_time
 from csms.ocpp.base import ProtocolEdge
-from csms.service import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
-from csms.sessions import sample_rows
-from csms.transactions import StartTransaction, StopTransaction
+from csms.services.authorization import Authorization
+from csms.services.chargers import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
+from csms.services.transactions import StartTransaction, StopTransaction
 
 
 def evse_connector(connector_id: int) -> tuple[int, int]:

@@ -11,12 +11,12 @@ from ocpp.v201.enums import Action
 
 from chargepark.clock import isoformat_utc
 from chargepark.errors import DomainError
-from csms.domain import BootInfo, Registration
+from csms.domain.chargers import BootInfo, Registration
+from csms.domain.sessions import energy_register_wh
 from csms.ocpp.adapter import Adapter, log
 from csms.ocpp.base import ProtocolEdge
-from csms.service import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
-from csms.sessions import energy_register_wh
-from csms.transactions import TransactionEvent
+from csms.services.chargers import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
+from csms.services.transactions import TransactionEvent
 
 
 class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):

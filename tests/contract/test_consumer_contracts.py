@@ -149,7 +149,7 @@ async def test_a_visits_real_events_satisfy_every_consumer(tmp_path, monkeypatch
     for consumer, declared in reads.items():
         assert set(declared) - not_in_a_visit <= consumed[consumer], (consumer, consumed[consumer])
 
-    from csms.authorization import ACCOUNTS_ID_TOKEN as rest
+    from csms.services.authorization import ACCOUNTS_ID_TOKEN as rest
 
     assert answer is not None, "the scenario's driver has an RFID card"
     assert rest.required <= set(answer), sorted(rest.required - set(answer))

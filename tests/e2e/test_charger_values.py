@@ -18,7 +18,7 @@ import websockets
 from sqlalchemy import select
 
 from chargepark.events.registry import validate_event
-from csms.store import charger_notifications, meter_samples
+from csms.adapters.tables import charger_notifications, meter_samples
 from tests.e2e.test_chargers import Csms, register, start_csms
 from tests.e2e.test_session_rules import session_of
 from tests.support.services import create_pg_database, drop_pg_database, pg_url, require_postgres

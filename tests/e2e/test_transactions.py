@@ -191,7 +191,7 @@ async def test_sessions_are_listed_and_read_over_rest(http, csms):
 async def test_every_meter_value_is_stored(http, csms):
     from sqlalchemy import select
 
-    from csms.store import meter_samples
+    from csms.adapters.tables import meter_samples
 
     await register(http, csms, id="CP-MV")
     cp = await connect(csms, "CP-MV")
@@ -256,7 +256,7 @@ async def test_every_meter_value_is_stored(http, csms):
 async def test_notifications_are_kept_and_data_transfer_is_answered(http, csms):
     from sqlalchemy import select
 
-    from csms.store import charger_notifications
+    from csms.adapters.tables import charger_notifications
 
     await register(http, csms, id="CS-N")
     cs = await connect(csms, "CS-N", version="2.0.1")
@@ -285,7 +285,7 @@ async def test_notifications_are_kept_and_data_transfer_is_answered(http, csms):
 async def test_v16_security_whitepaper_notifications_are_kept(http, csms):
     from sqlalchemy import select
 
-    from csms.store import charger_notifications
+    from csms.adapters.tables import charger_notifications
 
     await register(http, csms, id="CP-SEC")
     cp = await connect(csms, "CP-SEC")

@@ -1,8 +1,8 @@
 """csms: a session's meter registers and energy in bigint columns.
 
-A 2.0.1 register is a decimal the charger may scale by any multiplier; the protocol edge bounds
-every reading at 10^12 of its unit (`csms.sessions.READING_MAX`), beyond int32's 2.1 GWh, which a
-busy DC charger's lifetime register passes within a few years.
+A 2.0.1 register is a decimal the charger may scale by any multiplier; the protocol edge
+bounds every reading at 10^12 of its unit (`csms.domain.sessions.READING_MAX`), beyond int32's
+2.1 GWh, which a busy DC charger's lifetime register passes within a few years.
 
 Revision ID: csms_0012
 Revises: csms_0011

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 
 from chargepark.db.group_commit import GroupCommitWriter
-from csms.domain import BootInfo, UnknownCharger
-from csms.service import ChargingService, RegisterCharger
-from csms.store import chargers, connectors, kernel, metadata, meter_samples
-from csms.telemetry import TelemetryOutbox
+from csms.adapters.tables import chargers, connectors, kernel, metadata, meter_samples
+from csms.adapters.telemetry import TelemetryOutbox
+from csms.domain.chargers import BootInfo, UnknownCharger
+from csms.services.chargers import ChargingService, RegisterCharger
 from tests.conftest import T0
 from tests.integration.csms.test_hot_path_writes import (
     Units,
@@ -72,7 +72,7 @@ async def test_memory_is_read_again_after_a_connect_a_boot_or_a_registry_change(
     elif how == "boot":
         await service.boot("CP-1", INFO, "1.6")
     else:
-        from csms.service import ChangeCharger
+        from csms.services.chargers import ChangeCharger
 
         await service.change(ChangeCharger("CP-1", {"tariff_id": "T-2"}))
     assert service.statuses.cached("CP-1") is None
@@ -215,7 +215,7 @@ async def test_meter_telemetry_commits_with_its_samples_or_not_at_all(any_db, cl
 
 
 async def test_writers_skip_connections_the_server_closed(postgres_db, clock):
-    from csms.store import metadata
+    from csms.adapters.tables import metadata
     from tests.integration.csms.test_hot_path_writes import Units
 
     async with postgres_db.engine.begin() as conn:

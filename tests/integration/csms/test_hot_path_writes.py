@@ -11,11 +11,17 @@ import pytest
 from sqlalchemy import select
 
 from chargepark.db.engine import Database
-from csms import admission
-from csms.domain import BootInfo, Registration, UnknownCharger
-from csms.repository import CsmsUnitOfWork
-from csms.service import Admission, ChangeCharger, ChargingService, RegisterCharger, ReportStatus
-from csms.store import connectors, kernel, metadata
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.adapters.tables import connectors, kernel, metadata
+from csms.domain.chargers import BootInfo, Registration, UnknownCharger
+from csms.hotpath import admission
+from csms.services.chargers import (
+    Admission,
+    ChangeCharger,
+    ChargingService,
+    RegisterCharger,
+    ReportStatus,
+)
 from tests.conftest import T0, FixedClock
 
 PASSWORD = "sixteen-chars-pw!"

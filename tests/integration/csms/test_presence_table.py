@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from chargepark.clock import as_utc
 from chargepark.db import migrate
-from csms.cluster import Holder, PresenceTable, Whereabouts
-from csms.presence import Presence
-from csms.store import charger_presence, csms_nodes
+from csms.adapters.cluster import Holder, PresenceTable, Whereabouts
+from csms.adapters.presence import Presence
+from csms.adapters.tables import charger_presence, csms_nodes
 from tests.conftest import FixedClock
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ import websockets
 from aiohttp import web
 from sqlalchemy import select
 
-from csms.store import charger_presence
+from csms.adapters.tables import charger_presence
 from tests.contract.conftest import delete_stream
 from tests.e2e.test_commands import EXCHANGES, simulated_charger_class
 from tests.e2e.test_remote_control import Station201

@@ -9,7 +9,7 @@ import pytest
 
 from chargepark.db import migrate
 from chargepark.http.client import ServiceUnavailable
-from csms.authorization import Authorization, Authorizer
+from csms.services.authorization import Authorization, Authorizer
 
 
 class FakeAccounts:

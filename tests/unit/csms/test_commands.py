@@ -19,11 +19,11 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from websockets.exceptions import ConnectionClosedOK
 
+from csms.adapters.presence import Presence
 from csms.commands import CallErrorReply, CommandOutcome, CommandStatus
 from csms.commands.catalog import COMMANDS, InvalidCommand, build_request, wire_payload
 from csms.commands.local import LocalCommandPort
 from csms.commands.recorded import RecordedCommandPort
-from csms.presence import Presence
 from tests.conftest import T0, FixedClock
 
 MATRIX = Path(__file__).resolve().parents[3] / "docs" / "ocpp-support.md"

@@ -9,9 +9,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from chargepark.db.batcher import Overloaded
-from csms.connection_reports import ConnectionReports
-from csms.domain import UnknownCharger
-from csms.status_writer import ReportStatus
+from csms.domain.chargers import UnknownCharger
+from csms.hotpath.connection_reports import ConnectionReports
+from csms.hotpath.status_writer import ReportStatus
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -90,7 +90,7 @@ async def test_without_room_reports_wait_and_are_written_later_and_removed_charg
     reports.report(offline("CP-GONE"))
     for n in range(99):
         reports.report(offline(f"CP-{n}"))
-    with caplog.at_level(logging.DEBUG, logger="csms.connection_reports"):
+    with caplog.at_level(logging.DEBUG, logger="csms.hotpath.connection_reports"):
         await settled(reports, writer, 99)
     await reports.close()
     assert sorted(r.charger_id for r in writer.written) == sorted(f"CP-{n}" for n in range(99))
@@ -110,7 +110,7 @@ async def test_close_writes_what_is_queued_or_says_once_how_much_it_could_not(ca
     reports = ConnectionReports(stuck, retry_base=0.01)  # type: ignore[arg-type]
     for n in range(1_000):
         reports.report(offline(f"CP-{n}"))
-    with caplog.at_level(logging.WARNING, logger="csms.connection_reports"):
+    with caplog.at_level(logging.WARNING, logger="csms.hotpath.connection_reports"):
         await reports.close(drain_sec=0.1)
     [said] = [r for r in caplog.records if "at shutdown" in r.getMessage()]
     assert said.reports == 1_000  # type: ignore[attr-defined]

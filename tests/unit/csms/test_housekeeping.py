@@ -8,13 +8,13 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from chargepark.db import migrate
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.adapters.tables import charger_commands, kernel
 from csms.commands.history import ABANDONED_AFTER_SEC, CommandHistory
 from csms.commands.port import MAX_TIMEOUT_SEC
-from csms.domain import BootInfo
-from csms.housekeeping import Housekeeping
-from csms.repository import CsmsUnitOfWork
-from csms.service import ChargingService, RegisterCharger
-from csms.store import charger_commands, kernel
+from csms.domain.chargers import BootInfo
+from csms.services.chargers import ChargingService, RegisterCharger
+from csms.services.housekeeping import Housekeeping
 
 
 async def test_commands_left_sent_by_a_restart_are_settled_as_timed_out(sqlite_db, clock):

@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 
 from chargepark.db import migrate
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.adapters.session_queries import SessionQueries
+from csms.adapters.tables import kernel
 from csms.commands.port import CallErrorReply, CommandOutcome, CommandStatus
-from csms.domain import BootInfo
-from csms.remote import (
+from csms.domain.chargers import BootInfo
+from csms.domain.sessions import Session
+from csms.services.chargers import ChargingService, RegisterCharger
+from csms.services.remote import (
     PENDING_FOR,
     ChargerFailed,
     ChargerSilent,
@@ -19,11 +24,6 @@ from csms.remote import (
     RemoteControl,
     RemoteStart,
 )
-from csms.repository import CsmsUnitOfWork
-from csms.service import ChargingService, RegisterCharger
-from csms.session_queries import SessionQueries
-from csms.sessions import Session
-from csms.store import kernel
 
 
 class FakePort:

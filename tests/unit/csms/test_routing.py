@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from chargepark.events.inprocess import InProcessBus
-from csms.cluster import Holder, Whereabouts
+from csms.adapters.cluster import Holder, Whereabouts
+from csms.adapters.presence import Presence
 from csms.commands import routed
 from csms.commands.port import CallErrorReply, CommandOutcome, CommandStatus
 from csms.commands.routed import (
@@ -21,7 +22,6 @@ from csms.commands.routed import (
     decode_outcome,
     encode_outcome,
 )
-from csms.presence import Presence
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 ANSWERED = CommandOutcome(

@@ -10,7 +10,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csms.sessions import (
+from csms.domain.sessions import (
     SEQ_NOS_LISTED,
     Reading,
     Session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from csms.status_writer import ReportStatus, StatusWriter
+from csms.hotpath.status_writer import ReportStatus, StatusWriter
 
 
 def report(charger_id: str) -> ReportStatus:
@@ -37,8 +37,8 @@ async def test_a_charger_forgotten_while_its_batch_is_in_flight_is_not_cached_fr
 def test_a_conditional_report_applies_only_over_its_status_and_wins_over_a_skewed_clock():
     from datetime import timedelta
 
-    from csms.domain import Connector
-    from csms.status_writer import _decide
+    from csms.domain.chargers import Connector
+    from csms.hotpath.status_writer import _decide
 
     t = datetime(2026, 1, 1, tzinfo=UTC)
     offline = Connector(0, 0, "Offline", None, "connection closed", t)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from chargepark.clock import isoformat_utc
 from chargepark.events.envelope import envelope_of
 from chargepark.events.registry import validate_event
-from csms.telemetry import READINGS_PER_EVENT, telemetry_events
+from csms.adapters.telemetry import READINGS_PER_EVENT, telemetry_events
 from tests.conftest import T0
 
 

@@ -24,7 +24,7 @@ from enum import Enum
 
 from chargepark.db.batcher import Batcher
 from chargepark.passwords import verify_password
-from csms.repository import CsmsUnitOfWork
+from csms.adapters.repository import CsmsUnitOfWork
 
 _UNKNOWN = object()
 

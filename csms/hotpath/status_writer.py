@@ -32,8 +32,8 @@ from chargepark.db.batcher import Batcher
 from chargepark.db.uow import outbox_row
 from chargepark.events.envelope import envelope_of
 from chargepark.events.registry import validate_event
-from csms.domain import Connector, UnknownCharger, report_status
-from csms.repository import CsmsUnitOfWork, connector_states, save_statuses_with_events
+from csms.adapters.repository import CsmsUnitOfWork, connector_states, save_statuses_with_events
+from csms.domain.chargers import Connector, UnknownCharger, report_status
 
 States = dict[str, dict[tuple[int, int], Connector]]
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from chargepark.db.engine import Database
 from chargepark.errors import NotFound
-from csms.repository import session_from_row
-from csms.sessions import Session
-from csms.store import sessions
+from csms.adapters.repository import session_from_row
+from csms.adapters.tables import sessions
+from csms.domain.sessions import Session
 
 
 class UnknownSession(NotFound):

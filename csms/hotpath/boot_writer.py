@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chargepark.db.batcher import Batcher
-from csms.domain import BootInfo, Charger, Registration
-from csms.repository import CsmsUnitOfWork
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.domain.chargers import BootInfo, Charger, Registration
 
 
 @dataclass(frozen=True)

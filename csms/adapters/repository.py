@@ -15,9 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chargepark.clock import as_utc
 from chargepark.db import bulk
 from chargepark.db.uow import UnitOfWork
-from csms.domain import Charger, ChargerExists, Connector, Registration, UnknownCharger
-from csms.sessions import ENERGY_INTERVAL, ENERGY_REGISTER, Session
-from csms.store import (
+from csms.adapters.tables import (
     bay_vehicles,
     chargers,
     connectors,
@@ -25,6 +23,8 @@ from csms.store import (
     sessions,
     transaction_ids,
 )
+from csms.domain.chargers import Charger, ChargerExists, Connector, Registration, UnknownCharger
+from csms.domain.sessions import ENERGY_INTERVAL, ENERGY_REGISTER, Session
 
 _FIELDS = [c.name for c in chargers.columns]
 _TIMES = ("created_at", "updated_at", "last_boot_at", "last_seen_at")

@@ -22,8 +22,8 @@ import itertools
 import logging
 
 from chargepark.events.bus import backoff_delay
-from csms.domain import UnknownCharger
-from csms.status_writer import ReportStatus, StatusWriter
+from csms.domain.chargers import UnknownCharger
+from csms.hotpath.status_writer import ReportStatus, StatusWriter
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from sqlalchemy import update
 
 from chargepark.clock import Clock
 from chargepark.errors import DomainError, Invalid
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.adapters.session_queries import SessionQueries
+from csms.adapters.tables import sessions
 from csms.commands.port import CommandOutcome, CommandPort, CommandStatus
-from csms.repository import CsmsUnitOfWork
-from csms.session_queries import SessionQueries
-from csms.sessions import Session
-from csms.store import sessions
+from csms.domain.sessions import Session
 
 log = logging.getLogger(__name__)
 

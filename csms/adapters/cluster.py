@@ -1,13 +1,13 @@
 """Which csms node holds each charger's socket, for every node to see.
 
-`Presence` (csms/presence.py) knows the sockets of this node, in memory. `PresenceTable` shares
-that in the csms database (`charger_presence`: charger -> node, OCPP version, connected at): a
-row is written when a connection is accepted and removed when it closes (only while it is still
-this node's), by a background writer that batches them, so a connection never waits for it and
-no OCPP message costs a write. A node clears its own rows when it starts and stops. Every few
-seconds each node compares its rows with its sockets (one query) and puts right what differs: a
-write that failed, or a row another node removed while this node's bus connection was briefly
-down.
+`Presence` (csms/adapters/presence.py) knows the sockets of this node, in memory.
+`PresenceTable` shares that in the csms database (`charger_presence`: charger -> node, OCPP
+version, connected at): a row is written when a connection is accepted and removed when it
+closes (only while it is still this node's), by a background writer that batches them, so a
+connection never waits for it and no OCPP message costs a write. A node clears its own rows when
+it starts and stops. Every few seconds each node compares its rows with its sockets (one query)
+and puts right what differs: a write that failed, or a row another node removed while this
+node's bus connection was briefly down.
 
 A node that crashed (or was cut off from the database) cannot remove its rows. Each node writes
 a heartbeat (`csms_nodes`) every few seconds; a node whose heartbeat is older than the node
@@ -39,8 +39,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from chargepark.clock import Clock, SystemClock, as_utc
 from chargepark.db.engine import Database
 from chargepark.events.bus import backoff_delay
-from csms.presence import Presence
-from csms.store import charger_presence, csms_nodes
+from csms.adapters.presence import Presence
+from csms.adapters.tables import charger_presence, csms_nodes
 
 log = logging.getLogger(__name__)
 

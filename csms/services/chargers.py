@@ -11,12 +11,12 @@ from typing import Any
 from chargepark.clock import Clock
 from chargepark.errors import Invalid
 from chargepark.passwords import hash_password
-from csms.admission import Admission, ChargerAdmission
-from csms.boot_writer import BootWriter, RecordBoot
-from csms.connection_reports import ConnectionReports
-from csms.domain import BootInfo, Charger, Registration, valid_charger_id
-from csms.repository import CsmsUnitOfWork
-from csms.status_writer import ReportStatus, StatusWriter
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.domain.chargers import BootInfo, Charger, Registration, valid_charger_id
+from csms.hotpath.admission import Admission, ChargerAdmission
+from csms.hotpath.boot_writer import BootWriter, RecordBoot
+from csms.hotpath.connection_reports import ConnectionReports
+from csms.hotpath.status_writer import ReportStatus, StatusWriter
 
 log = logging.getLogger(__name__)
 OFFLINE = "Offline"

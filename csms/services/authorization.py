@@ -21,7 +21,7 @@ from chargepark.clock import Clock, as_utc
 from chargepark.db.engine import Database
 from chargepark.events.contracts import RestReads
 from chargepark.http.client import ServiceUnavailable
-from csms.store import id_token_cache
+from csms.adapters.tables import id_token_cache
 
 log = logging.getLogger(__name__)
 

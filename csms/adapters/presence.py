@@ -2,8 +2,8 @@
 
 Kept in memory: a heartbeat must not cost a database write. Last-seen times are flushed to the
 database in one batch every few seconds (and at shutdown) by the OCPP server. A listener (the
-shared presence table, csms/cluster.py) hears of each socket that becomes a charger's current
-one and of each current one that closes: once per connection, never per message.
+shared presence table, csms/adapters/cluster.py) hears of each socket that becomes a
+charger's current one and of each current one that closes: once per connection, never per message.
 """
 
 from __future__ import annotations

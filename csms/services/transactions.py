@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from chargepark.clock import Clock
-from csms.authorization import Authorization, Authorizer
-from csms.repository import CsmsUnitOfWork
-from csms.sessions import Session, session_energy_samples
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.domain.sessions import Session, session_energy_samples
+from csms.services.authorization import Authorization, Authorizer
 
 log = logging.getLogger(__name__)
 
