@@ -1,0 +1,1 @@
+"""In-memory fakes of csms's ports (csms/ports/)."""
