@@ -24,6 +24,8 @@ from ops.domain import (
 from ops.domain.alerts import OPEN, RESOLVED, Delivery, Incident, Rule, UnknownRule
 from ops.domain.capacity import SlotCount
 from ops.domain.facts import InvoiceFact, Reading, SessionFact, StatusFact, StayFact
+from ops.services.alerts import AlertService
+from ops.services.ingestion import HANDLERS
 
 
 class OpenIncidentExists(ValueError):
@@ -452,3 +454,35 @@ class FakeOps:
     @property
     def facts(self) -> FakeRuleFacts:
         return FakeRuleFacts(self.state)
+
+    async def feed(self, *events: dict[str, Any]) -> None:
+        """Each event through its ingestion use case, in a unit of work of its own (as the
+        inbox applies them; repeats are the inbox's to drop, not the use cases')."""
+        for event in events:
+            async with self.units() as uow:
+                await HANDLERS[event["event"]](dict(event), uow)
+                await uow.commit()
+
+    def alerts(
+        self,
+        clock: Any,
+        *,
+        webhook_url: str | None = None,
+        sender: FakeWebhookSender | None = None,
+        max_attempts: int = 5,
+    ) -> AlertService:
+        """The alert use cases on these fakes."""
+        return AlertService(
+            self.units,
+            self.reads,
+            self.facts,
+            sender or FakeWebhookSender(),
+            clock,
+            webhook_url=webhook_url,
+            max_attempts=max_attempts,
+        )
+
+    def alert_events(self) -> list[tuple[str, str]]:
+        return [
+            (e["event"], e["subject"]) for e in self.state.outbox if e["event"].startswith("Al")
+        ]
