@@ -3,7 +3,6 @@ the connection and clock they read with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,6 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from chargepark.clock import Clock
 from chargepark.db.engine import Database
-from ops import domain
 
 # A meter silent for longer than this before a period has no baseline reading in it: its first
 # reading in the period starts the count (bounds the scan behind fleet-wide energy figures).
@@ -36,19 +34,6 @@ def bucket_of(column: Any, since: datetime, bucket_sec: int, dialect: str) -> Co
         return cast(func.floor(offset / bucket_sec), Integer)
     # integer division: the floor, for the offsets >= 0 this is used on
     return cast(epoch_of(column, dialect) - since_epoch, Integer) // bucket_sec
-
-
-@dataclass(frozen=True)
-class Counts:
-    occupied: int
-    capacity: int | None
-
-    def json(self) -> dict[str, Any]:
-        return {
-            "occupied": self.occupied,
-            "capacity": self.capacity,
-            "percent": domain.percent(self.occupied, self.capacity),
-        }
 
 
 class QueryBase:

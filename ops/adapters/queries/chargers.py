@@ -13,7 +13,7 @@ from chargepark.errors import NotFound
 from ops import domain
 from ops.adapters.queries.base import BASELINE_LOOKBACK, bucket_of
 from ops.adapters.queries.occupancy import OccupancyQueries
-from ops.domain import StatusChange
+from ops.domain import StatusChange, metrics
 from ops.store import chargers, connectors, meter_readings, sessions, status_changes
 
 
@@ -130,7 +130,7 @@ class ChargerQueries(OccupancyQueries):
         per_evse = domain.connector_intervals(changes, since, until)
         time = domain.charger_time(per_evse)
         wh = (await self.energy_wh(since, until, charger_id=charger_id)).get(0, 0)
-        faults = faults_of(per_evse, until)
+        faults = metrics.faults_of(per_evse, until)
         return {
             "charger_id": charger_id,
             "from": since,
@@ -156,23 +156,3 @@ class ChargerQueries(OccupancyQueries):
             "fault_count": len(faults),
             "last_seen": as_utc(seen),
         }
-
-
-def faults_of(
-    per_evse: dict[int, list[domain.StatusInterval]], until: datetime
-) -> list[dict[str, Any]]:
-    """The charger's Faulted spans, oldest first; `to` None: still faulted at `until`."""
-    faults = [
-        {
-            "evse_id": span.evse_id,
-            "error_code": span.error_code,
-            "from": span.start,
-            "to": span.end if span.end < until else None,
-            "seconds": round(span.seconds, 3),
-        }
-        for spans in per_evse.values()
-        for span in spans
-        if span.status == domain.FAULTED
-    ]
-    faults.sort(key=lambda f: (f["from"], f["evse_id"]))
-    return faults

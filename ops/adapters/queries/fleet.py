@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from ops import domain
 from ops.adapters.queries.rule_facts import RuleFactQueries
+from ops.domain import metrics
 from ops.store import connectors, incidents, invoices, sessions, totals
 
 
@@ -76,7 +77,7 @@ class OpsQueries(RuleFactQueries):
             },
             "sessions": {"started_today": session_counts[0], "active": session_counts[1]},
             "energy_today_kwh": wh / 1000,
-            "revenue_today": revenue(issued_today, paid_today),
+            "revenue_today": metrics.revenue(issued_today, paid_today),
             "incidents_open": open_incidents,
         }
 
@@ -110,19 +111,3 @@ class OpsQueries(RuleFactQueries):
             "totals": kept,
             "incidents_open": open_by_kind,
         }
-
-
-def revenue(
-    issued: dict[str, tuple[int, int]], paid: dict[str, tuple[int, int]]
-) -> list[dict[str, Any]]:
-    """Per currency: invoices issued and paid (count, minor units)."""
-    return [
-        {
-            "currency": cur,
-            "issued_count": issued.get(cur, (0, 0))[0],
-            "issued_minor": issued.get(cur, (0, 0))[1],
-            "paid_count": paid.get(cur, (0, 0))[0],
-            "paid_minor": paid.get(cur, (0, 0))[1],
-        }
-        for cur in sorted(set(issued) | set(paid))
-    ]

@@ -8,10 +8,9 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from ops import domain
-from ops.adapters.queries.base import Counts, QueryBase, bucket_of
+from ops.adapters.queries.base import QueryBase, bucket_of
 from ops.adapters.rows import stay_of
-from ops.domain import Stay
+from ops.domain import Stay, metrics
 from ops.store import lot_capacity, stays
 
 
@@ -41,18 +40,10 @@ class OccupancyQueries(QueryBase):
             lot_ids = {r.lot_id for r in await conn.execute(known)}
         capacity = await self.capacities(lot_id)
         lot_ids |= {k[0] for k in capacity}
-        return [lot_occupancy(lot, parked, capacity) for lot in sorted(lot_ids)]
+        return [metrics.lot_occupancy(lot, parked, capacity) for lot in sorted(lot_ids)]
 
     async def lot_capacity(self, lot_id: str, level: str | None, ev: bool | None) -> int | None:
-        capacity = await self.capacities(lot_id)
-        if not capacity:
-            return None
-        chosen = [
-            v
-            for (_, lv, bay), v in capacity.items()
-            if (level is None or lv == level) and (ev is None or bay == ev)
-        ]
-        return sum(chosen) if chosen else None
+        return metrics.capacity_of(await self.capacities(lot_id), level, ev)
 
     async def stays_between(
         self,
@@ -115,49 +106,4 @@ class OccupancyQueries(QueryBase):
         found = await self.stays_between(since, until, lot_id=lot_id, level=level, ev=ev)
         capacity = await self.lot_capacity(lot_id, level, ev)
         moves = await self.movements(lot_id, since, until, bucket_sec, level=level, ev=ev)
-        buckets = []
-        for i, b in enumerate(domain.occupancy_buckets(found, since, until, bucket_sec)):
-            arrivals, departures = moves.get(i, (0, 0))
-            buckets.append(
-                {
-                    "from": b["from"],
-                    "to": b["to"],
-                    "mean_occupied": round(b["mean_occupied"], 2),
-                    "peak_occupied": b["peak_occupied"],
-                    "mean_percent": domain.percent(b["mean_occupied"], capacity),
-                    "peak_percent": domain.percent(b["peak_occupied"], capacity),
-                    "arrivals": arrivals,
-                    "departures": departures,
-                }
-            )
-        return {"capacity": capacity, "buckets": buckets}
-
-
-def lot_occupancy(
-    lot_id: str,
-    parked: dict[tuple[str, str, bool], int],
-    capacity: dict[tuple[str, str, bool], int],
-) -> dict[str, Any]:
-    keys = {k for k in (*parked, *capacity) if k[0] == lot_id}
-    known = any(k[0] == lot_id for k in capacity)
-
-    def counts(match: Any) -> Counts:
-        chosen = [k for k in keys if match(k)]
-        slots = sum(capacity.get(k, 0) for k in chosen) if known else None
-        return Counts(sum(parked.get(k, 0) for k in chosen), slots)
-
-    levels = sorted({k[1] for k in keys})
-    total = counts(lambda k: True)
-    return {
-        "lot_id": lot_id,
-        **total.json(),
-        "ev": counts(lambda k: k[2]).json(),
-        "levels": [
-            {
-                "level": level,
-                **counts(lambda k, lv=level: k[1] == lv).json(),
-                "ev": counts(lambda k, lv=level: k[1] == lv and k[2]).json(),
-            }
-            for level in levels
-        ],
-    }
+        return metrics.occupancy_series(found, moves, capacity, since, until, bucket_sec)
