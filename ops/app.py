@@ -7,16 +7,18 @@ URL when one is configured (CHARGEPARK_OPS_ALERT_WEBHOOK_URL).
 
 from __future__ import annotations
 
-from chargepark.db.uow import UnitOfWork
 from chargepark.http.app import make_service_app
 from chargepark.http.metrics import add_scrape_hook
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 from ops import api
-from ops.alerts import AlertService
-from ops.capacity import LotCapacities
+from ops.adapters.alert_store import SqlAlertReads
+from ops.adapters.queries import OpsQueries
+from ops.adapters.sql_uow import SqlOpsUnitOfWork
+from ops.adapters.webhook import HttpWebhookSender
 from ops.consumers import build_consumer
 from ops.kpis import KpiPublisher
-from ops.queries import OpsQueries
+from ops.services.alerts import AlertService
+from ops.services.capacity import LotCapacities
 from ops.store import kernel, metadata
 from ops.worker import AlertWorker
 
@@ -25,11 +27,13 @@ TITLE = "chargepark ops"
 
 def build(ctx: ServiceContext) -> ServiceParts:
     settings = ctx.settings.ops
-    units = ctx.units_of_work(UnitOfWork)
+    units = ctx.units_of_work(SqlOpsUnitOfWork)
     queries = OpsQueries(ctx.db, ctx.clock)
     alerts = AlertService(
         units,
+        SqlAlertReads(ctx.db),
         queries,
+        HttpWebhookSender(),
         ctx.clock,
         webhook_url=settings.alert_webhook_url,
         max_attempts=settings.webhook_max_attempts,

@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ops import domain
-from ops.queries import OpsQueries
+from ops.ports import MetricsReads
 
 MIN_REFRESH_SEC = 2.0
 
@@ -95,7 +95,7 @@ REGISTRY.register(_collector)
 
 
 class KpiPublisher:
-    def __init__(self, queries: OpsQueries) -> None:
+    def __init__(self, queries: MetricsReads) -> None:
         self.queries = queries
         self._taken_at = -MIN_REFRESH_SEC
         self._lock = asyncio.Lock()

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from chargepark.scheduler import IntervalJob
-from ops.alerts import AlertService
+from ops.services.alerts import AlertService
 
 log = logging.getLogger(__name__)
 JOB_ID = "ops-alerts"

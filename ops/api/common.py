@@ -10,13 +10,13 @@ from aiohttp import web
 
 from chargepark.clock import isoformat_utc
 from chargepark.http.query import parse_time, query_choice, query_time  # noqa: F401 - re-exported
-from ops.alerts import AlertService
-from ops.capacity import LotCapacities
 from ops.kpis import KpiPublisher
-from ops.queries import OpsQueries
+from ops.ports import MetricsReads
+from ops.services.alerts import AlertService
+from ops.services.capacity import LotCapacities
 
 routes = web.RouteTableDef()
-QUERIES = web.AppKey("ops_queries", OpsQueries)
+QUERIES = web.AppKey("ops_queries", MetricsReads)
 ALERTS = web.AppKey("ops_alerts", AlertService)
 KPIS = web.AppKey("ops_kpis", KpiPublisher)
 CAPACITIES = web.AppKey("ops_capacities", LotCapacities)
@@ -25,7 +25,7 @@ READ = "ops:read"
 WRITE = "ops:write"
 
 
-def queries(request: web.Request) -> OpsQueries:
+def queries(request: web.Request) -> MetricsReads:
     return request.app[QUERIES]
 
 

@@ -25,7 +25,7 @@ from ops.api.common import (
     whole_seconds,
 )
 from ops.api.schemas import CAPACITY
-from ops.capacity import levels_of
+from ops.domain.capacity import levels_of
 
 TAGS = ["metrics"]
 MAX_BUCKETS = 2000

@@ -29,7 +29,7 @@ from chargepark.events.registry import validate_event
 from chargepark.http.client import ServiceClient
 from chargepark.http.tracing import tracing_middleware
 from chargepark.logging import JsonFormatter
-from ops.alerts import WebhookSender
+from ops.adapters.webhook import HttpWebhookSender as WebhookSender
 from tests.conftest import FixedClock
 from tests.contract.conftest import delete_stream
 from tests.contract.test_event_bus import started

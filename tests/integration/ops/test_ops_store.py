@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from ops.domain import RuleSpec
 from tests.conftest import T0
-from tests.unit.ops.support import (
+from tests.support.ops import (
     at,
     build_ops,
     closed,

@@ -8,16 +8,11 @@ in vehicles, without percentages, and occupancy rules skip it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert
-
-from chargepark.clock import Clock
-from chargepark.db.uow import UnitOfWork
 from chargepark.errors import Invalid
-from ops.store import lot_capacity
 
 
 @dataclass(frozen=True)
@@ -40,6 +35,15 @@ class LevelCapacity:
         return cls(body["level"], slots, ev_bays)
 
 
+@dataclass(frozen=True)
+class SlotCount:
+    """Slots of one kind on one level: what a lot's capacity is kept as."""
+
+    level: str
+    ev_bay: bool
+    slots: int
+
+
 def levels_of(body: Mapping[str, Any]) -> list[LevelCapacity]:
     levels = [LevelCapacity.of(level) for level in body["levels"]]
     names = [level.level for level in levels]
@@ -48,24 +52,10 @@ def levels_of(body: Mapping[str, Any]) -> list[LevelCapacity]:
     return levels
 
 
-class LotCapacities:
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock) -> None:
-        self.uow = uow
-        self.clock = clock
-
-    async def replace(self, lot_id: str, levels: Iterable[LevelCapacity]) -> None:
-        now = self.clock.now()
-        rows = []
-        for level in levels:
-            rows.append((level.level, False, level.slots - level.ev_bays))
-            rows.append((level.level, True, level.ev_bays))
-        async with self.uow() as uow:
-            await uow.session.execute(delete(lot_capacity).where(lot_capacity.c.lot_id == lot_id))
-            await uow.session.execute(
-                insert(lot_capacity),
-                [
-                    {"lot_id": lot_id, "level": lv, "ev_bay": ev, "slots": n, "updated_at": now}
-                    for lv, ev, n in rows
-                ],
-            )
-            await uow.commit()
+def slot_counts(levels: Iterable[LevelCapacity]) -> list[SlotCount]:
+    """Per level, its slots that are not EV bays, then its EV bays."""
+    counts = []
+    for level in levels:
+        counts.append(SlotCount(level.level, False, level.slots - level.ev_bays))
+        counts.append(SlotCount(level.level, True, level.ev_bays))
+    return counts

@@ -11,9 +11,9 @@ import random
 
 from chargepark.db.engine import Database
 from ops.api.common import CAPACITIES
-from ops.capacity import LevelCapacity
+from ops.domain.capacity import LevelCapacity
 from tests.conftest import FixedClock
-from tests.unit.ops.support import (
+from tests.support.ops import (
     at,
     build_ops,
     closed,

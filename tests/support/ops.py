@@ -20,9 +20,9 @@ from chargepark.events.outbox import OutboxRelay
 from chargepark.events.registry import validate_event
 from chargepark.service import ServiceContext, ServiceParts
 from ops import api
-from ops.alerts import AlertService
+from ops.adapters.queries import OpsQueries
 from ops.app import build
-from ops.queries import OpsQueries
+from ops.services.alerts import AlertService
 from ops.store import kernel
 from tests.conftest import T0, FixedClock
 from tests.support.tokens import TokenIssuer

@@ -1,10 +1,10 @@
-"""Fixtures of the ops unit tests: the service on a SQLite file with a clock that stands still."""
+"""Fixtures of the ops integration tests: the service on a SQLite file, a clock standing still."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.unit.ops.support import Ops, build_ops
+from tests.support.ops import Ops, build_ops
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from ops.domain import RuleSpec
+from tests.support.ops import at, build_ops, issued, status
 from tests.support.procs import free_port
-from tests.unit.ops.support import at, build_ops, issued, status
 
 
 class Receiver:

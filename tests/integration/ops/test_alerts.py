@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from ops.api.common import CAPACITIES
-from ops.capacity import LevelCapacity
 from ops.domain import RuleSpec
-from tests.unit.ops.support import (
+from ops.domain.capacity import LevelCapacity
+from tests.support.ops import (
     Ops,
     at,
     issued,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chargepark.http.metrics import add_scrape_hook
-from tests.unit.ops.support import Ops, at, left, parked, status
+from tests.support.ops import Ops, at, left, parked, status
 
 RULE = {"name": "faults", "kind": "charger_faulted", "window_sec": 600, "severity": "critical"}
 

@@ -1,0 +1,43 @@
+"""ops' storage ports, each behind the same fixture: the in-memory fakes, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from chargepark.db import migrate
+from chargepark.db.engine import Database
+from ops.adapters.alert_store import SqlAlertReads
+from ops.adapters.queries import OpsQueries
+from ops.adapters.sql_uow import SqlOpsUnitOfWork
+from ops.ports import AlertReads, OpsUnitOfWork, RuleFacts
+from ops.store import kernel
+from tests.conftest import FixedClock
+from tests.support.fakes.ops import FakeOps
+
+
+@dataclass
+class Store:
+    units: Callable[[], OpsUnitOfWork]
+    reads: AlertReads
+    facts: RuleFacts
+
+
+@pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ops_db(request) -> Database | None:
+    return None if request.param == "fake" else request.getfixturevalue(f"{request.param}_db")
+
+
+@pytest.fixture
+async def store(ops_db: Database | None, clock: FixedClock) -> Store:
+    if ops_db is None:
+        fake = FakeOps()
+        return Store(fake.units, fake.reads, fake.facts)
+    await migrate.upgrade("ops", ops_db)
+    return Store(
+        lambda: SqlOpsUnitOfWork(ops_db, kernel.outbox, clock, lambda: None),
+        SqlAlertReads(ops_db),
+        OpsQueries(ops_db, clock),
+    )
