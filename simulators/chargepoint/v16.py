@@ -249,7 +249,7 @@ class Client16(FollowUps, _ChargePoint):
 
             async def meters() -> None:
                 for e in evses:
-                    await sim.protocol.meter_now(e)  # type: ignore[union-attr]
+                    await sim.protocol.meter_now(e)
 
             self.sim.later(meters)
         elif requested_message == "DiagnosticsStatusNotification":
