@@ -40,6 +40,8 @@ class OpenConnection:
 
 
 class Station:
+    """The charger's state and the machinery its parts share (see core.py for the parts)."""
+
     protocol: V16 | V201  # set by ChargePointSimulator, which the adapters speak for
     settings: dict[str, str]
 

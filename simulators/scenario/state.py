@@ -46,6 +46,8 @@ class CarState:
 
 
 class RunState:
+    """What every phase of a run reads and writes (see runner.py for the phases)."""
+
     def __init__(
         self,
         scenario: Scenario,
