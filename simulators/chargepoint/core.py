@@ -10,7 +10,8 @@ Version-free behaviour lives in the charger's parts, which `ChargePointSimulator
 - reservations.py: reserve and cancel
 - here: starting and stopping the charger, and the transaction-message queue's delivery
 
-`v16.py` and `v201.py` spell it in their protocol and answer the CSMS's commands.
+`v16.py` and `v201.py` spell its messages in their protocol; `v16_commands.py` and
+`v201_commands.py` answer the CSMS's commands (`client.py`: what both versions share).
 
 Library use:
 

@@ -11,8 +11,7 @@ from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
 from simulators.chargepoint import settings as keys
-from simulators.chargepoint.client import FollowUps
-from simulators.chargepoint.v16 import VENDOR_ID, apply_local_list
+from simulators.chargepoint.client import VENDOR_ID, FollowUps, apply_local_list
 
 if TYPE_CHECKING:
     from simulators.chargepoint.core import ChargePointSimulator
