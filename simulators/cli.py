@@ -62,7 +62,13 @@ def add_commands(sub: Any) -> None:
     sim_sub = sim.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=type(sim)
     )
+    _add_charger(sim_sub)
+    _add_load(sim_sub)
+    _add_run(sim_sub)
+    _add_demo(sub)
 
+
+def _add_charger(sim_sub: Any) -> None:
     charger = sim_sub.add_parser(
         "charger",
         help="run one simulated charge point in the foreground (Ctrl-C stops it)",
@@ -99,6 +105,11 @@ def add_commands(sub: Any) -> None:
         "--password", type=_password, help="security profile 1: HTTP Basic on the handshake"
     )
     charger.add_argument("--ca-file", metavar="PEM", help="wss://: the CA to trust")
+    _add_charger_behaviour(charger)
+
+
+def _add_charger_behaviour(charger: Any) -> None:
+    """How the charger runs: its clock, its intervals, a car from the start, its boot data."""
     charger.add_argument(
         "--speed", type=_positive, default=1.0, help="simulated seconds per second (default 1)"
     )
@@ -125,6 +136,8 @@ def add_commands(sub: Any) -> None:
     charger.add_argument("--model", help="BootNotification model (default SIM-AC / SIM-DC)")
     charger.add_argument("--verbose", action="store_true", help="also heartbeats and meter values")
 
+
+def _add_load(sim_sub: Any) -> None:
     from simulators.load import cli as load_cli
 
     load = sim_sub.add_parser(
@@ -135,6 +148,8 @@ def add_commands(sub: Any) -> None:
     load_cli.add_arguments(load)
     load.set_defaults(load_parser=load)
 
+
+def _add_run(sim_sub: Any) -> None:
     run = sim_sub.add_parser(
         "run",
         help="play a scenario (chargers and cars) against a running platform",
@@ -185,6 +200,8 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--ca-file", metavar="PEM", help="wss://: the CA to trust")
     run.add_argument("--verbose", action="store_true", help="every charger event")
 
+
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser(
         "demo",
         help="the test drive: the whole platform in this process, one visit end to end",

@@ -1,5 +1,6 @@
-"""What the 1.6 and 2.0.1 clients share: follow-up messages go out after the answer, and the
-version adapters' common part (`VersionAdapter`).
+"""What the 1.6 and 2.0.1 clients share: follow-up messages go out after the answer; the
+version adapters' common part (`VersionAdapter`); the DataTransfer vendor both answer; the local
+authorization list both update.
 
 The ocpp library handles one incoming CALL at a time on its receive loop, so a handler must
 not wait for an answer of its own (nothing would read it). A handler that has more to do (a
@@ -17,6 +18,8 @@ from simulators.clock import isoformat
 
 if TYPE_CHECKING:
     from simulators.chargepoint.core import ChargePointSimulator
+
+VENDOR_ID = "chargepark"  # DataTransfer: messageId "echo" answers the data back
 
 
 class VersionAdapter:
@@ -55,3 +58,24 @@ class FollowUps:
             pending, self.after = self.after, []
             for make in pending:
                 self.sim.spawn(make())  # type: ignore[arg-type]
+
+
+def apply_local_list(
+    sim: ChargePointSimulator, version: int, update_type: str, entries: dict[str, str | None]
+) -> str:
+    """Full replaces the list; Differential adds, changes, and removes entries without a
+    status. Answers the 1.6/2.0.1 status."""
+    if not sim.setting_bool("LocalAuthListEnabled"):
+        return "Failed" if sim.config.ocpp == "2.0.1" else "NotSupported"
+    if update_type == "Differential":
+        if version <= sim.local_list_version:
+            return "VersionMismatch"
+        for token, status in entries.items():
+            if status is None:
+                sim.local_list.pop(token, None)
+            else:
+                sim.local_list[token] = status
+    else:
+        sim.local_list = {t: s for t, s in entries.items() if s is not None}
+    sim.local_list_version = version
+    return "Accepted"

@@ -163,6 +163,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="unmeasured, before (2 s)",
     )
+    _add_workers_and_timeouts(p)
+    _add_identity_and_output(p)
+
+
+def _add_workers_and_timeouts(p: argparse.ArgumentParser) -> None:
+    """How the load is generated (processes, connection pacing) and how long to wait."""
     p.add_argument(
         "--processes",
         type=_positive(int),
@@ -204,6 +210,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=10.0,
         help="an unanswered call counts as a timeout after this (10 s)",
     )
+
+
+def _add_identity_and_output(p: argparse.ArgumentParser) -> None:
+    """Who the chargers are, and where the report goes besides the screen."""
     p.add_argument(
         "--id-prefix",
         default="load-",

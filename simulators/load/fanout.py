@@ -18,7 +18,7 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_pipes
-from typing import Any
+from typing import Any, cast
 
 from simulators.load.spec import LoadSpec, WorkerSpec
 from simulators.load.worker import serve_parent
@@ -97,7 +97,8 @@ class Pool:
                 )
                 worker.start()
             else:
-                worker = ctx.Process(target=process_main, args=(spec, theirs), daemon=True)
+                # Every start method's context has Process; typeshed's BaseContext does not say so.
+                worker = ctx.Process(target=process_main, args=(spec, theirs), daemon=True)  # type: ignore[attr-defined]
                 worker.start()
                 theirs.close()
             self.workers.append(worker)
@@ -113,8 +114,9 @@ class Pool:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WorkerError(f"workers sent no {kind!r} within {timeout:.0f}s")
-            for pipe in wait_pipes(left, timeout=min(remaining, 1.0)):
-                i = self.pipes.index(pipe)  # type: ignore[arg-type]
+            ready = cast(list[Connection], wait_pipes(left, timeout=min(remaining, 1.0)))
+            for pipe in ready:
+                i = self.pipes.index(pipe)
                 try:
                     what, payload = pipe.recv()
                 except EOFError:

@@ -17,7 +17,7 @@ from simulators.rest import PlatformClient
 from simulators.retry import RetryPolicy
 from simulators.scenario.model import builtin, load
 from simulators.scenario.runner import ScenarioRunner
-from tests.unit.simulators.test_rest_retries import FakeTime, port_of
+from tests.support.sim_outage import FakeTime, port_of
 
 
 class LossyParking:

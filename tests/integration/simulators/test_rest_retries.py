@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -15,41 +15,9 @@ import pytest
 from aiohttp import web
 
 from simulators.rest import PlatformClient, RestError
-from simulators.retry import RetryPolicy, retry_after_seconds
+from simulators.retry import retry_after_seconds
 from tests.support.procs import free_port
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeTime:
-    """Monotonic and wall clocks that only the injected sleep moves; `waits` lists each sleep.
-    `on_sleep` runs before each (e.g. the server starts listening at the third)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-        self.on_sleep: Any = None
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall(self) -> datetime:
-        return T0 + timedelta(seconds=self.now)
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-        if self.on_sleep is not None:
-            await self.on_sleep(len(self.waits))
-
-    def policy(self, deadline: float = 60.0, jitter: float = 1.0) -> RetryPolicy:
-        return RetryPolicy(
-            deadline=deadline,
-            sleep=self.sleep,
-            monotonic=self.monotonic,
-            wall=self.wall,
-            random=lambda: jitter,
-        )
+from tests.support.sim_outage import T0, FakeTime, port_of
 
 
 class Script:
@@ -86,10 +54,6 @@ async def serve(script: Script, port: int = 0) -> web.AppRunner:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner
-
-
-def port_of(runner: web.AppRunner) -> int:
-    return runner.addresses[0][1]
 
 
 @pytest.fixture
