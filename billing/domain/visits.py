@@ -28,7 +28,7 @@ from typing import Any
 
 from billing.domain.pricing import Line, charging_line, idle_line, parking_line
 from billing.domain.tariff import Tariff
-from chargepark.clock import as_utc
+from chargepark.clock import parse_utc
 
 
 def _digest(*parts: str) -> str:
@@ -100,21 +100,17 @@ class SessionFact:
         return (self.charger_id, self.evse_id)
 
 
-def _time(raw: str) -> datetime:
-    return as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
-
-
 def stay_of_event(event: Mapping[str, Any]) -> StayFact:
     """The stay a VehicleParked or VehicleLeft speaks of, with what that event knows."""
     parked = event["event"] == "VehicleParked"
-    arrived = _time(event["ts"] if parked else event["arrived_at"])
+    arrived = parse_utc(event["ts"] if parked else event["arrived_at"])
     return StayFact(
         key=StayKey(event["lot_id"], event["regnum"], arrived),
         level=event.get("level"),
         slot_ui=event.get("slot_ui"),
         charger_id=event.get("charger_id"),
         connector_id=event.get("connector_id"),
-        left_at=None if parked else _time(event["ts"]),
+        left_at=None if parked else parse_utc(event["ts"]),
     )
 
 
@@ -146,8 +142,8 @@ def session_of_event(event: Mapping[str, Any]) -> SessionFact:
         charger_id=event["charger_id"],
         evse_id=event["evse_id"],
         connector_id=event["connector_id"],
-        started_at=_time(event["started_at"]),
-        ended_at=_time(event["ended_at"]) if closed else None,
+        started_at=parse_utc(event["started_at"]),
+        ended_at=parse_utc(event["ended_at"]) if closed else None,
         kwh=Decimal(event["kwh"]) if closed else None,
         energy_wh=event["energy_wh"] if closed else None,
         regnum=event.get("regnum"),

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from billing.domain.invoices import InvoiceIssued, InvoiceStatus, new_invoice_id
-from billing.domain.pricing import late_energy_line, totals
+from billing.domain.invoices import Invoice
+from billing.domain.pricing import late_energy_line
 from billing.domain.tariff import tariff_chooser
 from billing.domain.visits import (
     SessionFact,
@@ -27,136 +25,119 @@ from billing.domain.visits import (
     merge_stay,
     session_visit_id,
 )
-from billing.repository import OPEN, SqlBillingUnitOfWork
+from billing.ports import OPEN, BillingUnitOfWork, StoredSession
 
 log = logging.getLogger(__name__)
 
 
-async def apply_stay(uow: SqlBillingUnitOfWork, fact: StayFact) -> None:
+async def apply_stay(uow: BillingUnitOfWork, fact: StayFact) -> None:
     now = uow.clock.now()
-    existing = await uow.get_stay(fact.key, for_update=True)
+    existing = await uow.visits.get_stay(fact.key, for_update=True)
     if existing is not None and existing[1] != OPEN:
         return  # invoiced: a repeat of what it was built from
     merged = merge_stay(existing[0] if existing else None, fact)
-    await uow.put_stay(merged, now, new=existing is None)
+    await uow.visits.put_stay(merged, now, new=existing is None)
     bays = [merged.bay] if merged.bay is not None else []
-    moved = await _reassign(uow, await uow.movable_sessions_near([merged.key.regnum], bays), now)
-    await uow.touch_visits({merged.visit_id, *moved}, now)
+    moved = await _reassign(
+        uow, await uow.visits.movable_sessions_near([merged.key.regnum], bays), now
+    )
+    await uow.visits.touch_visits({merged.visit_id, *moved}, now)
 
 
-async def apply_session(uow: SqlBillingUnitOfWork, fact: SessionFact) -> None:
+async def apply_session(uow: BillingUnitOfWork, fact: SessionFact) -> None:
     now = uow.clock.now()
-    stored = await uow.get_session(fact.session_id)
+    stored = await uow.visits.get_session(fact.session_id)
     merged = merge_session(stored.fact if stored else None, fact)
     if stored is not None and stored.frozen:
         # Billed already (its visit timed out before this event): kept for the record, and a
         # close that brings the energy is billed on an invoice of its own.
-        await uow.put_session(merged, stored.visit_id, now, new=False)
+        await uow.visits.put_session(merged, stored.visit_id, now, new=False)
         if merged.closed and not stored.fact.closed:
             await _bill_late_close(uow, stored.visit_id, merged, now)
         else:
             log.warning("event for a session already billed", extra={"session_id": fact.session_id})
         return
     if stored is None:
-        await uow.put_session(merged, session_visit_id(merged.session_id), now, new=True)
-        await uow.ensure_session_visit(session_visit_id(merged.session_id), merged, now)
+        await uow.visits.put_session(merged, session_visit_id(merged.session_id), now, new=True)
+        await uow.visits.ensure_session_visit(session_visit_id(merged.session_id), merged, now)
     else:
-        await uow.put_session(merged, stored.visit_id, now, new=False)
+        await uow.visits.put_session(merged, stored.visit_id, now, new=False)
     current = stored.visit_id if stored else session_visit_id(merged.session_id)
-    moved = await _reassign(uow, [_Stored(merged, current)], now)
-    await uow.touch_visits({current, *moved}, now)
+    moved = await _reassign(uow, [StoredSession(merged, current, False)], now)
+    await uow.visits.touch_visits({current, *moved}, now)
 
 
 async def _bill_late_close(
-    uow: SqlBillingUnitOfWork, visit_id: str, session: SessionFact, now: datetime
+    uow: BillingUnitOfWork, visit_id: str, session: SessionFact, now: datetime
 ) -> None:
     """A session invoiced while open (its visit's timeout: session fee, 0 kWh) that has closed
     since: its energy goes on an invoice of its own, to whoever the visit's invoice went to.
     Once only: the session is now stored closed, so a repeat of the close bills nothing."""
-    visit = await uow.get_visit(visit_id)
+    visit = await uow.visits.get(visit_id)
     billed_in = visit.invoice_id if visit is not None and visit.invoice_id else visit_id
-    first = await uow.get_invoice(billed_in)
-    tariff = tariff_chooser(await uow.all_tariffs())(session.tariff_id, session.started_at)
+    first = await uow.invoices.get(billed_in)
+    tariff = tariff_chooser(await uow.tariffs.all())(session.tariff_id, session.started_at)
     where = f"charger {session.charger_id} EVSE {session.evse_id}"
     line = late_energy_line(tariff, session.session_id, session.kwh or Decimal(0), where, billed_in)
     if line.amount_minor == 0:
         log.info("late close with no energy to bill", extra={"session_id": session.session_id})
         return
-    customer_id = first["customer_id"] if first is not None else None
-    invoice_id = new_invoice_id()
-    sums = totals([line], tariff.tax_percent)
-    await uow.add_invoice(
-        {
-            "id": invoice_id,
-            "visit_id": None,  # the visit has its invoice; this one completes it
-            "customer_id": customer_id,
-            "currency": tariff.currency,
-            "tax_percent": str(tariff.tax_percent),
-            "net_minor": sums.net_minor,
-            "tax_minor": sums.tax_minor,
-            "total_minor": sums.total_minor,
-            "status": InvoiceStatus.OPEN.value,
-            "note": f"energy of session {session.session_id}, closed after {billed_in}"[:200],
-            "charge_automatically": customer_id is not None,
-            "issued_at": now,
-            "next_attempt_at": now,
-        },
-        [line],
+    # The visit has its invoice; this one completes it.
+    invoice = Invoice.for_late_energy(
+        line,
+        first.customer_id if first is not None else None,
+        tariff,
+        f"energy of session {session.session_id}, closed after {billed_in}",
         now,
     )
-    uow.emit(
-        InvoiceIssued(
-            invoice_id, customer_id, None, sums.total_minor, sums.tax_minor, tariff.currency, now
-        )
-    )
+    await uow.invoices.add(invoice)
+    for event in invoice.pull_events():
+        uow.emit(event)
+    invoice_id = invoice.id
     log.info(
         "late session close invoiced",
         extra={"session_id": session.session_id, "invoice_id": invoice_id, "after": billed_in},
     )
 
 
-@dataclass(frozen=True)
-class _Stored:
-    fact: SessionFact
-    visit_id: str
-
-
-async def _reassign(uow: SqlBillingUnitOfWork, sessions: Sequence[Any], now: datetime) -> set[str]:
+async def _reassign(
+    uow: BillingUnitOfWork, sessions: Sequence[StoredSession], now: datetime
+) -> set[str]:
     """Put each session in the visit the facts say it belongs to; returns the visits touched."""
     touched: set[str] = set()
     for stored in sessions:
-        s: SessionFact = stored.fact
-        candidates = await uow.open_stays_near([s.regnum] if s.regnum else [], [s.bay])
+        s = stored.fact
+        candidates = await uow.visits.open_stays_near([s.regnum] if s.regnum else [], [s.bay])
         while True:
             stay = choose_stay(s, candidates)
-            if stay is None or await uow.lock_open_visit(stay.visit_id):
+            if stay is None or await uow.visits.lock_open_visit(stay.visit_id):
                 break
             candidates = [c for c in candidates if c.visit_id != stay.visit_id]
         target = stay.visit_id if stay is not None else session_visit_id(s.session_id)
         if target == stored.visit_id:
             continue
         if stay is None:
-            await uow.ensure_session_visit(target, s, now)
-        if not await uow.move_session(s.session_id, target, stored.visit_id):
+            await uow.visits.ensure_session_visit(target, s, now)
+        if not await uow.visits.move_session(s.session_id, target, stored.visit_id):
             # Invoiced where it was while this event was applied: billed there, once. (A
             # session visit made above for it is empty: dropped below.)
             touched.add(target)
             continue
         touched |= {target, stored.visit_id}
-    await uow.drop_empty_session_visits(touched)
+    await uow.visits.drop_empty_session_visits(touched)
     return touched
 
 
-async def customer_of(uow: SqlBillingUnitOfWork, visit: Visit) -> str | None:
+async def customer_of(uow: BillingUnitOfWork, visit: Visit) -> str | None:
     """Who pays: a session's customer as csms knew it, else the owner of a session's id token,
     else the owner of the vehicle (billing's projection of accounts); None: anonymous."""
     for s in visit.sessions:
         if s.customer_id:
             return s.customer_id
     tokens = [s.id_token for s in visit.sessions if s.id_token]
-    found = await uow.customer_of_tokens(tokens)
+    found = await uow.customers.of_tokens(tokens)
     if found is not None:
         return found
     regnums = [visit.stay.key.regnum] if visit.stay is not None else []
     regnums += [s.regnum for s in visit.sessions if s.regnum and s.regnum not in regnums]
-    return await uow.customer_of_regnums(regnums)
+    return await uow.customers.of_regnums(regnums)
