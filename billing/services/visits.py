@@ -17,34 +17,39 @@ from billing.domain.invoices import Invoice
 from billing.domain.pricing import late_energy_line
 from billing.domain.tariff import tariff_chooser
 from billing.domain.visits import (
+    Placement,
     SessionFact,
     StayFact,
     Visit,
-    choose_stay,
     merge_session,
     merge_stay,
+    place,
     session_visit_id,
 )
-from billing.ports import OPEN, BillingUnitOfWork, StoredSession
+from billing.ports import OPEN, BillingUnitOfWork
 
 log = logging.getLogger(__name__)
 
 
 async def apply_stay(uow: BillingUnitOfWork, fact: StayFact) -> None:
+    """Load the stay and the sessions it may claim, decide where each belongs, save."""
     now = uow.clock.now()
     existing = await uow.visits.get_stay(fact.key, for_update=True)
     if existing is not None and existing[1] != OPEN:
         return  # invoiced: a repeat of what it was built from
     merged = merge_stay(existing[0] if existing else None, fact)
-    await uow.visits.put_stay(merged, now, new=existing is None)
     bays = [merged.bay] if merged.bay is not None else []
-    moved = await _reassign(
-        uow, await uow.visits.movable_sessions_near([merged.key.regnum], bays), now
-    )
+    sessions = await uow.visits.movable_sessions_near([merged.key.regnum], bays)
+    stays = await _stays_near(uow, [s.fact for s in sessions])
+    stays = [s for s in stays if s.visit_id != merged.visit_id] + [merged]
+    plan = place([(s.fact, s.visit_id) for s in sessions], stays)
+    await uow.visits.put_stay(merged, now, new=existing is None)
+    moved = await _carry_out(uow, plan, now)
     await uow.visits.touch_visits({merged.visit_id, *moved}, now)
 
 
 async def apply_session(uow: BillingUnitOfWork, fact: SessionFact) -> None:
+    """Load the session and the stays it may belong to, decide where it belongs, save."""
     now = uow.clock.now()
     stored = await uow.visits.get_session(fact.session_id)
     merged = merge_session(stored.fact if stored else None, fact)
@@ -57,13 +62,12 @@ async def apply_session(uow: BillingUnitOfWork, fact: SessionFact) -> None:
         else:
             log.warning("event for a session already billed", extra={"session_id": fact.session_id})
         return
-    if stored is None:
-        await uow.visits.put_session(merged, session_visit_id(merged.session_id), now, new=True)
-        await uow.visits.ensure_session_visit(session_visit_id(merged.session_id), merged, now)
-    else:
-        await uow.visits.put_session(merged, stored.visit_id, now, new=False)
     current = stored.visit_id if stored else session_visit_id(merged.session_id)
-    moved = await _reassign(uow, [StoredSession(merged, current, False)], now)
+    plan = place([(merged, current)], await _stays_near(uow, [merged]))
+    await uow.visits.put_session(merged, current, now, new=stored is None)
+    if stored is None:
+        await uow.visits.ensure_session_visit(current, merged, now)
+    moved = await _carry_out(uow, plan, now)
     await uow.visits.touch_visits({current, *moved}, now)
 
 
@@ -100,30 +104,34 @@ async def _bill_late_close(
     )
 
 
-async def _reassign(
-    uow: BillingUnitOfWork, sessions: Sequence[StoredSession], now: datetime
-) -> set[str]:
-    """Put each session in the visit the facts say it belongs to; returns the visits touched."""
+async def _stays_near(uow: BillingUnitOfWork, sessions: Sequence[SessionFact]) -> list[StayFact]:
+    """The open stays any of `sessions` may belong to (by regnum or by bay)."""
+    if not sessions:
+        return []
+    regnums = {s.regnum for s in sessions if s.regnum}
+    return await uow.visits.open_stays_near(regnums, {s.bay for s in sessions})
+
+
+async def _carry_out(uow: BillingUnitOfWork, plan: Sequence[Placement], now: datetime) -> set[str]:
+    """Put each session where `plan` says it belongs; returns the visits touched. A stay
+    invoiced since it was read is passed by for the next one (or the session's own visit)."""
     touched: set[str] = set()
-    for stored in sessions:
-        s = stored.fact
-        candidates = await uow.visits.open_stays_near([s.regnum] if s.regnum else [], [s.bay])
-        while True:
-            stay = choose_stay(s, candidates)
-            if stay is None or await uow.visits.lock_open_visit(stay.visit_id):
+    for p in plan:
+        target = p.own_visit
+        for stay_visit in p.stays:
+            if await uow.visits.lock_open_visit(stay_visit):
+                target = stay_visit
                 break
-            candidates = [c for c in candidates if c.visit_id != stay.visit_id]
-        target = stay.visit_id if stay is not None else session_visit_id(s.session_id)
-        if target == stored.visit_id:
+        if target == p.current:
             continue
-        if stay is None:
-            await uow.visits.ensure_session_visit(target, s, now)
-        if not await uow.visits.move_session(s.session_id, target, stored.visit_id):
+        if target == p.own_visit:
+            await uow.visits.ensure_session_visit(target, p.session, now)
+        if not await uow.visits.move_session(p.session.session_id, target, p.current):
             # Invoiced where it was while this event was applied: billed there, once. (A
             # session visit made above for it is empty: dropped below.)
             touched.add(target)
             continue
-        touched |= {target, stored.visit_id}
+        touched |= {target, p.current}
     await uow.visits.drop_empty_session_visits(touched)
     return touched
 
