@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from billing.domain.invoices import Invoice
+from billing.domain.invoices.views import InvoiceSummary
 from billing.domain.tariff import Tariff
 from billing.domain.visits import SessionFact, StayFact, StayKey, Visit
 from billing.payments.port import PaymentProvider
@@ -20,7 +21,6 @@ from chargepark.events.envelope import DomainEvent
 __all__ = [
     "BillingUnitOfWork",
     "CustomerRepository",
-    "InvoiceRecord",
     "InvoiceRepository",
     "PaymentProvider",
     "StoredSession",
@@ -30,10 +30,6 @@ __all__ = [
 ]
 
 OPEN, INVOICED = "open", "invoiced"  # a visit's status
-
-# An invoice as read (GET /invoices): its columns by name, and for one invoice its "lines" and
-# "payment_attempts". Only reading builds these; every change goes through `Invoice`.
-InvoiceRecord = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -98,7 +94,7 @@ class InvoiceRepository(Protocol):
         until: datetime | None,
         after: int,
         limit: int,
-    ) -> list[InvoiceRecord]:
+    ) -> list[InvoiceSummary]:
         """A page of invoices by `seq`, after `after` (without lines or payment records)."""
         ...
 

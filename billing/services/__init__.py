@@ -38,15 +38,15 @@ class BillingService:
             max_declines=self.settings.max_declines,
             decline_retry_sec=self.settings.decline_retry_sec,
         )
-        self.tariffs_ = Tariffs(uow, clock)
+        tariffs = Tariffs(uow, clock)
         self.invoicing = Invoicing(uow, clock, self.settings)
         self.payments = Payments(uow, clock, provider, self.policy)
         # tariffs
-        self.ensure_default_tariff = self.tariffs_.ensure_default_tariff
-        self.tariffs = self.tariffs_.tariffs
-        self.tariff = self.tariffs_.tariff
-        self.create_tariff = self.tariffs_.create_tariff
-        self.change_tariff = self.tariffs_.change_tariff
+        self.ensure_default_tariff = tariffs.ensure_default_tariff
+        self.tariffs = tariffs.tariffs
+        self.tariff = tariffs.tariff
+        self.create_tariff = tariffs.create_tariff
+        self.change_tariff = tariffs.change_tariff
         # invoicing
         self.finalize_due = self.invoicing.finalize_due
         self.finalize_visit = self.invoicing.finalize_visit

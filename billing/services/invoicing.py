@@ -15,10 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from billing.domain.invoices import Invoice, UnknownInvoice
+from billing.domain.invoices.views import InvoiceSummary, InvoiceView, view_of
 from billing.domain.pricing import Line
 from billing.domain.tariff import tariff_chooser
 from billing.domain.visits import SessionFact, is_due, price_visit
-from billing.ports import OPEN, BillingUnitOfWork, InvoiceRecord, StoredVisit
+from billing.ports import OPEN, BillingUnitOfWork, StoredVisit
 from billing.services.visits import customer_of
 from chargepark import tracing
 from chargepark.clock import Clock
@@ -128,7 +129,7 @@ class Invoicing:
             await uow.commit()
         return invoice.id
 
-    async def add_lines(self, invoice_id: str, lines: Sequence[Line]) -> InvoiceRecord:
+    async def add_lines(self, invoice_id: str, lines: Sequence[Line]) -> InvoiceView:
         now = self.clock.now()
         async with self.uow() as uow:
             invoice = await invoice_of(uow, invoice_id, for_update=True)
@@ -139,12 +140,12 @@ class Invoicing:
 
     # --- reading --------------------------------------------------------------------------
 
-    async def invoice(self, invoice_id: str) -> InvoiceRecord:
+    async def invoice(self, invoice_id: str) -> InvoiceView:
         """The invoice as GET /invoices/{id} shows it."""
         async with self.uow() as uow:
-            return record_of(await invoice_of(uow, invoice_id))
+            return view_of(await invoice_of(uow, invoice_id))
 
-    async def invoices(self, **where: Any) -> list[InvoiceRecord]:
+    async def invoices(self, **where: Any) -> list[InvoiceSummary]:
         async with self.uow() as uow:
             return await uow.invoices.list(**where)
 
@@ -163,64 +164,6 @@ async def invoice_of(
     if invoice is None:
         raise UnknownInvoice(invoice_id)
     return invoice
-
-
-def record_of(invoice: Invoice) -> InvoiceRecord:
-    """The invoice, its lines and its payment log, as read."""
-    return {
-        "seq": invoice.seq,
-        "id": invoice.id,
-        "visit_id": invoice.visit_id,
-        "customer_id": invoice.customer_id,
-        "currency": invoice.currency,
-        "tax_percent": str(invoice.tax_percent),
-        "net_minor": invoice.net_minor,
-        "tax_minor": invoice.tax_minor,
-        "total_minor": invoice.total_minor,
-        "status": invoice.status.value,
-        "note": invoice.note,
-        "charge_automatically": invoice.charge_automatically,
-        "provider": invoice.provider,
-        "provider_customer_id": invoice.provider_customer_id,
-        "provider_invoice_id": invoice.provider_invoice_id,
-        "hosted_url": invoice.hosted_url,
-        "amount_paid_minor": invoice.amount_paid_minor,
-        "collect_attempts": invoice.collect_attempts,
-        "declines": invoice.declines,
-        "unavailable": invoice.unavailable,
-        "next_attempt_at": invoice.next_attempt_at,
-        "last_error": invoice.last_error,
-        "created_at": invoice.created_at,
-        "issued_at": invoice.issued_at,
-        "paid_at": invoice.paid_at,
-        "lines": [
-            {
-                "invoice_id": invoice.id,
-                "line_no": line.line_no,
-                "kind": line.kind,
-                "description": line.description,
-                "amount_minor": line.amount_minor,
-                "quantity_note": line.quantity_note,
-                "session_id": line.session_id,
-                "created_at": line.created_at,
-            }
-            for line in invoice.lines
-        ],
-        "payment_attempts": [
-            {
-                "invoice_id": invoice.id,
-                "attempt": a.attempt,
-                "source": a.source,
-                "status": a.status,
-                "provider_ref": a.provider_ref,
-                "failure_code": a.failure_code,
-                "failure_message": a.failure_message,
-                "amount_minor": a.amount_minor,
-                "at": a.at,
-            }
-            for a in invoice.attempts
-        ],
-    }
 
 
 def _trace_lines(invoice_id: str, lines: Sequence[Line], sessions: Sequence[SessionFact]) -> None:

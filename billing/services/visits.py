@@ -97,10 +97,9 @@ async def _bill_late_close(
     await uow.invoices.add(invoice)
     for event in invoice.pull_events():
         uow.emit(event)
-    invoice_id = invoice.id
     log.info(
         "late session close invoiced",
-        extra={"session_id": session.session_id, "invoice_id": invoice_id, "after": billed_in},
+        extra={"session_id": session.session_id, "invoice_id": invoice.id, "after": billed_in},
     )
 
 

@@ -11,18 +11,10 @@ from sqlalchemy import insert, select, update
 from billing.adapters.sql.base import SqlRepository, rowcount
 from billing.adapters.sql.base import utc_or_none as _utc
 from billing.domain.invoices import Attempt, Invoice, InvoiceLine, InvoiceStatus
-from billing.ports import InvoiceRecord
+from billing.domain.invoices.views import InvoiceSummary, summary_of
+from billing.domain.pricing import LineKind
 from billing.store import invoice_lines, invoices, payment_attempts
 from chargepark.clock import as_utc
-
-_TIMES = ("created_at", "issued_at", "paid_at", "next_attempt_at")
-
-
-def record_of_row(row: Any) -> InvoiceRecord:
-    found = dict(row._mapping)
-    for k in _TIMES:
-        found[k] = _utc(found[k])
-    return found
 
 
 def _state(invoice: Invoice) -> dict[str, Any]:
@@ -111,7 +103,7 @@ class SqlInvoices(SqlRepository):
             [
                 InvoiceLine(
                     line_no=r.line_no,
-                    kind=r.kind,
+                    kind=LineKind(r.kind),
                     description=r.description,
                     amount_minor=r.amount_minor,
                     created_at=as_utc(r.created_at),
@@ -161,7 +153,7 @@ class SqlInvoices(SqlRepository):
                     {
                         "invoice_id": invoice.id,
                         "line_no": line.line_no,
-                        "kind": line.kind,
+                        "kind": line.kind.value,
                         "description": line.description,
                         "amount_minor": line.amount_minor,
                         "quantity_note": line.quantity_note,
@@ -219,7 +211,7 @@ class SqlInvoices(SqlRepository):
         until: datetime | None,
         after: int,
         limit: int,
-    ) -> list[InvoiceRecord]:
+    ) -> list[InvoiceSummary]:
         query = select(invoices).where(invoices.c.seq > after)
         if customer_id is not None:
             query = query.where(invoices.c.customer_id == customer_id)
@@ -230,4 +222,4 @@ class SqlInvoices(SqlRepository):
         if until is not None:
             query = query.where(invoices.c.created_at < until)
         rows = await self.session.execute(query.order_by(invoices.c.seq).limit(limit))
-        return [record_of_row(r) for r in rows]
+        return [summary_of(_invoice_of(r, [], [])) for r in rows]

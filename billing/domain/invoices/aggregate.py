@@ -184,7 +184,7 @@ class Invoice:
         for i, line in enumerate(lines):
             added = InvoiceLine(
                 line_no=first + i,
-                kind=line.kind.value,
+                kind=line.kind,
                 description=line.description,
                 amount_minor=line.amount_minor,
                 created_at=now,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from billing.domain.pricing import LineKind
+
 
 @dataclass(frozen=True, kw_only=True)
 class InvoiceLine:
     """A line as the invoice holds it: numbered from 1, in the order added."""
 
     line_no: int
-    kind: str
+    kind: LineKind
     description: str
     amount_minor: int
     created_at: datetime

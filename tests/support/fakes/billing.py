@@ -10,11 +10,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Self
 
+from billing.consumers import HANDLERS
 from billing.domain.invoices import Invoice
+from billing.domain.invoices.views import InvoiceSummary, summary_of
 from billing.domain.tariff import Tariff
 from billing.domain.visits import SessionFact, StayFact, StayKey, Visit
-from billing.ports import INVOICED, OPEN, InvoiceRecord, StoredSession, StoredVisit
+from billing.ports import INVOICED, OPEN, StoredSession, StoredVisit
+from billing.services import BillingService
 from chargepark.clock import Clock
+from chargepark.config import BillingSettings
 from chargepark.errors import Conflict
 from chargepark.events.envelope import DomainEvent, envelope_of
 from chargepark.events.registry import validate_event
@@ -132,7 +136,7 @@ class FakeInvoices(_Repository):
         until: datetime | None,
         after: int,
         limit: int,
-    ) -> list[InvoiceRecord]:
+    ) -> list[InvoiceSummary]:
         found = [
             i
             for i in sorted(self.state.invoices.values(), key=lambda i: i.seq or 0)
@@ -143,14 +147,6 @@ class FakeInvoices(_Repository):
             and (until is None or i.created_at < until)
         ]
         return [summary_of(i) for i in found[:limit]]
-
-
-def summary_of(invoice: Invoice) -> InvoiceRecord:
-    from billing.services.invoicing import record_of
-
-    record = record_of(invoice)
-    del record["lines"], record["payment_attempts"]
-    return record
 
 
 class FakeVisits(_Repository):
@@ -358,3 +354,28 @@ def fake_units(clock: Clock) -> tuple[State, Any]:
     """The shared state, and a factory of units of work on it (what a use case takes)."""
     state = State()
     return state, lambda: FakeBillingUnitOfWork(state, clock)
+
+
+class FakeBilling:
+    """A billing service on the fakes, fed events through the consumer's handlers."""
+
+    def __init__(self, clock: Any, provider: Any, **settings: Any) -> None:
+        self.clock, self.provider = clock, provider
+        self.state, self.units = fake_units(clock)
+        self.service = BillingService(
+            self.units,
+            clock,
+            provider,
+            settings=BillingSettings(
+                **{"visit_timeout_sec": 3600, "settle_sec": 60, "job_interval_sec": 1, **settings}
+            ),
+        )
+
+    async def deliver(self, *events: dict[str, Any]) -> None:
+        for e in events:
+            async with self.units() as uow:
+                await HANDLERS[e["event"]](e, uow)
+                await uow.commit()
+
+    def outbox(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.state.outbox if name is None or e["event"] == name]

@@ -15,7 +15,7 @@ from billing.payments.local import LocalProvider
 from billing.services import TariffFields, UnknownProviderInvoice, UnknownVisit
 from chargepark.errors import Conflict, Invalid
 from tests.support.billing import ScriptedProvider, at, event, left, parked, session_events
-from tests.unit.billing.conftest import FakeBilling
+from tests.support.fakes.billing import FakeBilling
 
 EXAMPLE_LINES = [("CHARGING", 608), ("PARKING", 400), ("IDLE", 270)]
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from billing.domain.visits import place, ranked_stays, session_of_event, stay_of_event
 from tests.conftest import FixedClock
 from tests.support.billing import ScriptedProvider, at, left, parked, session_events
-from tests.unit.billing.conftest import FakeBilling
+from tests.support.fakes.billing import FakeBilling
 
 STARTED_1, CLOSED_1 = session_events("S1", 5, 36)  # on the bay of AB123's stay
 STARTED_2, CLOSED_2 = session_events("S2", 50, 70, kwh="3.000", charger="PUB-9")  # public
