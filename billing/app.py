@@ -14,8 +14,8 @@ from billing.adapters.sql import SqlBillingUnitOfWork
 from billing.api import webhook
 from billing.consumers import build_consumer
 from billing.payments.local import LocalProvider
-from billing.payments.port import PaymentProvider
 from billing.payments.stripe import StripeProvider
+from billing.ports import PaymentProvider
 from billing.services import BillingService
 from billing.store import kernel, metadata
 from billing.worker import BillingWorker

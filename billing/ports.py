@@ -14,7 +14,7 @@ from billing.domain.invoices import Invoice
 from billing.domain.invoices.views import InvoiceSummary
 from billing.domain.tariff import Tariff
 from billing.domain.visits import SessionFact, StayFact, StayKey, Visit
-from billing.payments.port import PaymentProvider
+from billing.payments.port import InvoiceToIssue, IssuedInvoice, Payer, PaymentAttempt
 from chargepark.clock import Clock
 from chargepark.events.envelope import DomainEvent
 
@@ -204,3 +204,23 @@ class BillingUnitOfWork(Protocol):
     def emit(self, event: DomainEvent) -> Mapping[str, Any]: ...
 
     async def commit(self) -> None: ...
+
+
+class PaymentProvider(Protocol):
+    """A payment provider (billing.payments: Stripe, or the local one). Every call is
+    idempotent in our ids, so a retry after a timeout or a crash charges nothing twice."""
+
+    name: str
+
+    async def ensure_customer(self, payer: Payer) -> str:
+        """The provider's customer id for `payer`, created once (idempotent in customer_id)."""
+        ...
+
+    async def issue(self, payer: Payer, invoice: InvoiceToIssue) -> IssuedInvoice:
+        """Create the items and the invoice, finalize it (idempotent in invoice/line ids)."""
+        ...
+
+    async def collect(self, provider_invoice_id: str, attempt: int) -> PaymentAttempt:
+        """Try to take payment of a finalized invoice; `attempt` numbers the retries so each
+        has its own idempotency key. A decline is a FAILED attempt, not an exception."""
+        ...

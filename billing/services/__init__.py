@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from billing.domain.invoices import RetryPolicy
-from billing.payments.port import PaymentProvider
-from billing.ports import BillingUnitOfWork
+from billing.ports import BillingUnitOfWork, PaymentProvider
 from billing.services.invoicing import Invoicing, UnknownVisit
 from billing.services.payments import Payments, UnknownProviderInvoice
 from billing.services.tariffs import TariffFields, Tariffs

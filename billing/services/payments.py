@@ -24,12 +24,11 @@ from billing.payments.port import (
     LineToBill,
     Payer,
     PaymentAttempt,
-    PaymentProvider,
     PaymentStatus,
     ProviderRejected,
     ProviderUnavailable,
 )
-from billing.ports import BillingUnitOfWork
+from billing.ports import BillingUnitOfWork, PaymentProvider
 from billing.services.invoicing import invoice_of
 from chargepark import tracing
 from chargepark.clock import Clock
