@@ -8,7 +8,13 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.domain.visits import place, ranked_stays, session_of_event, stay_of_event
+from billing.domain.visits import (
+    place,
+    ranked_stays,
+    session_of_event,
+    session_visit_id,
+    stay_of_event,
+)
 from tests.conftest import FixedClock
 from tests.support.billing import ScriptedProvider, at, left, parked, session_events
 from tests.support.fakes.billing import FakeBilling
@@ -70,3 +76,22 @@ async def test_a_stay_invoiced_meanwhile_is_passed_by_for_the_sessions_own_visit
     inv = await billing.service.invoice(charging)
     assert [line["kind"] for line in inv["lines"]] == ["CHARGING"]
     assert parking_only != charging
+
+
+async def test_a_stay_invoiced_between_the_read_and_the_lock_is_passed_by(
+    billing, clock, monkeypatch
+):
+    from tests.support.fakes.billing import FakeVisits
+
+    await billing.deliver(parked(), left())
+    refused = stay_of_event(left()).visit_id
+
+    async def invoiced_meanwhile(self, visit_id):
+        return visit_id != refused
+
+    monkeypatch.setattr(FakeVisits, "lock_open_visit", invoiced_meanwhile)
+    started, closed = session_events()
+    await billing.deliver(started, closed)
+    stored = await billing.service.visit(session_visit_id("S1"))
+    assert [s.session_id for s in stored.visit.sessions] == ["S1"]
+    assert (await billing.service.visit(refused)).visit.sessions == ()
