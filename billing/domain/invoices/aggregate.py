@@ -270,7 +270,6 @@ class Invoice:
         else:
             self.pay(provider_ref, self.total_minor, source, attempt, now)
 
-    # long: one decline's whole rule (recorded, counted once, retried or given up)
     def decline(
         self,
         decline: Decline,
