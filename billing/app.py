@@ -7,14 +7,16 @@ leaves the process; see billing.payments.local).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from billing import api
+from billing.adapters.sql import SqlBillingUnitOfWork
 from billing.api import webhook
 from billing.consumers import build_consumer
 from billing.payments.local import LocalProvider
-from billing.payments.port import PaymentProvider
 from billing.payments.stripe import StripeProvider
-from billing.repository import SqlBillingUnitOfWork
-from billing.service import BillingService
+from billing.ports import PaymentProvider
+from billing.services import BillingService
 from billing.store import kernel, metadata
 from billing.worker import BillingWorker
 from chargepark.config import Settings
@@ -47,7 +49,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
     # The webhook answers 404 itself while no webhook secret is configured.
     app[webhook.PAYMENT_EVENTS] = service
     app.add_routes(webhook.routes)
-    on_stop = []
+    on_stop: list[Callable[[], Awaitable[None]]] = []
     if isinstance(provider, StripeProvider):
         on_stop.append(provider.aclose)
     else:

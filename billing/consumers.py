@@ -8,13 +8,13 @@ billing's projection of who a vehicle or an id token belongs to (the newest even
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
+from billing.adapters.sql import SqlBillingUnitOfWork
 from billing.domain.visits import session_of_event, stay_of_event
-from billing.facts import apply_session, apply_stay
-from billing.repository import SqlBillingUnitOfWork
-from chargepark.clock import as_utc
+from billing.ports import BillingUnitOfWork
+from billing.services.visits import apply_session, apply_stay
+from chargepark.clock import parse_utc
 from chargepark.db.tables import KernelTables
 from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
@@ -34,33 +34,35 @@ def build_consumer(
     )
 
 
-async def stay_event(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
+async def stay_event(event: dict[str, Any], uow: BillingUnitOfWork) -> None:
     await apply_stay(uow, stay_of_event(event))
 
 
-async def session_event(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
+async def session_event(event: dict[str, Any], uow: BillingUnitOfWork) -> None:
     await apply_session(uow, session_of_event(event))
 
 
-async def customer_created(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
-    await uow.customer_seen(event["customer_id"], _time(event["ts"]))
+async def customer_created(event: dict[str, Any], uow: BillingUnitOfWork) -> None:
+    await uow.customers.seen(event["customer_id"], parse_utc(event["ts"]))
 
 
-async def vehicle_linked(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
-    at = _time(event["ts"])
-    await uow.customer_seen(event["customer_id"], at)
-    await uow.link_vehicle(event["regnum"], event["customer_id"], at)
+async def vehicle_linked(event: dict[str, Any], uow: BillingUnitOfWork) -> None:
+    at = parse_utc(event["ts"])
+    await uow.customers.seen(event["customer_id"], at)
+    await uow.customers.link_vehicle(event["regnum"], event["customer_id"], at)
 
 
-async def vehicle_unlinked(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
-    await uow.unlink_vehicle(event["regnum"], event["customer_id"], _time(event["ts"]))
+async def vehicle_unlinked(event: dict[str, Any], uow: BillingUnitOfWork) -> None:
+    await uow.customers.unlink_vehicle(
+        event["regnum"], event["customer_id"], parse_utc(event["ts"])
+    )
 
 
-async def id_token_changed(event: dict[str, Any], uow: SqlBillingUnitOfWork) -> None:
+async def id_token_changed(event: dict[str, Any], uow: BillingUnitOfWork) -> None:
     # A blocked or expired token still names who used it: kept whatever its status.
-    at = _time(event["ts"])
-    await uow.customer_seen(event["customer_id"], at)
-    await uow.put_token(event["id_token"], event["customer_id"], event["status"], at)
+    at = parse_utc(event["ts"])
+    await uow.customers.seen(event["customer_id"], at)
+    await uow.customers.put_token(event["id_token"], event["customer_id"], event["status"], at)
 
 
 HANDLERS = {
@@ -73,10 +75,6 @@ HANDLERS = {
     "VehicleUnlinked": vehicle_unlinked,
     "IdTokenChanged": id_token_changed,
 }
-
-
-def _time(raw: str) -> datetime:
-    return as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
 
 
 _STAY = ["charger_id", "connector_id", "level", "slot_ui"]

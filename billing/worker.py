@@ -6,7 +6,7 @@ and an invoice is claimed before a provider call.
 
 from __future__ import annotations
 
-from billing.service import BillingService
+from billing.services import BillingService
 from chargepark.scheduler import IntervalJob
 
 JOB_ID = "billing-cycle"

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from billing.service import BillingService
+from billing.services import BillingService
 from chargepark.auth import PRINCIPAL
 from chargepark.clock import isoformat_utc
 from chargepark.http.query import parse_time, query_time  # noqa: F401 - re-exported

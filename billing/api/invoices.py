@@ -10,6 +10,7 @@ from aiohttp import web
 from billing.api.common import READ, WRITE, customer_of, iso, query_time, routes, service
 from billing.api.schemas import LINES, NEW_INVOICE
 from billing.domain.invoices import InvoiceStatus, UnknownInvoice
+from billing.domain.invoices.views import InvoiceSummary, InvoiceView
 from billing.domain.pricing import Line, LineKind
 from chargepark.auth import requires
 from chargepark.errors import Invalid
@@ -148,7 +149,7 @@ def lines_of(raw: list[dict[str, Any]]) -> list[Line]:
     ]
 
 
-def summary_json(inv: dict[str, Any]) -> dict[str, Any]:
+def summary_json(inv: InvoiceSummary) -> dict[str, Any]:
     return {
         "id": inv["id"],
         "visit_id": inv["visit_id"],
@@ -165,7 +166,7 @@ def summary_json(inv: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def invoice_json(inv: dict[str, Any]) -> dict[str, Any]:
+def invoice_json(inv: InvoiceView) -> dict[str, Any]:
     return {
         **summary_json(inv),
         "tax_percent": inv["tax_percent"],
@@ -188,7 +189,7 @@ def invoice_json(inv: dict[str, Any]) -> dict[str, Any]:
                 "quantity_note": line["quantity_note"],
                 "session_id": line["session_id"],
             }
-            for line in inv.get("lines", [])
+            for line in inv["lines"]
         ],
         "payment_attempts": [
             {
@@ -201,6 +202,6 @@ def invoice_json(inv: dict[str, Any]) -> dict[str, Any]:
                 "amount_minor": a["amount_minor"],
                 "at": iso(a["at"]),
             }
-            for a in inv.get("payment_attempts", [])
+            for a in inv["payment_attempts"]
         ],
     }

@@ -10,7 +10,7 @@ from aiohttp import web
 from billing.api.common import READ, WRITE, iso, parse_time, routes, service
 from billing.api.schemas import NEW_TARIFF, TARIFF_VERSION
 from billing.domain.tariff import Tariff
-from billing.service import TariffFields
+from billing.services.tariffs import TariffFields
 from chargepark.auth import requires
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation

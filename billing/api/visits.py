@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from billing.api.common import READ, customer_of, iso, routes, service
-from billing.repository import StoredVisit
+from billing.ports import StoredVisit
 from chargepark.auth import requires
 from chargepark.errors import Forbidden
 from chargepark.http.openapi import operation

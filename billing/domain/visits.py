@@ -28,7 +28,7 @@ from typing import Any
 
 from billing.domain.pricing import Line, charging_line, idle_line, parking_line
 from billing.domain.tariff import Tariff
-from chargepark.clock import as_utc
+from chargepark.clock import parse_utc
 
 
 def _digest(*parts: str) -> str:
@@ -100,21 +100,17 @@ class SessionFact:
         return (self.charger_id, self.evse_id)
 
 
-def _time(raw: str) -> datetime:
-    return as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
-
-
 def stay_of_event(event: Mapping[str, Any]) -> StayFact:
     """The stay a VehicleParked or VehicleLeft speaks of, with what that event knows."""
     parked = event["event"] == "VehicleParked"
-    arrived = _time(event["ts"] if parked else event["arrived_at"])
+    arrived = parse_utc(event["ts"] if parked else event["arrived_at"])
     return StayFact(
         key=StayKey(event["lot_id"], event["regnum"], arrived),
         level=event.get("level"),
         slot_ui=event.get("slot_ui"),
         charger_id=event.get("charger_id"),
         connector_id=event.get("connector_id"),
-        left_at=None if parked else _time(event["ts"]),
+        left_at=None if parked else parse_utc(event["ts"]),
     )
 
 
@@ -146,8 +142,8 @@ def session_of_event(event: Mapping[str, Any]) -> SessionFact:
         charger_id=event["charger_id"],
         evse_id=event["evse_id"],
         connector_id=event["connector_id"],
-        started_at=_time(event["started_at"]),
-        ended_at=_time(event["ended_at"]) if closed else None,
+        started_at=parse_utc(event["started_at"]),
+        ended_at=parse_utc(event["ended_at"]) if closed else None,
         kwh=Decimal(event["kwh"]) if closed else None,
         energy_wh=event["energy_wh"] if closed else None,
         regnum=event.get("regnum"),
@@ -197,19 +193,48 @@ def _overlaps(session: SessionFact, stay: StayFact) -> bool:
     return end > stay.key.arrived_at
 
 
-def choose_stay(session: SessionFact, stays: Iterable[StayFact]) -> StayFact | None:
-    """The stay `session` belongs to, among `stays` (those not yet invoiced), or None."""
-    best: tuple[Any, ...] | None = None
-    chosen: StayFact | None = None
+def ranked_stays(session: SessionFact, stays: Iterable[StayFact]) -> list[StayFact]:
+    """The stays `session` may belong to, among `stays` (those not yet invoiced), best first:
+    the one matching on both regnum and bay, then by regnum, then by bay, then the latest."""
+    ranked: list[tuple[tuple[Any, ...], StayFact]] = []
     for stay in stays:
         by_regnum = session.regnum is not None and session.regnum == stay.key.regnum
         by_bay = stay.bay is not None and stay.bay == session.bay
         if not (by_regnum or by_bay) or not _overlaps(session, stay):
             continue
-        rank = (by_regnum and by_bay, by_regnum, stay.key.arrived_at, stay.visit_id)
-        if best is None or rank > best:
-            best, chosen = rank, stay
-    return chosen
+        ranked.append(((by_regnum and by_bay, by_regnum, stay.key.arrived_at, stay.visit_id), stay))
+    return [stay for _, stay in sorted(ranked, key=lambda r: r[0], reverse=True)]
+
+
+def choose_stay(session: SessionFact, stays: Iterable[StayFact]) -> StayFact | None:
+    """The stay `session` belongs to, among `stays` (those not yet invoiced), or None."""
+    ranked = ranked_stays(session, stays)
+    return ranked[0] if ranked else None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a session belongs: the first of `stays` (visit ids, best first) still open when
+    it is locked, else a visit of its own. `current`: the visit it is in now."""
+
+    session: SessionFact
+    current: str
+    stays: tuple[str, ...]
+
+    @property
+    def own_visit(self) -> str:
+        return session_visit_id(self.session.session_id)
+
+
+def place(
+    sessions: Iterable[tuple[SessionFact, str]], stays: Iterable[StayFact]
+) -> list[Placement]:
+    """Where each (session, the visit it is in) belongs among the open `stays`."""
+    open_stays = list(stays)
+    return [
+        Placement(session, current, tuple(s.visit_id for s in ranked_stays(session, open_stays)))
+        for session, current in sessions
+    ]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The port between billing's use cases and a payment provider (Stripe, or the local one).
+"""The language between billing's use cases and a payment provider (Stripe, or the local one):
+the types of billing.ports.PaymentProvider.
 
 Billing's service speaks only these types; an adapter maps them to its provider's API. Every
 call is idempotent in our ids (`idempotency_key`), so a retry after a timeout or a crash
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
 
 
 class ProviderUnavailable(Exception):
@@ -81,20 +81,3 @@ class PaymentAttempt:
     provider_ref: str | None = None  # payment intent / charge id
     failure_code: str | None = None  # e.g. card_declined
     failure_message: str | None = None
-
-
-class PaymentProvider(Protocol):
-    name: str
-
-    async def ensure_customer(self, payer: Payer) -> str:
-        """The provider's customer id for `payer`, created once (idempotent in customer_id)."""
-        ...
-
-    async def issue(self, payer: Payer, invoice: InvoiceToIssue) -> IssuedInvoice:
-        """Create the items and the invoice, finalize it (idempotent in invoice/line ids)."""
-        ...
-
-    async def collect(self, provider_invoice_id: str, attempt: int) -> PaymentAttempt:
-        """Try to take payment of a finalized invoice; `attempt` numbers the retries so each
-        has its own idempotency key. A decline is a FAILED attempt, not an exception."""
-        ...

@@ -101,7 +101,7 @@ class StripeProvider:
         customer = await self._call(
             "customers.create",
             lambda: self._client.v1.customers.create_async(
-                params,
+                params,  # type: ignore[arg-type]  # built as a dict: the keys are Stripe's, its TypedDict is not
                 {"idempotency_key": f"customer-{ours}"},
             ),
         )
@@ -125,52 +125,16 @@ class StripeProvider:
             "metadata": metadata,
         }
         automatic = invoice.charge_automatically and await self._can_charge(customer_id)
-        if automatic:
-            # We collect ourselves (`collect`), on our own retry policy: Stripe must not
-            # advance or charge the invoice on its own schedule as well.
-            params["collection_method"] = "charge_automatically"
-            params["auto_advance"] = False
-        else:
-            # Stripe emails the finalized invoice and its reminders; the customer pays on the
-            # hosted page, and the webhook tells us.
-            params["collection_method"] = "send_invoice"
-            params["days_until_due"] = self.days_until_due
-            params["auto_advance"] = True
+        params.update(self._collection(automatic))
         draft = await self._call(
             "invoices.create",
             lambda: self._client.v1.invoices.create_async(
-                params,
+                params,  # type: ignore[arg-type]  # built as a dict: the keys are Stripe's, its TypedDict is not
                 {"idempotency_key": f"invoice-{invoice.invoice_id}"},
             ),
         )
 
-        for line in invoice.lines:
-            description = line.description
-            if line.quantity_note:
-                description = f"{description} ({line.quantity_note})"
-            await self._add_item(
-                draft["id"],
-                customer_id,
-                currency,
-                line.amount_minor,
-                description,
-                {"chargepark_invoice_id": invoice.invoice_id, "chargepark_line_id": line.line_id},
-                key=f"item-{line.line_id}",
-            )
-        if invoice.tax_minor:
-            # Tax is our own computation, sent as one more item rather than as a Stripe tax
-            # rate: Stripe would round its tax per line and could differ from ours by a cent,
-            # while a fixed item makes Stripe's total equal ours exactly.
-            label = invoice.metadata.get("tax_label") or "VAT"
-            await self._add_item(
-                draft["id"],
-                customer_id,
-                currency,
-                invoice.tax_minor,
-                label,
-                {"chargepark_invoice_id": invoice.invoice_id, "chargepark_line_id": "tax"},
-                key=f"item-{invoice.invoice_id}-tax",
-            )
+        await self._add_items(draft["id"], customer_id, currency, invoice)
 
         final = await self._call(
             "invoices.finalize_invoice",
@@ -207,6 +171,52 @@ class StripeProvider:
         )
         settings = customer.get("invoice_settings") or {}
         return bool(settings.get("default_payment_method") or customer.get("default_source"))
+
+    def _collection(self, automatic: bool) -> dict[str, Any]:
+        """How the Stripe invoice is collected."""
+        if automatic:
+            # We collect ourselves (`collect`), on our own retry policy: Stripe must not
+            # advance or charge the invoice on its own schedule as well.
+            return {"collection_method": "charge_automatically", "auto_advance": False}
+        # Stripe emails the finalized invoice and its reminders; the customer pays on the
+        # hosted page, and the webhook tells us.
+        return {
+            "collection_method": "send_invoice",
+            "days_until_due": self.days_until_due,
+            "auto_advance": True,
+        }
+
+    async def _add_items(
+        self, draft_id: str, customer_id: str, currency: str, invoice: InvoiceToIssue
+    ) -> None:
+        """The invoice's lines as items of the Stripe draft, and our tax as one more."""
+        for line in invoice.lines:
+            description = line.description
+            if line.quantity_note:
+                description = f"{description} ({line.quantity_note})"
+            await self._add_item(
+                draft_id,
+                customer_id,
+                currency,
+                line.amount_minor,
+                description,
+                {"chargepark_invoice_id": invoice.invoice_id, "chargepark_line_id": line.line_id},
+                key=f"item-{line.line_id}",
+            )
+        if invoice.tax_minor:
+            # Tax is our own computation, sent as one more item rather than as a Stripe tax
+            # rate: Stripe would round its tax per line and could differ from ours by a cent,
+            # while a fixed item makes Stripe's total equal ours exactly.
+            label = invoice.metadata.get("tax_label") or "VAT"
+            await self._add_item(
+                draft_id,
+                customer_id,
+                currency,
+                invoice.tax_minor,
+                label,
+                {"chargepark_invoice_id": invoice.invoice_id, "chargepark_line_id": "tax"},
+                key=f"item-{invoice.invoice_id}-tax",
+            )
 
     async def collect(self, provider_invoice_id: str, attempt: int) -> PaymentAttempt:
         try:
@@ -265,7 +275,7 @@ class StripeProvider:
         await self._call(
             "invoice_items.create",
             lambda: self._client.v1.invoice_items.create_async(
-                params,
+                params,  # type: ignore[arg-type]  # built as a dict: the keys are Stripe's, its TypedDict is not
                 {"idempotency_key": key},
             ),
         )

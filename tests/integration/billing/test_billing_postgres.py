@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from billing.repository import SqlBillingUnitOfWork
-from tests.unit.billing.support import a_billing, at, left, parked, session_events
+from billing.adapters.sql.visits import SqlVisits
+from tests.support.billing import a_billing, at, left, parked, session_events
 
 pytestmark = pytest.mark.postgres
 
@@ -49,14 +49,14 @@ async def test_a_session_invoiced_while_its_stay_arrives_is_billed_once(
     await billing.deliver(started, closed)
     clock.at = at(200)
     invoiced, go_on = asyncio.Event(), asyncio.Event()
-    real = SqlBillingUnitOfWork.mark_invoiced
+    real = SqlVisits.mark_invoiced
 
     async def paused(self, visit_id, invoice_id):  # the job, before its commit
         await real(self, visit_id, invoice_id)
         invoiced.set()
         await go_on.wait()
 
-    monkeypatch.setattr(SqlBillingUnitOfWork, "mark_invoiced", paused)
+    monkeypatch.setattr(SqlVisits, "mark_invoiced", paused)
     job = asyncio.create_task(billing.service.finalize_due())
     await invoiced.wait()
     stay = asyncio.create_task(billing.deliver(parked(), left()))
@@ -64,7 +64,7 @@ async def test_a_session_invoiced_while_its_stay_arrives_is_billed_once(
     go_on.set()
     [first] = await job
     await stay
-    monkeypatch.setattr(SqlBillingUnitOfWork, "mark_invoiced", real)
+    monkeypatch.setattr(SqlVisits, "mark_invoiced", real)
     clock.at = at(400)
     [second] = await billing.service.finalize_due()
     billed = [

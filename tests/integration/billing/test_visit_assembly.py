@@ -19,7 +19,7 @@ from billing.domain.visits import (
     session_of_event,
     stay_of_event,
 )
-from tests.unit.billing.support import left, parked, session_events
+from tests.support.billing import left, parked, session_events
 
 STARTED_1, CLOSED_1 = session_events("S1", 5, 36)  # on the bay of AB123's stay
 STARTED_2, CLOSED_2 = session_events("S2", 50, 70, kwh="3.000", charger="PUB-9")  # public
@@ -94,7 +94,7 @@ def test_without_a_started_event_the_close_alone_makes_the_same_visits(order, _)
 async def test_through_the_consumer_and_the_store_any_order_bills_the_same(tmp_path_factory, order):
     from chargepark.db.engine import Database
     from tests.conftest import FixedClock
-    from tests.unit.billing.support import a_billing, at
+    from tests.support.billing import a_billing, at
 
     path = tmp_path_factory.mktemp("assembly") / "billing.db"
     db = Database(f"sqlite+aiosqlite:///{path}")

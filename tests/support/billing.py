@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from billing.adapters.sql import SqlBillingUnitOfWork
 from billing.consumers import build_consumer
 from billing.payments.port import (
     InvoiceToIssue,
@@ -20,8 +21,7 @@ from billing.payments.port import (
     PaymentStatus,
     ProviderUnavailable,
 )
-from billing.repository import SqlBillingUnitOfWork
-from billing.service import BillingService
+from billing.services import BillingService
 from billing.store import kernel
 from chargepark.clock import isoformat_utc
 from chargepark.config import BillingSettings

@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from billing import service as service_module
 from billing.domain.invoices import NotDraft
 from billing.domain.visits import session_of_event, session_visit_id
 from billing.payments.local import LocalProvider
 from billing.payments.port import PaymentStatus, ProviderUnavailable
-from billing.service import UnknownProviderInvoice, UnknownVisit
+from billing.services import UnknownProviderInvoice, UnknownVisit
+from billing.services import invoicing as service_module
 from chargepark.clock import as_utc
-from tests.unit.billing.support import (
+from tests.support.billing import (
     ScriptedProvider,
     a_billing,
     at,
@@ -439,7 +439,7 @@ async def test_an_empty_session_visit_is_dropped_and_the_other_visits_are_invoic
     # while another event about it was applied; seen after a NATS outage's burst).
     _, gone = session_events(session_id="S-GONE", charger="PUB-9")
     async with billing.service.uow() as uow:
-        await uow.ensure_session_visit(
+        await uow.visits.ensure_session_visit(
             session_visit_id("S-GONE"), session_of_event(gone), clock.now()
         )
         await uow.commit()
