@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from chargepark.db.engine import Database
 from chargepark.errors import NotFound
-from csms.adapters.repository import session_from_row
+from csms.adapters.session_store import session_from_row
 from csms.adapters.tables import sessions
 from csms.domain.sessions import Session
 

@@ -14,9 +14,9 @@ from csms.domain.sessions import (
     SEQ_NOS_LISTED,
     Reading,
     Session,
-    energy_register_wh,
     measure_energy,
 )
+from csms.ocpp.readings import energy_register_wh
 from tests.conftest import T0
 
 
