@@ -10,6 +10,8 @@ from csms.adapters.charger_store import (
     save_statuses_with_events,
 )
 from csms.adapters.session_store import SqlSessionRepository, session_from_row
+from csms.ports.chargers import ChargerStore
+from csms.ports.sessions import SessionStore
 
 __all__ = [
     "CsmsUnitOfWork",
@@ -22,6 +24,11 @@ __all__ = [
 
 
 class CsmsUnitOfWork(UnitOfWork):
+    """Satisfies `csms.ports.sessions.SessionUnitOfWork`."""
+
+    chargers: ChargerStore
+    sessions: SessionStore
+
     async def __aenter__(self) -> CsmsUnitOfWork:
         await super().__aenter__()
         self.chargers = SqlChargerRepository(self)

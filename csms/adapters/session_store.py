@@ -30,9 +30,6 @@ class SqlSessionRepository:
             sessions.c.charger_id == charger_id, sessions.c.start_key == start_key
         )
 
-    async def get(self, session_id: str) -> Session | None:
-        return await self._one(sessions.c.id == session_id)
-
     async def pending_start(
         self, charger_id: str, evse_id: int, id_token: str, *, remote_start_id: int | None = None
     ) -> Session | None:
@@ -53,15 +50,6 @@ class SqlSessionRepository:
         if besides is not None:
             query = query.where(sessions.c.id != besides)
         return (await self.uow.session.execute(query.limit(1))).first() is not None
-
-    async def active_on(self, charger_id: str, evse_id: int | None) -> list[Session]:
-        query = select(sessions).where(
-            sessions.c.charger_id == charger_id, sessions.c.status == "active"
-        )
-        if evse_id is not None:
-            query = query.where(sessions.c.evse_id == evse_id)
-        rows = await self.uow.session.execute(query.with_for_update())
-        return [session_from_row(r) for r in rows]
 
     async def charger_tariff(self, charger_id: str) -> str | None:
         return await self.uow.session.scalar(
