@@ -96,7 +96,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
             SessionEvent(
                 charger_id=self.id,
                 transaction_id=transaction_info["transaction_id"],
-                phase=_PHASES[event_type],
+                phase=_PHASES.get(event_type, "updated"),  # the schema allows only these
                 at=at,
                 charger_numbers=True,  # 2.0.1 transaction ids are the charger's
                 seq_no=seq_no,
