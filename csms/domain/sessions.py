@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
 
+from chargepark.errors import NotFound
 from chargepark.events.envelope import DomainEvent
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -17,6 +18,10 @@ ENERGY_INTERVAL = "Energy.Active.Import.Interval"
 # storage beyond it counts as no reading, so no event carries a value a consumer cannot store.
 READING_MAX = 10**12
 _SEQ_MISSING_MAX = 200  # characters of the seqNo holes text (the column's length)
+
+
+class UnknownSession(NotFound):
+    pass
 
 
 @dataclass(frozen=True)

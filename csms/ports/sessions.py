@@ -5,6 +5,8 @@ tests/support/fakes/csms/sessions.py."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -70,6 +72,29 @@ class SessionUnitOfWork(Protocol):
     def emit(self, event: DomainEvent | Mapping[str, Any]) -> dict[str, Any]: ...
 
     async def commit(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    charger_id: str | None = None
+    status: str | None = None
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+class SessionReads(Protocol):
+    """The sessions as the REST API and the remote control read them (nothing changes)."""
+
+    async def get(self, session_id: str) -> Session:
+        """The session, or UnknownSession."""
+
+    async def ongoing(self, charger_ids: Sequence[str]) -> dict[str, list[Session]]:
+        """The pending and active sessions of these chargers, by EVSE and start."""
+
+    async def page(self, f: SessionFilter) -> tuple[Sequence[Session], int]:
+        """A page of the sessions `f` selects, newest first, and how many it selects."""
 
 
 class TokenAuthority(Protocol):
