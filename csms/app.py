@@ -25,7 +25,7 @@ from csms.services.authorization import Authorizer
 from csms.services.chargers import ChargingService
 from csms.services.housekeeping import Housekeeping
 from csms.services.remote import RemoteControl
-from csms.services.transactions import TransactionService
+from csms.services.sessions import SessionService
 
 TITLE = "chargepark charging (CSMS)"
 
@@ -89,7 +89,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         settings.ocpp_path,
         service=service,
         authorizer=authorizer,
-        transactions=TransactionService(ctx.units_of_work(CsmsUnitOfWork), ctx.clock, authorizer),
+        transactions=SessionService(ctx.units_of_work(CsmsUnitOfWork), ctx.clock, authorizer),
         samples=GroupCommitWriter(
             ctx.db,
             meter_samples,

@@ -1,32 +1,19 @@
-"""Reading sessions for the API (no unit of work: nothing changes)."""
+"""Reading sessions for the API (`csms.ports.sessions.SessionReads`; no unit of work:
+nothing changes)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select
 
 from chargepark.db.engine import Database
-from chargepark.errors import NotFound
-from csms.adapters.repository import session_from_row
+from csms.adapters.session_store import session_from_row
 from csms.adapters.tables import sessions
-from csms.domain.sessions import Session
+from csms.domain.sessions import Session, UnknownSession
+from csms.ports.sessions import SessionFilter
 
-
-class UnknownSession(NotFound):
-    pass
-
-
-@dataclass(frozen=True)
-class SessionFilter:
-    charger_id: str | None = None
-    status: str | None = None
-    started_from: datetime | None = None
-    started_to: datetime | None = None
-    limit: int = 50
-    offset: int = 0
+__all__ = ["SessionFilter", "SessionQueries", "UnknownSession"]
 
 
 class SessionQueries:

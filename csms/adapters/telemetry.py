@@ -15,7 +15,8 @@ from sqlalchemy import Table
 from chargepark.clock import Clock, isoformat_utc
 from chargepark.db.uow import outbox_row
 from chargepark.events.envelope import DomainEvent, envelope_of
-from csms.domain.sessions import ENERGY_REGISTER, READING_MAX, wh_of
+from csms.domain.sessions import ENERGY_REGISTER, READING_MAX
+from csms.ocpp.readings import wh_of
 
 POWER = "Power.Active.Import"
 READINGS_PER_EVENT = 500  # the schema's bound: an event stays well under a bus message's limit

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from chargepark.auth import PRINCIPAL, requires
-from chargepark.clock import isoformat_utc
+from chargepark.clock import NotATime, isoformat_utc, parse_utc
 from chargepark.errors import Invalid
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.query import TEXT_PARAM, TIME_PARAM, choice_param, int_param, query_int
-from csms.adapters.session_queries import SessionFilter
 from csms.api.keys import REMOTE, SESSIONS, WHEREABOUTS
 from csms.commands.port import CommandStatus
 from csms.domain.sessions import Session
+from csms.ports.sessions import SessionFilter
 from csms.services.remote import RemoteStart
 
 routes = web.RouteTableDef()
@@ -150,7 +150,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     )
 
 
-async def _connected(request: web.Request, sessions: list[Session]) -> Container[str]:
+async def _connected(request: web.Request, sessions: Sequence[Session]) -> Container[str]:
     """The chargers of `sessions` connected to any csms node."""
     return await request.app[WHEREABOUTS].connected(s.charger_id for s in sessions)
 
@@ -193,9 +193,6 @@ def _time(raw: str | None, name: str) -> datetime | None:
     if raw is None:
         return None
     try:
-        ts = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_utc(raw)
+    except NotATime:
         raise Invalid(f"{name} must be an ISO-8601 time with its offset") from None
-    if ts.tzinfo is None:
-        raise Invalid(f"{name} must be an ISO-8601 time with its offset")
-    return ts

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any
 
+from chargepark.errors import NotFound
 from chargepark.events.envelope import DomainEvent
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -17,6 +18,10 @@ ENERGY_INTERVAL = "Energy.Active.Import.Interval"
 # storage beyond it counts as no reading, so no event carries a value a consumer cannot store.
 READING_MAX = 10**12
 _SEQ_MISSING_MAX = 200  # characters of the seqNo holes text (the column's length)
+
+
+class UnknownSession(NotFound):
+    pass
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,22 @@ class Energy:
 
 @dataclass(frozen=True)
 class Reading:
+    """An energy register reading: the meter's total in Wh at a time."""
+
     at: datetime
     wh: int
+
+
+@dataclass(frozen=True)
+class SessionReadings:
+    """What the meter said during a session besides its start and stop registers: the register
+    readings, and the summed interval energy (None: no interval sample)."""
+
+    registers: list[Reading] = field(default_factory=list)
+    interval_wh: int | None = None
+
+
+NO_READINGS = SessionReadings()
 
 
 @dataclass
@@ -98,6 +117,63 @@ class Session:
     energy_wh: int | None = None
     energy_source: str | None = None
 
+    @classmethod
+    def open(
+        cls,
+        *,
+        charger_id: str,
+        evse_id: int,
+        connector_id: int,
+        at: datetime,
+        transaction_id: str | None = None,
+        id_token: str | None = None,
+        meter_start_wh: int | None = None,
+        start_key: str | None = None,
+        remote_start_id: int | None = None,
+        answering: Session | None = None,
+    ) -> Session:
+        """A session begins. With a `transaction_id`, the charger's transaction has started: a
+        new active session, or the remote start it answers (`answering`) becomes it. Without
+        one, a remote start is asked for: pending until a transaction answers it."""
+        if transaction_id is None:
+            return cls(
+                id=str(uuid.uuid4()),
+                charger_id=charger_id,
+                transaction_id=None,
+                evse_id=evse_id,
+                connector_id=connector_id,
+                started_at=at,
+                status="pending",
+                id_token=id_token,
+                requested_at=at,
+                remote_start_id=remote_start_id,
+            )
+        session = answering or cls(
+            id=str(uuid.uuid4()),
+            charger_id=charger_id,
+            transaction_id=None,
+            evse_id=evse_id,
+            connector_id=connector_id,
+            started_at=at,
+        )
+        session.transaction_id, session.status = transaction_id, "active"
+        session.evse_id, session.connector_id, session.started_at = evse_id, connector_id, at
+        session.id_token, session.meter_start_wh = id_token, meter_start_wh
+        if start_key is not None:
+            session.start_key = start_key
+        return session
+
+    def record_event(
+        self, *, seq_no: int | None, offline: bool, meter_wh: int | None = None
+    ) -> None:
+        """An event of the ongoing transaction: its seqNo (holes tracked), whether the charger
+        queued it while offline, and its register, the start's when the start had none."""
+        if self.status == "active" and self.meter_start_wh is None:
+            self.meter_start_wh = meter_wh
+        if offline:
+            self.offline_events += 1
+        self.accept_seq_no(seq_no)
+
     def started(self) -> ChargingSessionStarted:
         return ChargingSessionStarted(
             self.id,
@@ -118,19 +194,20 @@ class Session:
         meter_stop_wh: int | None,
         at: datetime,
         reason: str | None,
-        readings: list[Reading] = (),  # type: ignore[assignment]
-        interval_wh: int | None = None,
+        readings: SessionReadings = NO_READINGS,
     ) -> ChargingSessionClosed | None:
         """End the session once; a retransmitted stop changes nothing and emits nothing.
 
-        `readings` are the session's energy register samples and `interval_wh` its summed
-        interval samples, used when the start/stop registers cannot give the energy."""
+        `readings` (the session's register readings and summed interval samples) count when
+        the start/stop registers cannot give the energy."""
         if self.status == "closed":
             return None
         self.status, self.ended_at, self.stop_reason = "closed", max(at, self.started_at), reason
         if meter_stop_wh is not None:
             self.meter_stop_wh = meter_stop_wh
-        energy = measure_energy(self.meter_start_wh, self.meter_stop_wh, readings, interval_wh)
+        energy = measure_energy(
+            self.meter_start_wh, self.meter_stop_wh, readings.registers, readings.interval_wh
+        )
         self.energy_wh, self.energy_source = energy.wh, energy.source
         self.meter_anomalies = energy.anomalies
         return ChargingSessionClosed(
@@ -268,100 +345,3 @@ def measure_energy(
     if interval_wh is not None:
         return Energy(max(0, interval_wh), "intervals", anomalies)
     return Energy(0, "none", anomalies)
-
-
-def energy_register_wh(meter_values: list[dict[str, Any]] | None) -> int | None:
-    """The newest whole-meter energy register reading in Wh from OCPP meter values (1.6 or
-    2.0.1 shapes, snake_case as the library hands them over), or None when there is none."""
-    newest: tuple[str, int] | None = None
-    for meter_value in meter_values or ():
-        stamp = str(meter_value.get("timestamp", ""))
-        for sample in meter_value.get("sampled_value") or ():
-            if sample.get("measurand", ENERGY_REGISTER) != ENERGY_REGISTER or sample.get("phase"):
-                continue
-            wh = _as_wh(sample)
-            if wh is not None and (newest is None or stamp >= newest[0]):
-                newest = (stamp, wh)
-    return newest[1] if newest else None
-
-
-def session_energy_samples(rows: Any) -> tuple[list[Reading], int | None]:
-    """The register readings and the summed interval energy among a transaction's stored
-    meter samples (rows with sampled_at, measurand, phase, unit, multiplier, value)."""
-    readings: list[Reading] = []
-    interval: int | None = None
-    for row in rows:
-        if row.phase:  # per-phase values would count the energy again
-            continue
-        wh = wh_of(row.value, row.unit, row.multiplier)
-        if wh is None:
-            continue
-        if row.measurand == ENERGY_REGISTER:
-            readings.append(Reading(row.sampled_at, wh))
-        elif row.measurand == ENERGY_INTERVAL:
-            interval = (interval or 0) + wh
-    return readings, interval
-
-
-def _as_wh(sample: dict[str, Any]) -> int | None:
-    unit_info = sample.get("unit_of_measure") or {}
-    if "value" not in sample:
-        return None
-    return wh_of(
-        sample["value"], unit_info.get("unit") or sample.get("unit"), unit_info.get("multiplier")
-    )
-
-
-def wh_of(value: Any, unit: str | None, multiplier: Any) -> int | None:
-    """An energy reading in whole Wh: Wh or kWh (OCPP's default unit is Wh), times 10^multiplier
-    (2.0.1). None when it is no energy reading, or beyond `READING_MAX`."""
-    unit = unit or "Wh"
-    if unit not in ("Wh", "kWh"):
-        return None
-    try:
-        exact = Decimal(str(value)) * (Decimal(10) ** int(multiplier or 0))
-        if unit == "kWh":
-            exact *= 1000
-        if not abs(exact) <= READING_MAX:  # compared first: a huge Decimal is slow to convert
-            return None
-        return int(exact.to_integral_value())
-    except (ArithmeticError, ValueError, TypeError):  # no number, NaN, overflow
-        return None
-
-
-def sample_rows(
-    charger_id: str,
-    evse_id: int,
-    connector_id: int,
-    transaction_id: str | None,
-    meter_values: list[dict[str, Any]] | None,
-    parse_time: Any,
-    field: str = "meterValue",
-) -> list[dict[str, Any]]:
-    """Rows for meter_samples from OCPP meter values of either version (snake_case dicts);
-    `parse_time(timestamp, name)` reads each timestamp, `field` names them in its errors."""
-    rows = []
-    name = f"{field}.timestamp"
-    for meter_value in meter_values or ():
-        at = parse_time(meter_value.get("timestamp"), name)
-        for sample in meter_value.get("sampled_value") or ():
-            unit_info = sample.get("unit_of_measure") or {}
-            unit = unit_info.get("unit") or sample.get("unit")
-            multiplier = unit_info.get("multiplier")
-            rows.append(
-                {
-                    "charger_id": charger_id,
-                    "evse_id": evse_id,
-                    "connector_id": connector_id,
-                    "transaction_id": transaction_id,
-                    "sampled_at": at,
-                    "measurand": sample.get("measurand", ENERGY_REGISTER),
-                    "phase": sample.get("phase"),
-                    "unit": unit,
-                    "multiplier": multiplier,
-                    "context": sample.get("context"),
-                    "location": sample.get("location"),
-                    "value": str(sample.get("value"))[:32],
-                }
-            )
-    return rows

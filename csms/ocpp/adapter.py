@@ -13,10 +13,10 @@ from ocpp.exceptions import FormatViolationError
 from chargepark.clock import Clock, isoformat_utc
 from chargepark.db.group_commit import GroupCommitWriter
 from csms.adapters.presence import Presence
-from csms.domain.sessions import sample_rows
+from csms.ocpp.readings import sample_rows
 from csms.services.authorization import Authorizer
 from csms.services.chargers import ChargingService
-from csms.services.transactions import TransactionService
+from csms.services.sessions import SessionService
 
 log = logging.getLogger("csms.ocpp")
 
@@ -40,14 +40,14 @@ class Adapter:
         *,
         service: ChargingService,
         authorizer: Authorizer,
-        transactions: TransactionService,
+        transactions: SessionService,
         samples: GroupCommitWriter,
         notifications: GroupCommitWriter,
         presence: Presence,
         clock: Clock,
         ocpp_version: str,
     ) -> None:
-        super().__init__(charger_id, connection)  # type: ignore[call-arg]
+        super().__init__(charger_id, connection)  # type: ignore[call-arg]  # the library ChargePoint, later in the MRO
         self.service = service
         self.authorizer = authorizer
         self.transactions = transactions
@@ -58,10 +58,10 @@ class Adapter:
         self.ocpp_version = ocpp_version
         self._skews: list[dict[str, Any]] = []  # clock skews to keep (`within_clock`)
 
-    async def route_message(self, raw: str) -> None:
+    async def route_message(self, raw: str | bytes) -> None:
         # Any frame is a sign of life: presence is in memory, flushed in batches.
         self.presence.seen(self.id, self.clock.now())
-        await super().route_message(raw)  # type: ignore[misc]
+        await super().route_message(raw)  # type: ignore[misc]  # ProtocolEdge, later in the MRO
         if self._skews:
             # Kept like a security event, for operators; before this charger's next message
             # is read. A failure here is ours: logged, the connection stays.

@@ -37,7 +37,7 @@ from csms.adapters.presence import Presence
 from csms.ocpp import v16, v201
 from csms.services.authorization import Authorizer
 from csms.services.chargers import Admission, ChargingService
-from csms.services.transactions import TransactionService
+from csms.services.sessions import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class OcppServer:
         *,
         service: ChargingService,
         authorizer: Authorizer,
-        transactions: TransactionService,
+        transactions: SessionService,
         samples: GroupCommitWriter,
         notifications: GroupCommitWriter,
         presence: Presence,

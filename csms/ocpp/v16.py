@@ -16,12 +16,12 @@ from ocpp.v16.enums import Action
 from chargepark.clock import isoformat_utc
 from chargepark.errors import DomainError
 from csms.domain.chargers import BootInfo, Registration
-from csms.domain.sessions import sample_rows
 from csms.ocpp.adapter import Adapter, log, stamped_time
 from csms.ocpp.base import ProtocolEdge
+from csms.ocpp.readings import sample_rows
 from csms.services.authorization import Authorization
 from csms.services.chargers import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
-from csms.services.transactions import StartTransaction, StopTransaction
+from csms.services.sessions import SessionEvent, StartSession
 
 
 def evse_connector(connector_id: int) -> tuple[int, int]:
@@ -91,17 +91,23 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
     ) -> call_result.StartTransaction:
         stamped = stamped_time(timestamp)
-        tx_id, auth = await self.transactions.start_v16(
-            StartTransaction(
-                self.id,
-                connector_id,
-                id_tag,
-                meter_start,
-                self.within_clock(stamped, timestamp, "timestamp"),
-                stamped_at=stamped,
+        evse_id, connector = evse_connector(connector_id)
+        started = await self.transactions.start(
+            StartSession(
+                charger_id=self.id,
+                evse_id=evse_id,
+                connector_id=connector,
+                id_token=id_tag,
+                meter_start_wh=meter_start,
+                at=self.within_clock(stamped, timestamp, "timestamp"),
+                # The time as the charger stamped it, not ours if its clock is far off: a
+                # retransmitted start carries the same stamp, whatever our clock says by then.
+                start_key=f"{connector_id}|{id_tag}|{meter_start}|{stamped.isoformat()}",
             )
         )
-        return call_result.StartTransaction(transaction_id=tx_id, id_tag_info=id_tag_info(auth))
+        return call_result.StartTransaction(
+            transaction_id=int(started.transaction_id), id_tag_info=id_tag_info(started.auth)
+        )
 
     @on(Action.stop_transaction)
     async def on_stop_transaction(
@@ -114,16 +120,18 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         transaction_data: list[dict[str, Any]] | None = None,
         **_: Any,
     ) -> call_result.StopTransaction:
-        await self.transactions.stop_v16(
-            StopTransaction(
-                self.id,
-                transaction_id,
-                meter_stop,
-                self.charger_time(timestamp),
-                reason,
+        await self.transactions.record(
+            SessionEvent(
+                charger_id=self.id,
+                transaction_id=str(transaction_id),
+                phase="ended",
+                at=self.charger_time(timestamp),
+                charger_numbers=False,  # 1.6 transaction ids are ours
+                meter_wh=meter_stop,
+                reason=reason,
                 # Stored with the close, in its transaction: the close reads them when the
                 # start and stop registers fall short.
-                sample_rows(
+                samples=sample_rows(
                     self.id,
                     0,
                     0,

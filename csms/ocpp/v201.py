@@ -12,11 +12,13 @@ from ocpp.v201.enums import Action
 from chargepark.clock import isoformat_utc
 from chargepark.errors import DomainError
 from csms.domain.chargers import BootInfo, Registration
-from csms.domain.sessions import energy_register_wh
 from csms.ocpp.adapter import Adapter, log
 from csms.ocpp.base import ProtocolEdge
+from csms.ocpp.readings import energy_register_wh
 from csms.services.chargers import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
-from csms.services.transactions import TransactionEvent
+from csms.services.sessions import Phase, SessionEvent
+
+_PHASES: dict[str, Phase] = {"Started": "started", "Updated": "updated", "Ended": "ended"}
 
 
 class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
@@ -90,20 +92,21 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
                 transaction_info["transaction_id"],
                 meter_value,
             )
-        auth = await self.transactions.event_v201(
-            TransactionEvent(
-                self.id,
-                event_type,
-                transaction_info["transaction_id"],
-                seq_no,
-                at,
-                evse.get("id") if evse else None,
-                evse.get("connector_id") if evse else None,
-                id_token["id_token"] if id_token else None,
-                energy_register_wh(meter_value),
-                transaction_info.get("stopped_reason"),
-                offline,
-                transaction_info.get("remote_start_id"),
+        auth = await self.transactions.record(
+            SessionEvent(
+                charger_id=self.id,
+                transaction_id=transaction_info["transaction_id"],
+                phase=_PHASES.get(event_type, "updated"),  # the schema allows only these
+                at=at,
+                charger_numbers=True,  # 2.0.1 transaction ids are the charger's
+                seq_no=seq_no,
+                evse_id=evse.get("id") if evse else None,
+                connector_id=evse.get("connector_id") if evse else None,
+                id_token=id_token["id_token"] if id_token else None,
+                meter_wh=energy_register_wh(meter_value),
+                reason=transaction_info.get("stopped_reason"),
+                offline=offline,
+                remote_start_id=transaction_info.get("remote_start_id"),
             )
         )
         if auth is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -114,16 +113,12 @@ class RemoteControl:
                 )
             if not 1 <= len(cmd.id_token) <= _ID_TOKEN_MAX[version]:
                 raise Invalid(f"id_token: 1 to {_ID_TOKEN_MAX[version]} characters in {version}")
-            session = Session(
-                id=str(uuid.uuid4()),
+            session = Session.open(
                 charger_id=cmd.charger_id,
-                transaction_id=None,
                 evse_id=cmd.evse_id or 0,
                 connector_id=1 if cmd.evse_id else 0,
-                started_at=now,
-                status="pending",
+                at=now,
                 id_token=cmd.id_token,
-                requested_at=now,
                 # 2.0.1 remoteStartId is an integer the CSMS picks; unique per charger is enough.
                 remote_start_id=secrets.randbelow(2**31 - 1) + 1,
             )

@@ -1,4 +1,4 @@
-"""Session rules and reading energy registers from OCPP meter values."""
+"""Session rules: opening, events, closing, energy and seqNo holes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from csms.domain.sessions import (
     SEQ_NOS_LISTED,
     Reading,
     Session,
-    energy_register_wh,
     measure_energy,
 )
 from tests.conftest import T0
@@ -180,56 +179,53 @@ def test_a_stop_stamped_before_the_start_ends_at_the_start():
     assert closed is not None and closed.duration_sec == 0
 
 
-def test_the_energy_register_is_read_in_any_unit_and_multiplier():
-    v16 = [
-        {
-            "timestamp": "t1",
-            "sampled_value": [
-                {"value": "12.5", "unit": "kWh"},
-                {"value": "230", "measurand": "Voltage", "unit": "V"},
-                {"value": "4000", "measurand": "Energy.Active.Import.Register", "phase": "L1"},
-            ],
-        }
-    ]
-    assert energy_register_wh(v16) == 12_500
-    v201 = [
-        {
-            "timestamp": "2026-01-01T00:00:00Z",
-            "sampled_value": [
-                {
-                    "value": 15.3,
-                    "measurand": "Energy.Active.Import.Register",
-                    "unit_of_measure": {"unit": "Wh", "multiplier": 3},
-                }
-            ],
-        }
-    ]
-    assert energy_register_wh(v201) == 15_300
-    assert energy_register_wh(None) is None
-    assert (
-        energy_register_wh(
-            [
-                {
-                    "timestamp": "t",
-                    "sampled_value": [{"value": "9", "measurand": "Current.Import", "unit": "A"}],
-                }
-            ]
-        )
-        is None
-    )
-
-
-def test_the_newest_reading_wins():
-    values = [
-        {"timestamp": "2026-01-01T00:10:00Z", "sampled_value": [{"value": "900"}]},
-        {"timestamp": "2026-01-01T00:05:00Z", "sampled_value": [{"value": "500"}]},
-    ]
-    assert energy_register_wh(values) == 900
-
-
 @given(start=st.integers(0, 10**9), delta=st.integers(-(10**6), 10**9))
 def test_energy_is_never_negative_and_kwh_is_exact(start, delta):
     closed = a_session(meter_start_wh=start).close(start + delta, T0, None)
     assert closed is not None
     assert closed.energy_wh == max(0, delta)
     assert closed.kwh * 1000 == closed.energy_wh
+
+
+def test_a_session_opens_active_or_as_a_requested_remote_start():
+    requested = Session.open(
+        charger_id="CP-1", evse_id=0, connector_id=0, at=T0, id_token="RFID-1", remote_start_id=5
+    )
+    assert (requested.status, requested.requested_at, requested.transaction_id) == (
+        "pending",
+        T0,
+        None,
+    )
+    later = T0 + timedelta(seconds=30)
+    session = Session.open(
+        charger_id="CP-1",
+        transaction_id="7",
+        evse_id=2,
+        connector_id=1,
+        at=later,
+        id_token="RFID-1",
+        meter_start_wh=100,
+        answering=requested,
+    )
+    assert session is requested
+    assert (session.status, session.transaction_id, session.evse_id, session.started_at) == (
+        "active",
+        "7",
+        2,
+        later,
+    )
+    assert (session.remote_start_id, session.requested_at, session.meter_start_wh) == (5, T0, 100)
+    fresh = Session.open(charger_id="CP-1", transaction_id="8", evse_id=1, connector_id=1, at=T0)
+    assert fresh.id != session.id and fresh.status == "active"
+
+
+def test_an_event_counts_offline_tracks_seq_nos_and_gives_a_missing_start_register():
+    session = a_session(meter_start_wh=None)
+    session.record_event(seq_no=0, offline=False, meter_wh=None)
+    session.record_event(seq_no=3, offline=True, meter_wh=1200)
+    session.record_event(seq_no=4, offline=True, meter_wh=1500)
+    assert (session.meter_start_wh, session.offline_events, session.missing_seq_nos) == (
+        1200,
+        2,
+        [1, 2],
+    )
