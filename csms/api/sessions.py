@@ -16,8 +16,8 @@ from chargepark.http.openapi import operation
 from chargepark.http.query import TEXT_PARAM, TIME_PARAM, choice_param, int_param, query_int
 from csms.adapters.session_queries import SessionFilter
 from csms.api.keys import REMOTE, SESSIONS, WHEREABOUTS
-from csms.commands.port import CommandStatus
 from csms.domain.sessions import Session
+from csms.ports.gateway import CommandStatus
 from csms.services.remote import RemoteStart
 
 routes = web.RouteTableDef()

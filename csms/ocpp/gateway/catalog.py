@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import (  # type: ignore[import-untyped]  # no stubs installed
+    ValidationError,
+    best_match,
+)
 from ocpp.charge_point import (
     camel_to_snake_case,
     remove_nones,

@@ -18,8 +18,8 @@ from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from websockets.exceptions import ConnectionClosed
 
 from csms.adapters.presence import Presence
-from csms.commands.catalog import InvalidCommand, answer_problem, build_request, wire_payload
-from csms.commands.port import (
+from csms.ocpp.gateway.catalog import InvalidCommand, answer_problem, build_request, wire_payload
+from csms.ports.gateway import (
     DEFAULT_TIMEOUT_SEC,
     MAX_TIMEOUT_SEC,
     CallErrorReply,
