@@ -9,28 +9,28 @@ from chargepark.clock import Clock, parse_utc
 from chargepark.db.tables import KernelTables
 from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
-from csms.adapters.id_token_cache import put_within
+from csms.adapters.id_token_cache import UnitIdTokenCache
 from csms.adapters.parked_vehicles import SqlParkedVehicles
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.domain.authorization import Authorization
+from csms.ports.authorization import IdTokenCache
 from csms.ports.parked_vehicles import BayStay, ParkedVehicles
 
-# The vehicles on bays, in the transaction of the event's unit of work.
+# The id token cache and the vehicles on bays, in the transaction of the event's unit of work.
+Tokens = Callable[[CsmsUnitOfWork], IdTokenCache]
 Stays = Callable[[CsmsUnitOfWork], ParkedVehicles]
 
 
 def build_consumer(
-    uow: Any, tables: KernelTables, clock: Clock, *, stays: Stays = SqlParkedVehicles
+    uow: Any,
+    tables: KernelTables,
+    clock: Clock,
+    *,
+    tokens: Tokens = UnitIdTokenCache,
+    stays: Stays = SqlParkedVehicles,
 ) -> Consumer[CsmsUnitOfWork]:
     async def id_token_changed(event: dict[str, Any], unit: CsmsUnitOfWork) -> None:
-        # accounts said it: a blocked card is refused from now on, without waiting for a TTL.
-        expires = event.get("expires_at")
-        auth = Authorization(
-            event["status"],
-            event["customer_id"],
-            parse_utc(expires) if expires else None,
-        )
-        await put_within(unit.session, unit.db.dialect, event["id_token"], auth, clock.now())
+        await token_changed(event, tokens(unit), clock)
 
     async def vehicle_parked(event: dict[str, Any], unit: CsmsUnitOfWork) -> None:
         await parked(event, stays(unit))
@@ -61,6 +61,15 @@ READS = {
         ["lot_id", "regnum", "slot_ui", "arrived_at"], ["charger_id", "connector_id"]
     ),
 }
+
+
+async def token_changed(event: dict[str, Any], cache: IdTokenCache, clock: Clock) -> None:
+    """accounts said it: a blocked card is refused from now on, without waiting for a TTL."""
+    expires = event.get("expires_at")
+    auth = Authorization(
+        event["status"], event["customer_id"], parse_utc(expires) if expires else None
+    )
+    await cache.put(event["id_token"], auth, clock.now())
 
 
 async def parked(event: dict[str, Any], stays: ParkedVehicles) -> None:

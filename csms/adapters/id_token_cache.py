@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chargepark.clock import as_utc
 from chargepark.db.engine import Database
+from chargepark.db.uow import UnitOfWork
 from csms.adapters.tables import id_token_cache
 from csms.domain.authorization import Authorization
 
@@ -33,6 +34,17 @@ class SqlIdTokenCache:
             await put_within(conn, self.db.dialect, id_token, auth, at)
 
 
+class UnitIdTokenCache(SqlIdTokenCache):
+    """The cache written in a unit of work's transaction (an event's, through the inbox)."""
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        super().__init__(unit.db)
+        self.unit = unit
+
+    async def put(self, id_token: str, auth: Authorization, at: datetime) -> None:
+        await put_within(self.unit.session, self.db.dialect, id_token, auth, at)
+
+
 async def put_within(
     conn: AsyncConnection | AsyncSession,
     dialect_name: str,
@@ -40,7 +52,6 @@ async def put_within(
     auth: Authorization,
     at: datetime,
 ) -> None:
-    """The cache entry written in the caller's transaction (an event's, through the inbox)."""
     await conn.execute(cache_upsert(dialect_name, id_token, auth, at))
 
 

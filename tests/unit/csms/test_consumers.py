@@ -1,11 +1,14 @@
-"""The parking events csms applies, against in-memory bays: a parked vehicle names the
-sessions on its charger, in either order of the park and leave events."""
+"""The events csms applies, against in-memory ports: accounts' word on an id token goes into
+the cache; a parked vehicle names the sessions on its charger, in either order of the park and
+leave events."""
 
 from __future__ import annotations
 
-from csms.consumers import left, parked
+from csms.consumers import left, parked, token_changed
+from csms.domain.authorization import Authorization
 from csms.domain.sessions import Session
 from tests.conftest import T0
+from tests.support.fakes.csms.authorization import InMemoryIdTokenCache
 from tests.support.fakes.csms.parked_vehicles import InMemoryParkedVehicles
 
 ARRIVED = "2026-11-27T08:00:00Z"
@@ -51,3 +54,13 @@ async def test_a_leave_that_overtook_the_park_is_not_undone_by_it():
     assert sessions[0].regnum is None
     [stay] = stays.stays.values()
     assert stay.left_at is not None
+
+
+async def test_an_id_token_change_replaces_the_cache_entry(clock):
+    cache = InMemoryIdTokenCache()
+    await cache.put("RFID-1", Authorization("Accepted", "c-1"), T0)
+    clock.advance(minutes=1)
+    changed = {"id_token": "RFID-1", "customer_id": "c-1", "status": "Blocked"}
+    await token_changed({**changed, "expires_at": "2027-01-01T00:00:00Z"}, cache, clock)
+    auth, fetched_at = cache.entries["RFID-1"]
+    assert (auth.status, auth.expires_at.year, fetched_at) == ("Blocked", 2027, clock.now())
