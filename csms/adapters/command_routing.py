@@ -1,4 +1,4 @@
-"""The command port of a csms node among several: a command goes out from the node holding the
+"""The command sender of a csms node among several: a command goes out from the node holding the
 charger's socket, whichever node was asked.
 
 A charger connected to this node: the local port sends it. Connected to another node (the

@@ -1,4 +1,4 @@
-"""The command port for chargers whose socket this process holds.
+"""The command sender for chargers whose socket this process holds.
 
 A command goes out through the charger's ChargePoint adapter (`call()`, which correlates the
 answer by message id). Commands to one charger wait their turn here, first come first served,

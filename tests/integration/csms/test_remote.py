@@ -1,4 +1,4 @@
-"""Remote start/stop with a fake command port: the requests each version gets, what each outcome
+"""Remote start/stop with a fake command sender: the requests each version gets, what each outcome
 does to the session, and pending starts nobody began."""
 
 from __future__ import annotations
