@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+
+from aiohttp import web
 
 from chargepark.db.group_commit import GroupCommitWriter
 from chargepark.http.app import make_service_app
@@ -10,16 +13,20 @@ from chargepark.http.client import ServiceClient
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 from csms import api
 from csms.adapters.cluster import PresenceTable, Whereabouts
+from csms.adapters.command_log import SqlCommandLog
+from csms.adapters.command_routing import CommandResponder, RoutedCommandPort
+from csms.adapters.id_token_cache import SqlIdTokenCache
 from csms.adapters.presence import Presence
+from csms.adapters.recorded_commands import RecordedCommandPort
+from csms.adapters.remote_starts import SqlRemoteStarts
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.session_queries import SessionQueries
 from csms.adapters.tables import charger_notifications, kernel, metadata, meter_samples
 from csms.adapters.telemetry import TelemetryOutbox
-from csms.commands.history import CommandHistory
-from csms.commands.local import LocalCommandPort
-from csms.commands.recorded import RecordedCommandPort
-from csms.commands.routed import CommandResponder, RoutedCommandPort
+from csms.api.problems import unavailable_middleware
 from csms.consumers import build_consumer
+from csms.ocpp.gateway import OcppGateway
+from csms.ocpp.gateway.local import LocalCommandPort
 from csms.ocpp.server import OcppServer
 from csms.services.authorization import Authorizer
 from csms.services.chargers import ChargingService
@@ -28,6 +35,8 @@ from csms.services.remote import RemoteControl
 from csms.services.sessions import SessionService
 
 TITLE = "chargepark charging (CSMS)"
+
+Job = Callable[[], Awaitable[object]]
 
 
 def build(ctx: ServiceContext) -> ServiceParts:
@@ -49,30 +58,94 @@ def build(ctx: ServiceContext) -> ServiceParts:
     presence = Presence(listener=presence_table)
     whereabouts = Whereabouts(presence, presence_table)
     app = make_service_app(ctx, TITLE)
+    app.middlewares.append(unavailable_middleware)
     app[api.SERVICE] = service
     app[api.PRESENCE] = presence
     app[api.WHEREABOUTS] = whereabouts
     queries = SessionQueries(ctx.db)
     app[api.SESSIONS] = queries
-    # Commands go out through the socket this node holds, or through the bus to the node that
-    # holds it (which sends it through its local port). Everything sent lands in the command
-    # log once, written by the node that was asked.
-    commands = CommandHistory(ctx.db)
-    app[api.COMMAND_HISTORY] = commands
-    local_commands = LocalCommandPort(presence)
-    app[api.COMMAND_PORT] = RecordedCommandPort(
-        RoutedCommandPort(local_commands, whereabouts, ctx.bus), commands, ctx.clock
-    )
+    local_commands, command_log = _commands(ctx, app, presence, whereabouts)
     responder = CommandResponder(local_commands, ctx.bus, settings.node_id)
     remote = RemoteControl(
-        ctx.units_of_work(CsmsUnitOfWork),
-        queries,
-        app[api.COMMAND_PORT],
+        SqlRemoteStarts(ctx.units_of_work(CsmsUnitOfWork), queries),
+        app[api.GATEWAY],
         ctx.clock,
         live_version=whereabouts.version_of,
     )
     app[api.REMOTE] = remote
     app.add_routes(api.routes)
+    ocpp, accounts = _ocpp_server(ctx, service, presence)
+    housekeeping = _housekeeping(
+        ctx, remote, command_log, presence, presence_table, service, ocpp, node_timeout
+    )
+    consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
+    on_stop: list[Callable[[], Awaitable[None]]] = [accounts.close] if accounts else []
+    # The presence table starts (clearing this node's old rows) before chargers can connect,
+    # and stops (removing this node's rows) first.
+    return ServiceParts(
+        app=app,
+        consumer=consumer,
+        servers=[presence_table, responder, ocpp, housekeeping],
+        on_stop=on_stop,
+    )
+
+
+def _housekeeping(
+    ctx: ServiceContext,
+    remote: RemoteControl,
+    command_log: SqlCommandLog,
+    presence: Presence,
+    presence_table: PresenceTable,
+    service: ChargingService,
+    ocpp: OcppServer,
+    node_timeout: timedelta,
+) -> Housekeeping:
+    async def heartbeat_and_sweep() -> None:
+        await presence_table.heartbeat()
+        for charger_id in await presence_table.sweep_dead_nodes():
+            if presence.get(charger_id) is None:  # not already back here (row not yet written)
+                service.disconnected(charger_id)  # its socket died with its node
+
+    # Every few seconds (at least four rounds per node timeout and per silence timeout):
+    # remote starts no transaction took, commands a restart cut short, this node's presence
+    # rows against its sockets, the nodes' heartbeats, and chargers gone silent.
+    jobs: list[Job] = [
+        remote.expire_pending,
+        lambda: command_log.settle_abandoned(ctx.clock.now()),
+        lambda: presence_table.reconcile(presence.sockets),
+        lambda: service.recheck_connected(presence.sockets()),
+        heartbeat_and_sweep,
+    ]
+    rounds = [15.0, node_timeout.total_seconds() / 4]
+    settings = ctx.settings
+    if settings.ocpp_silence_timeout_sec:
+        silence = timedelta(seconds=settings.ocpp_silence_timeout_sec)
+        jobs.append(lambda: ocpp.close_silent(silence))
+        rounds.append(silence.total_seconds() / 4)
+    return Housekeeping(jobs, every_sec=min(rounds))
+
+
+def _commands(
+    ctx: ServiceContext, app: web.Application, presence: Presence, whereabouts: Whereabouts
+) -> tuple[LocalCommandPort, SqlCommandLog]:
+    """The charger gateway: commands go out through the socket this node holds, or through the
+    bus to the node that holds it (which sends it through its local port). Everything sent
+    lands in the command log once, written by the node that was asked."""
+    command_log = SqlCommandLog(ctx.db)
+    app[api.COMMAND_LOG] = command_log
+    local_commands = LocalCommandPort(presence)
+    app[api.GATEWAY] = OcppGateway(
+        RecordedCommandPort(
+            RoutedCommandPort(local_commands, whereabouts, ctx.bus), command_log, ctx.clock
+        )
+    )
+    return local_commands, command_log
+
+
+def _ocpp_server(
+    ctx: ServiceContext, service: ChargingService, presence: Presence
+) -> tuple[OcppServer, ServiceClient | None]:
+    settings = ctx.settings
     auth = settings.auth
     accounts = None
     if auth.accounts_url and auth.service_client_id and auth.service_client_secret:
@@ -82,7 +155,9 @@ def build(ctx: ServiceContext) -> ServiceParts:
             auth.service_client_id,
             auth.service_client_secret,
         )
-    authorizer = Authorizer(ctx.db, ctx.clock, accounts, offline_policy=settings.ocpp_offline_auth)
+    authorizer = Authorizer(
+        SqlIdTokenCache(ctx.db), ctx.clock, accounts, offline_policy=settings.ocpp_offline_auth
+    )
     ocpp = OcppServer(
         settings.host,
         settings.ocpp_port,
@@ -100,39 +175,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         clock=ctx.clock,
         tls=settings.ocpp_tls,
     )
-
-    async def heartbeat_and_sweep() -> None:
-        await presence_table.heartbeat()
-        for charger_id in await presence_table.sweep_dead_nodes():
-            if presence.get(charger_id) is None:  # not already back here (row not yet written)
-                service.disconnected(charger_id)  # its socket died with its node
-
-    # Every few seconds (at least four rounds per node timeout and per silence timeout):
-    # remote starts no transaction took, commands a restart cut short, this node's presence
-    # rows against its sockets, the nodes' heartbeats, and chargers gone silent.
-    jobs = [
-        remote.expire_pending,
-        lambda: commands.settle_abandoned(ctx.clock.now()),
-        lambda: presence_table.reconcile(presence.sockets),
-        lambda: service.recheck_connected(presence.sockets()),
-        heartbeat_and_sweep,
-    ]
-    rounds = [15.0, node_timeout.total_seconds() / 4]
-    if settings.ocpp_silence_timeout_sec:
-        silence = timedelta(seconds=settings.ocpp_silence_timeout_sec)
-        jobs.append(lambda: ocpp.close_silent(silence))
-        rounds.append(silence.total_seconds() / 4)
-    housekeeping = Housekeeping(jobs, every_sec=min(rounds))
-    consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
-    on_stop = [accounts.close] if accounts is not None else []
-    # The presence table starts (clearing this node's old rows) before chargers can connect,
-    # and stops (removing this node's rows) first.
-    return ServiceParts(
-        app=app,
-        consumer=consumer,
-        servers=[presence_table, responder, ocpp, housekeeping],
-        on_stop=on_stop,
-    )
+    return ocpp, accounts
 
 
 DEFINITION = ServiceDefinition(

@@ -14,9 +14,10 @@ a heartbeat (`csms_nodes`) every few seconds; a node whose heartbeat is older th
 timeout is dead to the others: the first to see it removes its heartbeat and its rows, and its
 chargers are reported Offline (unless they already reconnected to another node, whose row then
 replaced the dead node's). Before that, a command for one of its chargers finds nobody
-answering (csms/commands/routed.py) and removes that row at once. Heartbeats are compared with
-the clock of the node that reads them, so node clocks must agree to well within the timeout
-(NTP does). A node restarted under the same CHARGEPARK_NODE_ID clears its old rows itself.
+answering (csms/adapters/command_routing.py) and removes that row at once. Heartbeats are
+compared with the clock of the node that reads them, so node clocks must agree to well within
+the timeout (NTP does). A node restarted under the same CHARGEPARK_NODE_ID clears its old rows
+itself.
 
 `Whereabouts` answers the questions of the REST API and of command routing: is a charger
 connected anywhere, in which OCPP version, and which other node holds it. A charger this node

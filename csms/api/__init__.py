@@ -1,7 +1,7 @@
 """csms's REST API: the charger registry, commands to chargers and charging sessions."""
 
 from csms.api.chargers import routes as charger_routes
-from csms.api.commands import COMMAND_HISTORY, COMMAND_PORT
+from csms.api.commands import COMMAND_LOG, GATEWAY
 from csms.api.commands import routes as command_routes
 from csms.api.keys import PRESENCE, REMOTE, SERVICE, SESSIONS, WHEREABOUTS
 from csms.api.sessions import routes as session_routes
@@ -9,8 +9,8 @@ from csms.api.sessions import routes as session_routes
 routes = [*charger_routes, *command_routes, *session_routes]
 
 __all__ = [
-    "COMMAND_HISTORY",
-    "COMMAND_PORT",
+    "COMMAND_LOG",
+    "GATEWAY",
     "PRESENCE",
     "REMOTE",
     "SERVICE",

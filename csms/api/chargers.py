@@ -22,7 +22,7 @@ READ, WRITE = "charging:read", "charging:write"
 
 _OPTIONAL_TEXT = {"type": ["string", "null"], "minLength": 1, "maxLength": 50}
 _PASSWORD = {"type": ["string", "null"], "minLength": 16, "maxLength": 40}
-NEW_CHARGER = {
+NEW_CHARGER: dict[str, Any] = {
     "type": "object",
     "properties": {
         "id": {"type": "string", "minLength": 1, "maxLength": 48},

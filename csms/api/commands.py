@@ -13,29 +13,30 @@ from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.problem import problem
 from chargepark.http.query import int_param, query_int
-from csms.commands import (
+from csms.ocpp.gateway.catalog import ALL_COMMANDS, COMMANDS
+from csms.ports.command_log import CommandLog, CommandRecord
+from csms.ports.gateway import (
     DEFAULT_TIMEOUT_SEC,
     MAX_TIMEOUT_SEC,
+    ChargerFailed,
+    ChargerGateway,
+    ChargerSilent,
     CommandOutcome,
-    CommandPort,
     CommandStatus,
 )
-from csms.commands.catalog import ALL_COMMANDS, COMMANDS
-from csms.commands.history import CommandHistory, CommandRecord
 
 routes = web.RouteTableDef()
-COMMAND_PORT = web.AppKey("command_port", CommandPort)
-COMMAND_HISTORY = web.AppKey("command_history", CommandHistory)
+GATEWAY = web.AppKey("charger_gateway", ChargerGateway)
+COMMAND_LOG = web.AppKey("command_log", CommandLog)
 TAGS = ["commands"]
 
 REQUEST = {
     "type": "object",
     "description": "The OCPP request payload, spelt as the charger's version spells it",
 }
-# What each ending answers over HTTP, besides 200 for an answer.
+# What each ending answers over HTTP, besides 200 for an answer, and besides the charger's
+# failure (502, ChargerFailed) and silence (504, ChargerSilent).
 _PROBLEMS = {
-    CommandStatus.ERROR: (502, "charger-error"),
-    CommandStatus.TIMEOUT: (504, "charger-timeout"),
     CommandStatus.OFFLINE: (409, "charger-offline"),
     CommandStatus.INVALID: (422, "invalid"),
     CommandStatus.UNKNOWN: (404, "not-found"),
@@ -75,7 +76,7 @@ async def send_command(request: web.Request) -> web.Response:
     # Commands without parameters (ClearCache, GetLocalListVersion) may come without a body.
     payload = await read_json(request, REQUEST) if request.body_exists else {}
     principal = request.get(PRINCIPAL)
-    outcome = await request.app[COMMAND_PORT].send(
+    outcome = await request.app[GATEWAY].send(
         request.match_info["charger_id"],
         action,
         payload,
@@ -96,7 +97,7 @@ async def send_command(request: web.Request) -> web.Response:
 async def list_commands(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, low=1, high=200)
     offset = query_int(request, "offset", 0)
-    items, total = await request.app[COMMAND_HISTORY].page(
+    items, total = await request.app[COMMAND_LOG].page(
         request.match_info["charger_id"], limit, offset
     )
     return web.json_response(
@@ -105,12 +106,11 @@ async def list_commands(request: web.Request) -> web.Response:
 
 
 def _answer(outcome: CommandOutcome) -> web.Response:
-    ids = {"command_id": outcome.command_id, "action": outcome.action}
+    ids: dict[str, Any] = {"command_id": outcome.command_id, "action": outcome.action}
     if outcome.status is CommandStatus.ANSWERED:
         return web.json_response(
             {**ids, "status": str(outcome.status), "response": outcome.response}
         )
-    status, kind = _PROBLEMS[outcome.status]
     extra: dict[str, Any] = {}
     if outcome.error is not None:
         extra = {
@@ -120,6 +120,11 @@ def _answer(outcome: CommandOutcome) -> web.Response:
         }
     elif outcome.response is not None:  # an answer that does not match its schema
         extra = {"response": outcome.response}
+    if outcome.status is CommandStatus.ERROR:
+        raise ChargerFailed(outcome.detail or "", **ids, **extra)
+    if outcome.status is CommandStatus.TIMEOUT:
+        raise ChargerSilent(outcome.detail or "", **ids, **extra)
+    status, kind = _PROBLEMS[outcome.status]
     return problem(status, outcome.detail, kind=kind, **ids, **extra)
 
 

@@ -15,8 +15,8 @@ from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.query import TEXT_PARAM, TIME_PARAM, choice_param, int_param, query_int
 from csms.api.keys import REMOTE, SESSIONS, WHEREABOUTS
-from csms.commands.port import CommandStatus
 from csms.domain.sessions import Session
+from csms.ports.gateway import CommandStatus
 from csms.ports.sessions import SessionFilter
 from csms.services.remote import RemoteStart
 

@@ -19,6 +19,7 @@ import http
 import json
 import logging
 import ssl
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -27,6 +28,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 from chargepark.clock import Clock
 from chargepark.config import OcppTls
@@ -41,8 +43,11 @@ from csms.services.sessions import SessionService
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOLS = ("ocpp2.0.1", "ocpp1.6")  # newest first: the preference order
-ADAPTERS = {"ocpp2.0.1": v201.ChargePoint, "ocpp1.6": v16.ChargePoint}
+SUBPROTOCOLS = (Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6"))  # newest first: preference
+ADAPTERS: dict[str, type[v16.ChargePoint] | type[v201.ChargePoint]] = {
+    "ocpp2.0.1": v201.ChargePoint,
+    "ocpp1.6": v16.ChargePoint,
+}
 _MAX_ID_LEN = 48  # OCPP 2.0.1 identity is at most 48 characters
 FLUSH_SEEN_SEC = 10.0
 # The kernel caps it at net.core.somaxconn (4,096 by default); asyncio's default of 100 turned
@@ -273,7 +278,9 @@ def _offered(headers: Headers) -> list[str]:
     return [p.strip() for v in headers.get_all("Sec-WebSocket-Protocol") for p in v.split(",")]
 
 
-def _select_subprotocol(conn: ServerConnection, offered: list[str]) -> str | None:
+def _select_subprotocol(
+    conn: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
     return next((p for p in SUBPROTOCOLS if p in offered), None)
 
 

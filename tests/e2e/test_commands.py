@@ -395,12 +395,12 @@ async def test_the_command_log_pages_newest_first_with_every_ending(http, csms):
 
 
 async def test_the_port_on_the_app_sends_and_logs_for_python_callers_too(http, csms):
-    from csms.api import COMMAND_PORT
-    from csms.commands import CommandStatus
+    from csms.api import GATEWAY
+    from csms.ports.gateway import CommandStatus
 
     await register(http, csms, id="CP-PY")
     charger = await simulated(csms, "CP-PY", "2.0.1")
-    port = csms.platform.hosts[0].parts.app[COMMAND_PORT]
+    port = csms.platform.hosts[0].parts.app[GATEWAY]
     outcome = await port.send(
         "CP-PY", "GetTransactionStatus", {"transactionId": "TX-1"}, requested_by="sessions"
     )

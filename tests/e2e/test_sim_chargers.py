@@ -199,7 +199,7 @@ COMMANDS_201: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_every_command_csms_sends_is_answered(site, version):
-    from csms.commands.catalog import COMMANDS
+    from csms.ocpp.gateway.catalog import COMMANDS
 
     table = COMMANDS_16 if version == "1.6" else COMMANDS_201
     assert {a for a, _, _ in table} == set(COMMANDS[version])  # all twelve, and no others

@@ -8,7 +8,9 @@ import asyncio
 import json
 from datetime import timedelta
 
+import asyncpg
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import delete, func, select, text, update
 
 from chargepark.db.group_commit import GroupCommitWriter
@@ -195,7 +197,8 @@ async def test_meter_telemetry_commits_with_its_samples_or_not_at_all(any_db, cl
     bad = rows("CP-X", 2)
     bad[1]["value"] = "9" * 40  # longer than the column: PostgreSQL refuses the batch
     bad[1]["charger_id"] = None  # refused everywhere (NOT NULL)
-    with pytest.raises(Exception):  # noqa: B017 - the driver's own IntegrityError kind
+    # The driver's own refusal: SQLAlchemy's on SQLite, asyncpg's from PostgreSQL's binary COPY.
+    with pytest.raises((sqlalchemy.exc.DBAPIError, asyncpg.PostgresError)):
         await writer.write(bad)
     async with any_db.engine.connect() as conn:
         samples = await conn.scalar(select(func.count()).select_from(meter_samples))

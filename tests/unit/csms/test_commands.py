@@ -20,10 +20,10 @@ from ocpp.v201 import call_result as result201
 from websockets.exceptions import ConnectionClosedOK
 
 from csms.adapters.presence import Presence
-from csms.commands import CallErrorReply, CommandOutcome, CommandStatus
-from csms.commands.catalog import COMMANDS, InvalidCommand, build_request, wire_payload
-from csms.commands.local import LocalCommandPort
-from csms.commands.recorded import RecordedCommandPort
+from csms.adapters.recorded_commands import RecordedCommandPort
+from csms.ocpp.gateway.catalog import COMMANDS, InvalidCommand, build_request, wire_payload
+from csms.ocpp.gateway.local import LocalCommandPort
+from csms.ports.gateway import CallErrorReply, CommandOutcome, CommandStatus
 from tests.conftest import T0, FixedClock
 
 MATRIX = Path(__file__).resolve().parents[3] / "docs" / "ocpp-support.md"

@@ -1,50 +1,15 @@
-"""The csms's periodic clean-ups: commands a restart cut short are settled, and one failing job
-does not keep the others from running."""
+"""The csms's periodic clean-ups: one failing job does not keep the others from running, and
+commands a restart cut short are settled (here on the in-memory command log)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import select
-
-from chargepark.db import migrate
-from csms.adapters.repository import CsmsUnitOfWork
-from csms.adapters.tables import charger_commands, kernel
-from csms.commands.history import ABANDONED_AFTER_SEC, CommandHistory
-from csms.commands.port import MAX_TIMEOUT_SEC
-from csms.domain.chargers import BootInfo
-from csms.services.chargers import ChargingService, RegisterCharger
+from csms.ports.command_log import ABANDONED_AFTER_SEC
+from csms.ports.gateway import MAX_TIMEOUT_SEC, CommandStatus
 from csms.services.housekeeping import Housekeeping
+from tests.support.fakes.csms.command_log import InMemoryCommandLog
 
 
-async def test_commands_left_sent_by_a_restart_are_settled_as_timed_out(sqlite_db, clock):
-    await migrate.upgrade("csms", sqlite_db)
-
-    def uow() -> CsmsUnitOfWork:
-        return CsmsUnitOfWork(sqlite_db, kernel.outbox, clock, lambda: None)
-
-    service = ChargingService(uow, clock)
-    await service.register(RegisterCharger("CP-1"))
-    await service.boot("CP-1", BootInfo("ACME", "X"), "1.6")
-    history = CommandHistory(sqlite_db)
-    old = await history.open(
-        "CP-1", "Reset", {"type": "Soft"}, requested_by=None, timeout_sec=30, at=clock.now()
-    )
-    clock.advance(seconds=MAX_TIMEOUT_SEC + ABANDONED_AFTER_SEC + 1)
-    recent = await history.open(
-        "CP-1", "ClearCache", {}, requested_by=None, timeout_sec=30, at=clock.now()
-    )
-    assert await history.settle_abandoned(clock.now()) == 1
-    async with sqlite_db.engine.connect() as conn:
-        rows = dict(
-            (await conn.execute(select(charger_commands.c.id, charger_commands.c.status))).all()
-        )
-    assert rows == {old: "timeout", recent: "sent"}
-    clock.advance(seconds=1)
-    assert await history.settle_abandoned(clock.now() - timedelta(seconds=1)) == 0
-
-
-async def test_a_failing_job_does_not_stop_the_others():
+async def test_a_failing_job_does_not_stop_the_others(clock):
     ran = []
 
     async def broken() -> None:
@@ -53,5 +18,12 @@ async def test_a_failing_job_does_not_stop_the_others():
     async def fine() -> None:
         ran.append("fine")
 
-    await Housekeeping([broken, fine]).run_once()
-    assert ran == ["fine"]
+    log = InMemoryCommandLog({"CP-1"})
+    await log.open("CP-1", "Reset", {}, requested_by=None, timeout_sec=30, at=clock.now())
+    clock.advance(seconds=MAX_TIMEOUT_SEC + ABANDONED_AFTER_SEC + 1)
+
+    async def settle() -> None:
+        await log.settle_abandoned(clock.now())
+
+    await Housekeeping([broken, fine, settle]).run_once()
+    assert ran == ["fine"] and log.records[1].status is CommandStatus.TIMEOUT

@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 
 from chargepark.events.inprocess import InProcessBus
+from csms.adapters import command_routing as routed
 from csms.adapters.cluster import Holder, Whereabouts
-from csms.adapters.presence import Presence
-from csms.commands import routed
-from csms.commands.port import CallErrorReply, CommandOutcome, CommandStatus
-from csms.commands.routed import (
+from csms.adapters.command_routing import (
     CommandResponder,
     RoutedCommandPort,
     command_subject,
     decode_outcome,
     encode_outcome,
 )
+from csms.adapters.presence import Presence
+from csms.ports.gateway import CallErrorReply, CommandOutcome, CommandStatus
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 ANSWERED = CommandOutcome(

@@ -1,4 +1,4 @@
-"""The command port for chargers whose socket this process holds.
+"""The command sender for chargers whose socket this process holds.
 
 A command goes out through the charger's ChargePoint adapter (`call()`, which correlates the
 answer by message id). Commands to one charger wait their turn here, first come first served,
@@ -18,8 +18,8 @@ from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from websockets.exceptions import ConnectionClosed
 
 from csms.adapters.presence import Presence
-from csms.commands.catalog import InvalidCommand, answer_problem, build_request, wire_payload
-from csms.commands.port import (
+from csms.ocpp.gateway.catalog import InvalidCommand, answer_problem, build_request, wire_payload
+from csms.ports.gateway import (
     DEFAULT_TIMEOUT_SEC,
     MAX_TIMEOUT_SEC,
     CallErrorReply,

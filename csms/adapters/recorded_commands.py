@@ -1,4 +1,4 @@
-"""A command port that keeps the command log: wraps whichever port does the sending.
+"""A command sender that keeps the command log: wraps whichever sender does the sending.
 
 The row is written before the command goes out, so a command cut short by a crash still shows
 (as `sent`); an unknown charger is answered without a row.
@@ -12,18 +12,18 @@ from dataclasses import replace
 from typing import Any
 
 from chargepark.clock import Clock
-from csms.commands.history import CommandHistory
-from csms.commands.port import (
+from csms.ports.command_log import CommandLog
+from csms.ports.gateway import (
     DEFAULT_TIMEOUT_SEC,
     MAX_TIMEOUT_SEC,
     CommandOutcome,
-    CommandPort,
+    CommandSender,
     CommandStatus,
 )
 
 
 class RecordedCommandPort:
-    def __init__(self, inner: CommandPort, history: CommandHistory, clock: Clock) -> None:
+    def __init__(self, inner: CommandSender, history: CommandLog, clock: Clock) -> None:
         self.inner = inner
         self.history = history
         self.clock = clock

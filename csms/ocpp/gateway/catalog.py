@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import (  # type: ignore[import-untyped]  # no stubs installed
+    ValidationError,
+    best_match,
+)
 from ocpp.charge_point import (
     camel_to_snake_case,
     remove_nones,
@@ -107,7 +110,8 @@ def build_request(version: str, action: str, payload: Mapping[str, Any]) -> Any:
 def wire_payload(message: Any) -> dict[str, Any]:
     """A library request or result object as the frame carries it: what the library's
     `call()` sends, and how its answer reads in the charger's own spelling."""
-    return snake_to_camel_case(remove_nones(serialize_as_dict(message)))
+    payload: dict[str, Any] = snake_to_camel_case(remove_nones(serialize_as_dict(message)))
+    return payload
 
 
 def answer_problem(version: str, action: str, payload: Mapping[str, Any]) -> str | None:

@@ -1,4 +1,4 @@
-"""The command port of a csms node among several: a command goes out from the node holding the
+"""The command sender of a csms node among several: a command goes out from the node holding the
 charger's socket, whichever node was asked.
 
 A charger connected to this node: the local port sends it. Connected to another node (the
@@ -20,12 +20,12 @@ from typing import Any
 from chargepark.errors import BusUnavailable
 from chargepark.events.bus import EventBus, NoResponders
 from csms.adapters.cluster import Whereabouts
-from csms.commands.port import (
+from csms.ports.gateway import (
     DEFAULT_TIMEOUT_SEC,
     MAX_TIMEOUT_SEC,
     CallErrorReply,
     CommandOutcome,
-    CommandPort,
+    CommandSender,
     CommandStatus,
 )
 
@@ -42,7 +42,7 @@ def command_subject(node_id: str) -> str:
 
 
 class RoutedCommandPort:
-    def __init__(self, local: CommandPort, whereabouts: Whereabouts, bus: EventBus) -> None:
+    def __init__(self, local: CommandSender, whereabouts: Whereabouts, bus: EventBus) -> None:
         self.local = local
         self.whereabouts = whereabouts
         self.bus = bus
@@ -92,7 +92,7 @@ class CommandResponder:
     """Serves this node's command subject: sends what other nodes route here through the local
     port (not recorded here: the asking node records it) and replies with the outcome."""
 
-    def __init__(self, local: CommandPort, bus: EventBus, node_id: str) -> None:
+    def __init__(self, local: CommandSender, bus: EventBus, node_id: str) -> None:
         self.local = local
         self.bus = bus
         self.node_id = node_id

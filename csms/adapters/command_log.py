@@ -1,44 +1,25 @@
-"""The per-charger command log: every command csms sent (or meant to send) and how it ended."""
+"""The per-charger command log over SQL (`charger_commands`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import RowMapping, func, insert, select, update
 
 from chargepark.clock import as_utc
 from chargepark.db.engine import Database
 from csms.adapters.tables import charger_commands, chargers
-from csms.commands.port import MAX_TIMEOUT_SEC, CommandOutcome, CommandStatus
 from csms.domain.chargers import UnknownCharger
-
-ABANDONED_AFTER_SEC = 60  # beyond the longest timeout: no caller still waits for these
+from csms.ports.command_log import ABANDONED_AFTER_SEC, CommandRecord
+from csms.ports.gateway import MAX_TIMEOUT_SEC, CommandOutcome, CommandStatus
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-@dataclass(frozen=True)
-class CommandRecord:
-    id: int
-    charger_id: str
-    action: str
-    request: Mapping[str, Any]
-    status: CommandStatus
-    response: Mapping[str, Any] | None
-    error_code: str | None
-    error_description: str | None
-    error_details: Mapping[str, Any] | None
-    requested_by: str | None
-    requested_at: datetime
-    answered_at: datetime | None
-    timeout_sec: float
-
-
-class CommandHistory:
+class SqlCommandLog:
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -68,7 +49,9 @@ class CommandHistory:
                     timeout_sec=timeout_sec,
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT's result carries the new row's key
+            return int(key[0])
 
     async def settle(self, command_id: int, outcome: CommandOutcome, at: datetime) -> None:
         """Record how the command ended."""
@@ -128,7 +111,7 @@ class CommandHistory:
             return [_record(r._mapping) for r in rows], int(total or 0)
 
 
-def _record(row: Mapping[str, Any]) -> CommandRecord:
+def _record(row: RowMapping) -> CommandRecord:
     return CommandRecord(
         id=row["id"],
         charger_id=row["charger_id"],

@@ -1,0 +1,92 @@
+"""A charger gateway that sends nothing: it records each intent and answers what a test set."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from csms.ports.gateway import (
+    DEFAULT_TIMEOUT_SEC,
+    CommandOutcome,
+    CommandStatus,
+    StartCharging,
+)
+
+ID_TOKEN_LIMITS = {"1.6": 20, "2.0.1": 36}
+
+
+class FakeGateway:
+    """`sent` lists (charger_id, what, details) per call: ("start", version, StartCharging),
+    ("stop", version, transaction_id) or (action, payload, requested_by). `outcome` is the
+    answer to the next calls (default: an Accepted answer)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Any, Any]] = []
+        self.outcome: CommandOutcome | None = None
+
+    def speaks(self, version: str | None) -> bool:
+        return version in ID_TOKEN_LIMITS
+
+    def id_token_limit(self, version: str) -> int:
+        return ID_TOKEN_LIMITS[version]
+
+    async def start_charging(
+        self,
+        charger_id: str,
+        version: str,
+        start: StartCharging,
+        *,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        self.sent.append((charger_id, "start", version, start))
+        return self._answer("start")
+
+    async def stop_charging(
+        self,
+        charger_id: str,
+        version: str,
+        transaction_id: str | None,
+        *,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        self.sent.append((charger_id, "stop", version, transaction_id))
+        return self._answer("stop")
+
+    async def send(
+        self,
+        charger_id: str,
+        action: str,
+        payload: Mapping[str, Any],
+        timeout_sec: float = DEFAULT_TIMEOUT_SEC,
+        *,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        self.sent.append((charger_id, action, dict(payload), requested_by))
+        return self._answer(action)
+
+    def _answer(self, action: str) -> CommandOutcome:
+        return self.outcome or CommandOutcome(
+            CommandStatus.ANSWERED, action, response={"status": "Accepted"}
+        )
+
+
+class RecordingSender:
+    """A `CommandSender` that records each CALL it is given: (charger_id, action, payload)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.outcome: CommandOutcome | None = None
+
+    async def send(
+        self,
+        charger_id: str,
+        action: str,
+        payload: Mapping[str, Any],
+        timeout_sec: float = DEFAULT_TIMEOUT_SEC,
+        *,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        self.sent.append((charger_id, action, dict(payload)))
+        return self.outcome or CommandOutcome(
+            CommandStatus.ANSWERED, action, response={"status": "Accepted"}
+        )
