@@ -22,7 +22,7 @@ _SUSPECT_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 def unsound_text(raw: str | bytes, frame: Any) -> str | None:
     """The JSON path of the first string (value or key) in `frame` holding a NUL or a lone
     surrogate, or None. `raw` is the text `frame` was parsed from."""
-    if type(raw) is str:
+    if isinstance(raw, str):
         if "\\u" not in raw or _SUSPECT.search(raw) is None:
             return None
     elif b"\\u" not in raw or _SUSPECT_BYTES.search(raw) is None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from jsonschema.exceptions import (  # type: ignore[import-untyped]  # no stubs installed
+from jsonschema.exceptions import (
     ValidationError,
     best_match,
 )
