@@ -23,14 +23,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jwt
-from sqlalchemy import select
 
 from accounts.identity.clients import ApiClient, ClientStore
 from accounts.identity.keys import KeyStore
 from accounts.identity.scopes import CLIENT_ROLE, CUSTOMER_ROLE
-from accounts.store import customers
+from accounts.ports import CustomerLogins
 from chargepark.auth import InvalidToken, StaticJwks, TokenVerifier
-from chargepark.db.engine import Database
 
 # Scopes that allow a client to introspect tokens.
 INTROSPECT_SCOPES = frozenset({"accounts:read", "admin"})
@@ -76,7 +74,7 @@ class IssuerKeys:
 class Introspector:
     def __init__(
         self,
-        db: Database,
+        logins: CustomerLogins,
         keys: KeyStore,
         clients: ClientStore,
         *,
@@ -84,7 +82,7 @@ class Introspector:
         authenticate: Callable[[str, str, str], Awaitable[ApiClient]],
         caller_cache_sec: float = 60.0,
     ) -> None:
-        self.db = db
+        self.logins = logins
         self.clients = clients
         self.verifier = TokenVerifier(IssuerKeys(keys), issuer=issuer, audience=issuer)
         self._authenticate = authenticate
@@ -130,9 +128,5 @@ class Introspector:
             client = await self.clients.find(subject)
             return client is not None and client.active
         if role == CUSTOMER_ROLE:
-            async with self.db.engine.connect() as conn:
-                status = await conn.scalar(
-                    select(customers.c.status).where(customers.c.id == subject)
-                )
-            return status == "active"
+            return await self.logins.is_active(subject)
         return True

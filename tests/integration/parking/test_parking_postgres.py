@@ -27,10 +27,10 @@ from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
 from parking.single_statement import SingleStatementParking
 from parking.store import events_occupancy, kernel, slots
 from tests.conftest import FixedClock
+from tests.support.parking import a_slot
 from tests.support.procs import CHARGEPARK, clean_env, free_port, run_cli, wait_http
 from tests.support.services import pg_url
 from tests.support.tokens import TokenIssuer
-from tests.unit.parking.builders import a_slot
 
 pytestmark = pytest.mark.postgres
 

@@ -27,7 +27,7 @@ from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
 from parking.single_statement import SingleStatementParking
 from parking.store import events_occupancy, kernel
 from tests.conftest import FixedClock
-from tests.unit.parking.builders import a_slot
+from tests.support.parking import a_slot
 
 pytestmark = pytest.mark.postgres
 

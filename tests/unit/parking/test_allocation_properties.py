@@ -16,7 +16,7 @@ from parking.allocation import choose_slot
 from parking.domain import Fuel, LotFull, Slot, Vehicle, VehicleKind
 from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
 from tests.conftest import FixedClock
-from tests.unit.parking.fakes import fake_units
+from tests.support.fakes.parking import fake_units
 
 KINDS = list(VehicleKind)
 FUELS = list(Fuel)

@@ -20,8 +20,8 @@ from parking.domain import (
 )
 from parking.service import ChangeLot, CreateLot, LeaveLot, ParkingService, ParkVehicle
 from tests.conftest import T0
-from tests.unit.parking.builders import a_slot
-from tests.unit.parking.fakes import fake_units
+from tests.support.fakes.parking import fake_units
+from tests.support.parking import a_slot
 
 CAR, VAN = VehicleKind.CAR, VehicleKind.VAN
 EV, ICE = Fuel.EV, Fuel.ICE
