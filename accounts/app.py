@@ -16,7 +16,7 @@ from accounts.identity.clients import ClientStore
 from accounts.identity.keys import KeyStore
 from accounts.identity.throttle import Throttle
 from accounts.identity.tokens import TokenService
-from accounts.repository import AccountsUnitOfWork
+from accounts.repository import SqlAccountsUnitOfWork
 from accounts.service import AccountsService
 from accounts.store import kernel, metadata
 from chargepark.clock import Clock
@@ -77,7 +77,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
     keys = key_store(ctx)
     clients = client_store(ctx.db, ctx.clock)
     app = make_service_app(ctx, TITLE)
-    app[api.SERVICE] = AccountsService(ctx.units_of_work(AccountsUnitOfWork), ctx.clock)
+    app[api.SERVICE] = AccountsService(ctx.units_of_work(SqlAccountsUnitOfWork), ctx.clock)
     app[identity_api.KEYS] = keys
     app[identity_api.TOKENS] = token_service(
         ctx.db,

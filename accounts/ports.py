@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import Any, Protocol, Self
 
 from accounts.domain import Customer, IdToken, Vehicle
@@ -67,13 +68,23 @@ class IdTokenRepository(Protocol):
 
 
 class AccountsUnitOfWork(Protocol):
-    customers: CustomerRepository
-    vehicles: VehicleRepository
-    id_tokens: IdTokenRepository
+    @property
+    def customers(self) -> CustomerRepository: ...
+
+    @property
+    def vehicles(self) -> VehicleRepository: ...
+
+    @property
+    def id_tokens(self) -> IdTokenRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
-    async def __aexit__(self, *exc: object) -> None: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
     def emit(self, event: Any) -> Mapping[str, Any]: ...
 

@@ -19,7 +19,7 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import jwt
@@ -122,7 +122,7 @@ class Introspector:
             body["scope"] = " ".join(body["scope"])
         return body
 
-    async def _holder_active(self, claims: dict[str, Any]) -> bool:
+    async def _holder_active(self, claims: Mapping[str, Any]) -> bool:
         role, subject = claims.get("role"), str(claims.get("sub", ""))
         if role == CLIENT_ROLE:
             client = await self.clients.find(subject)

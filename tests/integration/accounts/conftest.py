@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.repository import AccountsUnitOfWork
+from accounts.repository import SqlAccountsUnitOfWork
 from accounts.service import AccountsService
 from accounts.store import kernel
 from tests.support.accounts import accounts_app, create_schema
@@ -24,8 +24,8 @@ async def db(sqlite_db):
 
 @pytest.fixture
 def accounts(db, clock) -> AccountsService:
-    def uow() -> AccountsUnitOfWork:
-        return AccountsUnitOfWork(db, kernel.outbox, clock, lambda: None)
+    def uow() -> SqlAccountsUnitOfWork:
+        return SqlAccountsUnitOfWork(db, kernel.outbox, clock, lambda: None)
 
     return AccountsService(uow, clock)
 

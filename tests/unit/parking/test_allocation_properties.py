@@ -75,7 +75,9 @@ async def run_sequence(
             free = [s for s in lot.slots.values() if s.slot_ui not in model]
             expected = choose_slot(free, vehicle, ev_bays_for_ice)
             try:
-                stay = await parking.park(ParkVehicle(lot_id, regnum, kind, fuel))
+                stay = await parking.park(
+                    ParkVehicle(lot_id=lot_id, regnum=regnum, kind=kind, fuel=fuel)
+                )
             except LotFull:
                 assert expected is None
                 continue
