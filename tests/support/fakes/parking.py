@@ -16,6 +16,7 @@ from parking.domain import (
     BayTaken,
     Lot,
     LotExists,
+    LotNotEmpty,
     Slot,
     Stay,
     UnknownLot,
@@ -60,6 +61,8 @@ class FakeLots:
         self.state.lots[lot.id] = copy.deepcopy(lot)
 
     async def remove(self, lot_id: str) -> None:
+        if any(lot == lot_id for lot, _ in self.state.parked):
+            raise LotNotEmpty(f"lot {lot_id!r} has parked vehicles")
         del self.state.lots[lot_id]
 
 
