@@ -102,7 +102,7 @@ class CustomerCreated(DomainEvent):
     ts: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VehicleLinked(DomainEvent):
     name = "VehicleLinked"
     customer_id: str
@@ -120,7 +120,7 @@ class VehicleUnlinked(DomainEvent):
     ts: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IdTokenChanged(DomainEvent):
     name = "IdTokenChanged"
     customer_id: str
@@ -210,7 +210,9 @@ class Vehicle:
     linked_at: datetime
 
     def linked(self, at: datetime) -> VehicleLinked:
-        return VehicleLinked(self.customer_id, self.regnum, self.kind, self.fuel, ts=at)
+        return VehicleLinked(
+            customer_id=self.customer_id, regnum=self.regnum, kind=self.kind, fuel=self.fuel, ts=at
+        )
 
 
 @dataclass

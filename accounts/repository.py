@@ -8,7 +8,7 @@ same Conflict the read would have raised.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Self
 
 from sqlalchemy import Row, delete, func, insert, or_, select, update
@@ -33,6 +33,7 @@ from accounts.domain import (
     VehicleKind,
 )
 from accounts.store import customers, id_tokens, vehicles
+from chargepark.clock import as_utc
 from chargepark.db.uow import UnitOfWork
 
 # Ids are uuid4 strings; anything else cannot exist, and is not worth a query (nor a NUL byte
@@ -175,7 +176,7 @@ class SqlIdTokenRepository:
         await self.session.execute(query.values(values))
 
 
-class AccountsUnitOfWork(UnitOfWork):
+class SqlAccountsUnitOfWork(UnitOfWork):
     """The kernel's unit of work with the accounts repositories on its session."""
 
     customers: SqlCustomerRepository
@@ -190,13 +191,8 @@ class AccountsUnitOfWork(UnitOfWork):
         return self
 
 
-def _utc(ts: datetime) -> datetime:
-    # SQLite keeps no zone: what went in as UTC comes back naive.
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
 def _utc_or_none(ts: datetime | None) -> datetime | None:
-    return None if ts is None else _utc(ts)
+    return None if ts is None else as_utc(ts)
 
 
 def _customer(row: Row[Any]) -> Customer:
@@ -205,8 +201,8 @@ def _customer(row: Row[Any]) -> Customer:
         name=row.name,
         email=row.email,
         status=CustomerStatus(row.status),
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )
 
 
@@ -216,8 +212,8 @@ def _customer_values(customer: Customer) -> dict[str, Any]:
         "name": customer.name,
         "email": customer.email,
         "status": customer.status.value,
-        "created_at": _utc(customer.created_at),
-        "updated_at": _utc(customer.updated_at),
+        "created_at": as_utc(customer.created_at),
+        "updated_at": as_utc(customer.updated_at),
     }
 
 
@@ -227,7 +223,7 @@ def _vehicle(row: Row[Any]) -> Vehicle:
         customer_id=row.customer_id,
         kind=VehicleKind(row.kind),
         fuel=Fuel(row.fuel),
-        linked_at=_utc(row.linked_at),
+        linked_at=as_utc(row.linked_at),
     )
 
 
@@ -237,7 +233,7 @@ def _vehicle_values(vehicle: Vehicle) -> dict[str, Any]:
         "customer_id": vehicle.customer_id,
         "kind": vehicle.kind.value,
         "fuel": vehicle.fuel.value,
-        "linked_at": _utc(vehicle.linked_at),
+        "linked_at": as_utc(vehicle.linked_at),
     }
 
 
@@ -248,8 +244,8 @@ def _id_token(row: Row[Any]) -> IdToken:
         type=IdTokenType(row.type),
         status=IdTokenStatus(row.status),
         expires_at=_utc_or_none(row.expires_at),
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )
 
 
@@ -260,6 +256,6 @@ def _id_token_values(id_token: IdToken) -> dict[str, Any]:
         "type": id_token.type.value,
         "status": id_token.status.value,
         "expires_at": _utc_or_none(id_token.expires_at),
-        "created_at": _utc(id_token.created_at),
-        "updated_at": _utc(id_token.updated_at),
+        "created_at": as_utc(id_token.created_at),
+        "updated_at": as_utc(id_token.updated_at),
     }

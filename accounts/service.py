@@ -26,7 +26,7 @@ from accounts.domain import (
     check_text,
     normalize_regnum,
 )
-from accounts.repository import AccountsUnitOfWork
+from accounts.ports import AccountsUnitOfWork
 from chargepark.clock import Clock
 from chargepark.errors import Invalid
 from chargepark.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
@@ -81,7 +81,7 @@ class UnlinkVehicle:
     regnum: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IssueIdToken:
     customer_id: str
     token: str

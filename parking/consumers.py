@@ -2,37 +2,54 @@
 view (`GET /lots/{id}/status/ev`). Each is applied once through the inbox.
 
 Events of different types may arrive in any order (NATS delivers each type on its own stream),
-so every write is an upsert that keeps the newest: a status older than the one kept changes
-nothing, a close that overtook its start is completed by the start, not undone by it.
+so every write keeps the newest (parking/ports.py ChargerView; SQL in parking/charger_view.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
-
-from chargepark.clock import as_utc
+from chargepark.clock import parse_utc
 from chargepark.db.tables import KernelTables
 from chargepark.db.uow import UnitOfWork
 from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
-from parking.store import charging_sessions, connector_status, energy_readings
+from parking.charger_view import SqlChargerView
+from parking.ports import (
+    ChargerStatus,
+    ChargerView,
+    EnergyReading,
+    SessionClosed,
+    SessionStarted,
+)
+
+Handler = Callable[[dict[str, Any], ChargerView], Awaitable[None]]
 
 
-def build_consumer(uow: Callable[[], UnitOfWork], tables: KernelTables) -> Consumer[UnitOfWork]:
+def build_consumer(
+    uow: Callable[[], UnitOfWork],
+    tables: KernelTables,
+    view_of: Callable[[UnitOfWork], ChargerView] = SqlChargerView,
+) -> Consumer[UnitOfWork]:
+    """Parking's consumer: each handler keeps the live view, on the inbox's unit of work."""
+
+    def on(handler: Handler) -> Callable[[dict[str, Any], UnitOfWork], Awaitable[None]]:
+        async def handle(event: dict[str, Any], unit: UnitOfWork) -> None:
+            await handler(event, view_of(unit))
+
+        return handle
+
     return Consumer(
         "parking",
         uow,
         tables.inbox,
         tables.dead_letters,
         {
-            "ChargerStatusChanged": charger_status_changed,
-            "ChargingSessionStarted": session_started,
-            "ChargingSessionClosed": session_closed,
-            "MeterTelemetry": meter_telemetry,
+            "ChargerStatusChanged": on(charger_status_changed),
+            "ChargingSessionStarted": on(session_started),
+            "ChargingSessionClosed": on(session_closed),
+            "MeterTelemetry": on(meter_telemetry),
         },
         reads=READS,
         retries=tables.event_retries,
@@ -53,89 +70,55 @@ READS = {
 }
 
 
-async def charger_status_changed(event: dict[str, Any], unit: UnitOfWork) -> None:
+async def charger_status_changed(event: dict[str, Any], view: ChargerView) -> None:
     # One status per EVSE (= the bay's connector_id); evse 0 is the whole charger.
-    insert = _insert(unit, connector_status)
-    row = {
-        "charger_id": event["charger_id"],
-        "evse_id": event["evse_id"],
-        "status": event["status"],
-        "error_code": event.get("error_code"),
-        "status_at": _time(event["ts"]),
-    }
-    statement = insert.values(row).on_conflict_do_update(
-        index_elements=["charger_id", "evse_id"],
-        set_={k: insert.excluded[k] for k in ("status", "error_code", "status_at")},
-        where=insert.excluded.status_at > connector_status.c.status_at,
+    await view.status_changed(
+        ChargerStatus(
+            charger_id=event["charger_id"],
+            evse_id=event["evse_id"],
+            status=event["status"],
+            error_code=event.get("error_code"),
+            at=parse_utc(event["ts"]),
+        )
     )
-    await unit.session.execute(statement)
 
 
-async def session_started(event: dict[str, Any], unit: UnitOfWork) -> None:
-    insert = _insert(unit, charging_sessions)
-    row = {
-        "session_id": event["session_id"],
-        "charger_id": event["charger_id"],
-        "evse_id": event["evse_id"],
-        "started_at": _time(event["started_at"]),
-        "meter_start_wh": event.get("meter_start_wh"),
-        "regnum": event.get("regnum"),
-    }
-    # Leaves ended_at alone: a close that arrived first stays closed.
-    statement = insert.values(row).on_conflict_do_update(
-        index_elements=["session_id"],
-        set_={k: insert.excluded[k] for k in ("started_at", "meter_start_wh", "regnum")},
+async def session_started(event: dict[str, Any], view: ChargerView) -> None:
+    await view.session_started(
+        SessionStarted(
+            session_id=event["session_id"],
+            charger_id=event["charger_id"],
+            evse_id=event["evse_id"],
+            started_at=parse_utc(event["started_at"]),
+            meter_start_wh=event.get("meter_start_wh"),
+            regnum=event.get("regnum"),
+        )
     )
-    await unit.session.execute(statement)
 
 
-async def session_closed(event: dict[str, Any], unit: UnitOfWork) -> None:
-    insert = _insert(unit, charging_sessions)
-    row = {
-        "session_id": event["session_id"],
-        "charger_id": event["charger_id"],
-        "evse_id": event["evse_id"],
-        "started_at": _time(event["started_at"]),
-        "regnum": event.get("regnum"),
-        "ended_at": _time(event["ended_at"]),
-        "energy_wh": event["energy_wh"],
-        "kwh": event["kwh"],
-    }
-    statement = insert.values(row).on_conflict_do_update(
-        index_elements=["session_id"],
-        set_={k: insert.excluded[k] for k in ("ended_at", "energy_wh", "kwh")},
+async def session_closed(event: dict[str, Any], view: ChargerView) -> None:
+    await view.session_closed(
+        SessionClosed(
+            session_id=event["session_id"],
+            charger_id=event["charger_id"],
+            evse_id=event["evse_id"],
+            started_at=parse_utc(event["started_at"]),
+            regnum=event.get("regnum"),
+            ended_at=parse_utc(event["ended_at"]),
+            energy_wh=event["energy_wh"],
+            kwh=event["kwh"],
+        )
     )
-    await unit.session.execute(statement)
 
 
-async def meter_telemetry(event: dict[str, Any], unit: UnitOfWork) -> None:
-    newest: dict[tuple[str, int], dict[str, Any]] = {}
+async def meter_telemetry(event: dict[str, Any], view: ChargerView) -> None:
+    newest: dict[tuple[str, int], EnergyReading] = {}
     for reading in event["readings"]:
         if reading.get("energy_wh") is None:
             continue
         key = (reading["charger_id"], reading["evse_id"])
-        at = _time(reading["last_at"])
-        if key not in newest or at > newest[key]["read_at"]:
-            newest[key] = {
-                "charger_id": key[0],
-                "evse_id": key[1],
-                "energy_wh": reading["energy_wh"],
-                "read_at": at,
-            }
-    if not newest:
-        return
-    insert = _insert(unit, energy_readings)
-    statement = insert.on_conflict_do_update(
-        index_elements=["charger_id", "evse_id"],
-        set_={k: insert.excluded[k] for k in ("energy_wh", "read_at")},
-        where=insert.excluded.read_at > energy_readings.c.read_at,
-    )
-    await unit.session.execute(statement, list(newest.values()))
-
-
-def _insert(unit: UnitOfWork, table: Any) -> Any:
-    return (postgresql if unit.db.dialect == "postgresql" else sqlite).insert(table)
-
-
-def _time(raw: str) -> datetime:
-    return as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+        at = parse_utc(reading["last_at"])
+        if key not in newest or at > newest[key].read_at:
+            newest[key] = EnergyReading(key[0], key[1], reading["energy_wh"], at)
+    if newest:
+        await view.energy_read(list(newest.values()))

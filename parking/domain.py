@@ -273,7 +273,7 @@ def duration_sec(since: datetime, until: datetime) -> int:
     return max(0, int((until - since).total_seconds()))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VehicleParked(DomainEvent):
     name = "VehicleParked"
     lot_id: str
@@ -287,7 +287,7 @@ class VehicleParked(DomainEvent):
     ts: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VehicleLeft(DomainEvent):
     name = "VehicleLeft"
     lot_id: str

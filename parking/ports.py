@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import Any, Protocol, Self
 
 from parking.domain import Lot, Slot, Stay, Vehicle
@@ -86,13 +87,78 @@ class ParkLeaveAtOnce(Protocol):
 
 
 class ParkingUnitOfWork(Protocol):
-    lots: LotRepository
-    occupancy: OccupancyRepository
+    @property
+    def lots(self) -> LotRepository: ...
+
+    @property
+    def occupancy(self) -> OccupancyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
-    async def __aexit__(self, *exc: object) -> None: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
     def emit(self, event: Any) -> Mapping[str, Any]: ...
 
     async def commit(self) -> None: ...
+
+
+# --- the EV bays' live view, kept by the consumers ------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerStatus:
+    charger_id: str
+    evse_id: int  # 0: the whole charger
+    status: str
+    error_code: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionStarted:
+    session_id: str
+    charger_id: str
+    evse_id: int
+    started_at: datetime
+    meter_start_wh: int | None
+    regnum: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionClosed:
+    session_id: str
+    charger_id: str
+    evse_id: int
+    started_at: datetime
+    ended_at: datetime
+    regnum: str | None
+    energy_wh: int
+    kwh: str  # exact decimal
+
+
+@dataclass(frozen=True)
+class EnergyReading:
+    charger_id: str
+    evse_id: int
+    energy_wh: int
+    read_at: datetime
+
+
+class ChargerView(Protocol):
+    """What csms last said of chargers, sessions and meters. Each write keeps the newest: an
+    older status or reading changes nothing, and a start that arrives after its close completes
+    the session without reopening it."""
+
+    async def status_changed(self, status: ChargerStatus) -> None: ...
+
+    async def session_started(self, started: SessionStarted) -> None: ...
+
+    async def session_closed(self, closed: SessionClosed) -> None: ...
+
+    async def energy_read(self, readings: list[EnergyReading]) -> None:
+        """The newest reading of each connector among `readings`, one per connector."""

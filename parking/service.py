@@ -47,7 +47,7 @@ class CreateLot:
     ev_bays_for_ice: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChangeLot:
     lot_id: str
     name: str | None = None
@@ -58,7 +58,7 @@ class ChangeLot:
     in_service: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ParkVehicle:
     lot_id: str
     regnum: str

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import web
 
 from accounts.domain import UnknownCustomer
 from accounts.service import AccountsService
 from chargepark.auth import PRINCIPAL
-from chargepark.clock import isoformat_utc
+from chargepark.clock import NotATime, isoformat_utc, parse_utc
 from chargepark.errors import Forbidden, Invalid
 
 routes = web.RouteTableDef()
@@ -42,17 +42,15 @@ def operators_only(request: web.Request, what: str) -> None:
         raise Forbidden(f"a customer's token cannot {what}")
 
 
-def parse_utc(value: str | None) -> datetime | None:
-    """An ISO-8601 timestamp with its offset (the request schema checked the shape)."""
+def optional_time(value: str | None) -> datetime | None:
+    """An ISO-8601 timestamp with its offset (the request schema checked the shape), as UTC;
+    text that is not one is a 422."""
     if value is None:
         return None
     try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        raise Invalid(f"{value!r} is not a timestamp") from None
-    if ts.tzinfo is None:
-        raise Invalid(f"{value!r} has no UTC offset")
-    return ts.astimezone(UTC)
+        return parse_utc(value)
+    except NotATime as exc:
+        raise Invalid(str(exc)) from None
 
 
 def iso(ts: datetime | None) -> str | None:

@@ -15,7 +15,7 @@ from accounts.api.common import (
     Forbidden,
     caller_customer_id,
     operators_only,
-    parse_utc,
+    optional_time,
     path_customer_id,
     routes,
     service,
@@ -49,11 +49,11 @@ async def issue_id_token(request: web.Request) -> web.Response:
     operators_only(request, "issue id tokens")
     body = await read_json(request, NEW_ID_TOKEN)
     issue = IssueIdToken(
-        customer_id,
-        body["id_token"],
-        IdTokenType(body["type"]),
-        IdTokenStatus(body.get("status", IdTokenStatus.ACCEPTED)),
-        parse_utc(body.get("expires_at")),
+        customer_id=customer_id,
+        token=body["id_token"],
+        type=IdTokenType(body["type"]),
+        status=IdTokenStatus(body.get("status", IdTokenStatus.ACCEPTED)),
+        expires_at=optional_time(body.get("expires_at")),
     )
     info = await service(request).issue_id_token(issue)
     return web.json_response(id_token_json(info), status=201)
@@ -84,7 +84,7 @@ async def update_id_token(request: web.Request) -> web.Response:
         customer_id,
         request.match_info["token"],
         IdTokenStatus(body["status"]) if "status" in body else None,
-        parse_utc(body["expires_at"]) if "expires_at" in body else UNSET,
+        optional_time(body["expires_at"]) if "expires_at" in body else UNSET,
     )
     return web.json_response(id_token_json(await service(request).update_id_token(change)))
 

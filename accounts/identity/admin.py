@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from accounts.identity.clients import ClientStore
+from accounts.app import client_store, keys_on
 from accounts.identity.keys import KeyStore
 from accounts.identity.scopes import ALL_SCOPES, format_scopes, parse_scopes
 from chargepark.clock import SystemClock
@@ -33,7 +33,7 @@ async def create_client(settings: Settings, name: str, scopes: str | None) -> li
         raise Invalid("--name must not be empty")
 
     async def go(db: Database) -> list[str]:
-        new = await ClientStore(db, SystemClock()).create(name.strip(), wanted)
+        new = await client_store(db, SystemClock()).create(name.strip(), wanted)
         return [
             f"client_id:     {new.client.client_id}",
             f"client_secret: {new.secret}",
@@ -46,7 +46,7 @@ async def create_client(settings: Settings, name: str, scopes: str | None) -> li
 
 async def list_clients(settings: Settings) -> list[str]:
     async def go(db: Database) -> list[str]:
-        rows = await ClientStore(db, SystemClock()).list()
+        rows = await client_store(db, SystemClock()).list()
         lines = [f"{'CLIENT_ID':<22} {'STATUS':<8} {'NAME':<20} SCOPES"]
         for c in rows:
             status = "active" if c.active else "revoked"
@@ -60,7 +60,7 @@ async def list_clients(settings: Settings) -> list[str]:
 
 async def revoke_client(settings: Settings, client_id: str) -> list[str]:
     async def go(db: Database) -> list[str]:
-        await ClientStore(db, SystemClock()).revoke(client_id)
+        await client_store(db, SystemClock()).revoke(client_id)
         return [
             f"revoked {client_id}; tokens it already holds expire within "
             f"{settings.auth.access_token_ttl} s"
@@ -70,7 +70,7 @@ async def revoke_client(settings: Settings, client_id: str) -> list[str]:
 
 
 def _keys(db: Database, settings: Settings) -> KeyStore:
-    return KeyStore(
+    return keys_on(
         db, SystemClock(), token_ttl=settings.auth.access_token_ttl, secret=settings.auth.key_secret
     )
 

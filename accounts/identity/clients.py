@@ -6,13 +6,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
-
-from accounts.identity.scopes import ALL_SCOPES, format_scopes, parse_scopes
-from accounts.store import api_clients
+from accounts.identity.scopes import ALL_SCOPES, format_scopes
+from accounts.ports import ClientRecord, ClientRecords
 from chargepark.clock import Clock
-from chargepark.db.engine import Database
-from chargepark.errors import Conflict, Invalid, NotFound
+from chargepark.errors import Invalid, NotFound
 from chargepark.passwords import hash_password, verify_password
 
 
@@ -36,8 +33,8 @@ class NewClient:
 
 
 class ClientStore:
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self.db = db
+    def __init__(self, records: ClientRecords, clock: Clock) -> None:
+        self.records = records
         self.clock = clock
 
     async def create(
@@ -58,22 +55,8 @@ class ClientStore:
         client_id = client_id or f"cp_{secrets.token_hex(8)}"
         secret = secret or secrets.token_urlsafe(32)
         now = self.clock.now()
-        async with self.db.engine.begin() as conn:
-            exists = await conn.scalar(
-                select(api_clients.c.client_id).where(api_clients.c.client_id == client_id)
-            )
-            if exists:
-                raise Conflict(f"client {client_id!r} exists")
-            await conn.execute(
-                insert(api_clients),
-                {
-                    "client_id": client_id,
-                    "name": name,
-                    "secret_hash": await hash_password(secret),
-                    "scopes": format_scopes(scopes),
-                    "created_at": now,
-                },
-            )
+        secret_hash = await hash_password(secret)
+        await self.records.add(ClientRecord(client_id, name, secret_hash, scopes, now, None))
         return NewClient(ApiClient(client_id, name, scopes, now, None), secret)
 
     async def ensure(self, client_id: str, secret: str, scopes: frozenset[str]) -> bool:
@@ -88,56 +71,33 @@ class ClientStore:
             and await self.authenticate(client_id, secret)
         ):
             return False
-        async with self.db.engine.begin() as conn:
-            await conn.execute(
-                update(api_clients)
-                .where(api_clients.c.client_id == client_id)
-                .values(
-                    secret_hash=await hash_password(secret),
-                    scopes=format_scopes(scopes),
-                    revoked_at=None,
-                )
-            )
+        await self.records.reset(client_id, await hash_password(secret), scopes)
         return True
 
     async def find(self, client_id: str) -> ApiClient | None:
-        async with self.db.engine.connect() as conn:
-            row = (
-                await conn.execute(select(api_clients).where(api_clients.c.client_id == client_id))
-            ).first()
-        return _client(row) if row else None
+        record = await self.records.find(client_id)
+        return _client(record) if record else None
 
     async def authenticate(self, client_id: str, secret: str) -> ApiClient | None:
         """The client when the secret is right and it is not revoked; else None."""
-        async with self.db.engine.connect() as conn:
-            row = (
-                await conn.execute(select(api_clients).where(api_clients.c.client_id == client_id))
-            ).first()
-        ok = await verify_password(row.secret_hash if row else None, secret)
-        if not ok or row is None or row.revoked_at is not None:
+        record = await self.records.find(client_id)
+        ok = await verify_password(record.secret_hash if record else None, secret)
+        if not ok or record is None or record.revoked_at is not None:
             return None
-        return _client(row)
+        return _client(record)
 
     async def list(self) -> list[ApiClient]:
-        async with self.db.engine.connect() as conn:
-            rows = await conn.execute(select(api_clients).order_by(api_clients.c.created_at))
-            return [_client(r) for r in rows]
+        return [_client(r) for r in await self.records.all()]
 
     async def count(self) -> int:
         return len(await self.list())
 
     async def revoke(self, client_id: str) -> None:
-        async with self.db.engine.begin() as conn:
-            result = await conn.execute(
-                update(api_clients)
-                .where(api_clients.c.client_id == client_id, api_clients.c.revoked_at.is_(None))
-                .values(revoked_at=self.clock.now())
-            )
-        if result.rowcount == 0:
+        if not await self.records.revoke(client_id, self.clock.now()):
             raise NotFound(f"no active client {client_id!r}")
 
 
-def _client(row) -> ApiClient:
+def _client(record: ClientRecord) -> ApiClient:
     return ApiClient(
-        row.client_id, row.name, parse_scopes(row.scopes), row.created_at, row.revoked_at
+        record.client_id, record.name, record.scopes, record.created_at, record.revoked_at
     )

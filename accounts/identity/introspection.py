@@ -19,18 +19,16 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import jwt
-from sqlalchemy import select
 
 from accounts.identity.clients import ApiClient, ClientStore
 from accounts.identity.keys import KeyStore
 from accounts.identity.scopes import CLIENT_ROLE, CUSTOMER_ROLE
-from accounts.store import customers
+from accounts.ports import CustomerLogins
 from chargepark.auth import InvalidToken, StaticJwks, TokenVerifier
-from chargepark.db.engine import Database
 
 # Scopes that allow a client to introspect tokens.
 INTROSPECT_SCOPES = frozenset({"accounts:read", "admin"})
@@ -76,7 +74,7 @@ class IssuerKeys:
 class Introspector:
     def __init__(
         self,
-        db: Database,
+        logins: CustomerLogins,
         keys: KeyStore,
         clients: ClientStore,
         *,
@@ -84,7 +82,7 @@ class Introspector:
         authenticate: Callable[[str, str, str], Awaitable[ApiClient]],
         caller_cache_sec: float = 60.0,
     ) -> None:
-        self.db = db
+        self.logins = logins
         self.clients = clients
         self.verifier = TokenVerifier(IssuerKeys(keys), issuer=issuer, audience=issuer)
         self._authenticate = authenticate
@@ -124,15 +122,11 @@ class Introspector:
             body["scope"] = " ".join(body["scope"])
         return body
 
-    async def _holder_active(self, claims: dict[str, Any]) -> bool:
+    async def _holder_active(self, claims: Mapping[str, Any]) -> bool:
         role, subject = claims.get("role"), str(claims.get("sub", ""))
         if role == CLIENT_ROLE:
             client = await self.clients.find(subject)
             return client is not None and client.active
         if role == CUSTOMER_ROLE:
-            async with self.db.engine.connect() as conn:
-                status = await conn.scalar(
-                    select(customers.c.status).where(customers.c.id == subject)
-                )
-            return status == "active"
+            return await self.logins.is_active(subject)
         return True

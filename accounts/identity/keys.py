@@ -19,11 +19,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from sqlalchemy import insert, or_, select, update
 
-from accounts.store import signing_keys
+from accounts.ports import KeyRecord, KeyRecords
 from chargepark.clock import Clock
-from chargepark.db.engine import Database
 from chargepark.errors import ConfigError
 
 ALG = "RS256"
@@ -50,14 +48,14 @@ class KeyInfo:
 class KeyStore:
     def __init__(
         self,
-        db: Database,
+        records: KeyRecords,
         clock: Clock,
         *,
         token_ttl: int,
         secret: str | None = None,
         cache_sec: float = 30.0,
     ) -> None:
-        self.db = db
+        self.records = records
         self.clock = clock
         self.token_ttl = timedelta(seconds=token_ttl)
         self.secret = secret.encode() if secret else None
@@ -78,55 +76,32 @@ class KeyStore:
 
     async def rotate(self) -> KeyInfo:
         now = self.clock.now()
-        async with self.db.engine.begin() as conn:
-            await conn.execute(
-                update(signing_keys)
-                .where(signing_keys.c.retired_at.is_(None))
-                .values(retired_at=now, expires_at=now + self.token_ttl + LEEWAY)
-            )
-            key = await self._create(conn, now)
+        key, record = await self._new_key(now)
+        await self.records.rotate(record, expires_at=now + self.token_ttl + LEEWAY)
         self._signer, self._signer_loaded = key, time.monotonic()
         return KeyInfo(key.kid, ALG, now, None, None)
 
     async def jwks(self) -> dict[str, Any]:
-        now = self.clock.now()
-        t = signing_keys
-        async with self.db.engine.connect() as conn:
-            rows = await conn.execute(
-                select(t.c.public_jwk)
-                .where(or_(t.c.expires_at.is_(None), t.c.expires_at > now))
-                .order_by(t.c.created_at.desc())
-            )
-            return {"keys": [json.loads(r.public_jwk) for r in rows]}
+        published = await self.records.published(self.clock.now())
+        return {"keys": [json.loads(jwk) for jwk in published]}
 
     async def list(self) -> list[KeyInfo]:
-        t = signing_keys
-        async with self.db.engine.connect() as conn:
-            rows = await conn.execute(
-                select(t.c.kid, t.c.alg, t.c.created_at, t.c.retired_at, t.c.expires_at).order_by(
-                    t.c.created_at
-                )
-            )
-            return [KeyInfo(*r) for r in rows]
+        return [
+            KeyInfo(r.kid, r.alg, r.created_at, r.retired_at, r.expires_at)
+            for r in await self.records.all()
+        ]
 
     async def _load_or_create(self) -> SigningKey:
-        t = signing_keys
-        async with self.db.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(t.c.kid, t.c.private_pem, t.c.encrypted, t.c.created_at)
-                    .where(t.c.retired_at.is_(None))
-                    .order_by(t.c.created_at.desc())
-                    .limit(1)
-                )
-            ).first()
-            if row is None:
-                return await self._create(conn, self.clock.now())
+        record = await self.records.signing()
+        if record is None:
+            key, record = await self._new_key(self.clock.now())
+            await self.records.add(record)
+            return key
         return SigningKey(
-            row.kid, self._decrypt(row.private_pem, bool(row.encrypted)), row.created_at
+            record.kid, self._decrypt(record.private_pem, record.encrypted), record.created_at
         )
 
-    async def _create(self, conn: Any, now: datetime) -> SigningKey:
+    async def _new_key(self, now: datetime) -> tuple[SigningKey, KeyRecord]:
         private = await asyncio.to_thread(rsa.generate_private_key, 65537, 2048)
         kid = f"{now:%Y%m%d}-{secrets.token_hex(4)}"
         jwk = json.loads(RSAAlgorithm.to_jwk(private.public_key()))
@@ -140,18 +115,15 @@ class KeyStore:
         pem = private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
         ).decode()
-        await conn.execute(
-            insert(signing_keys),
-            {
-                "kid": kid,
-                "alg": ALG,
-                "private_pem": pem,
-                "encrypted": int(self.secret is not None),
-                "public_jwk": json.dumps(jwk),
-                "created_at": now,
-            },
+        record = KeyRecord(
+            kid=kid,
+            alg=ALG,
+            private_pem=pem,
+            encrypted=self.secret is not None,
+            public_jwk=json.dumps(jwk),
+            created_at=now,
         )
-        return SigningKey(kid, private, now)
+        return SigningKey(kid, private, now), record
 
     def _decrypt(self, pem: str, encrypted: bool) -> rsa.RSAPrivateKey:
         if encrypted and self.secret is None:

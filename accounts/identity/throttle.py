@@ -11,11 +11,8 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
-
-from accounts.store import auth_failures
-from chargepark.clock import Clock, as_utc
-from chargepark.db.engine import Database
+from accounts.ports import FailureCounts
+from chargepark.clock import Clock
 
 # Failures allowed before a lock: a user or client mistyping a few times is not locked; an
 # address trying many logins is, later.
@@ -30,46 +27,24 @@ class Locked(Exception):
 
 
 class Throttle:
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self.db = db
+    def __init__(self, failures: FailureCounts, clock: Clock) -> None:
+        self.failures = failures
         self.clock = clock
 
     async def check(self, keys: Sequence[str]) -> None:
         """Raise Locked when any key is locked now."""
         now = self.clock.now()
-        t = auth_failures
-        async with self.db.engine.connect() as conn:
-            until = await conn.scalar(
-                select(t.c.locked_until)
-                .where(t.c.key.in_(keys), t.c.locked_until > now)
-                .order_by(t.c.locked_until.desc())
-                .limit(1)
-            )
+        until = await self.failures.locked_until(keys, now)
         if until is not None:
-            raise Locked(max(1, math.ceil((as_utc(until) - now).total_seconds())))
+            raise Locked(max(1, math.ceil((until - now).total_seconds())))
 
     async def failed(self, keys: Sequence[str]) -> None:
-        now = self.clock.now()
-        t = auth_failures
-        async with self.db.engine.begin() as conn:
-            for key in keys:
-                count = await conn.scalar(select(t.c.failures).where(t.c.key == key))
-                failures = (count or 0) + 1
-                values = {
-                    "failures": failures,
-                    "updated_at": now,
-                    "locked_until": _lock_until(key, failures, now),
-                }
-                if count is None:
-                    await conn.execute(insert(t), {"key": key, **values})
-                else:
-                    await conn.execute(update(t).where(t.c.key == key).values(**values))
+        await self.failures.add_failure(keys, self.clock.now(), _lock_until)
 
     async def succeeded(self, keys: Sequence[str]) -> None:
         keep = [k for k in keys if not k.startswith("ip:")]
         if keep:
-            async with self.db.engine.begin() as conn:
-                await conn.execute(delete(auth_failures).where(auth_failures.c.key.in_(keep)))
+            await self.failures.clear(keep)
 
 
 def _lock_until(key: str, failures: int, now: datetime) -> datetime | None:

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import func, insert, select, update
 
 from accounts.identity.clients import ApiClient, ClientStore
 from accounts.identity.introspection import Introspector
@@ -30,9 +29,8 @@ from accounts.identity.scopes import (
     parse_scopes,
 )
 from accounts.identity.throttle import Locked, Throttle
-from accounts.store import customers, refresh_tokens
-from chargepark.clock import Clock, as_utc
-from chargepark.db.engine import Database
+from accounts.ports import CustomerLogins, RefreshRecord, RefreshTokens
+from chargepark.clock import Clock
 from chargepark.passwords import verify_password
 
 GRANTS = ("client_credentials", "password", "refresh_token")
@@ -66,7 +64,8 @@ class Grant:
 class TokenService:
     def __init__(
         self,
-        db: Database,
+        logins: CustomerLogins,
+        refresh_tokens: RefreshTokens,
         keys: KeyStore,
         clients: ClientStore,
         throttle: Throttle,
@@ -76,7 +75,8 @@ class TokenService:
         access_ttl: int,
         refresh_ttl: int,
     ) -> None:
-        self.db = db
+        self.logins = logins
+        self.refresh_tokens = refresh_tokens
         self.keys = keys
         self.clients = clients
         self.throttle = throttle
@@ -85,7 +85,7 @@ class TokenService:
         self.access_ttl = access_ttl
         self.refresh_ttl = timedelta(seconds=refresh_ttl)
         self.introspector = Introspector(
-            db, keys, clients, issuer=issuer, authenticate=self.authenticate_client
+            logins, keys, clients, issuer=issuer, authenticate=self.authenticate_client
         )
 
     async def token(
@@ -152,21 +152,14 @@ class TokenService:
         email = username.strip().lower()
         keys = [f"user:{email}", f"ip:{ip}"]
         await self._check(keys)
-        async with self.db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(customers.c.id, customers.c.password_hash, customers.c.status).where(
-                        customers.c.email == email
-                    )
-                )
-            ).first()
-        ok = await verify_password(row.password_hash if row else None, password)
-        if not ok or row is None or row.status != "active":
+        login = await self.logins.by_email(email)
+        ok = await verify_password(login.password_hash if login else None, password)
+        if not ok or login is None or not login.active:
             await self.throttle.failed(keys)
             raise OAuthError("invalid_grant", "wrong username or password")
         await self.throttle.succeeded(keys)
         return Grant(
-            row.id,
+            login.customer_id,
             CUSTOMER_ROLE,
             _narrow(CUSTOMER_SCOPES, requested),
             client.client_id if client else None,
@@ -182,48 +175,19 @@ class TokenService:
         presented = form.get("refresh_token", "")
         if not presented:
             raise OAuthError("invalid_request", "refresh_token is required")
-        now = self.clock.now()
-        t = refresh_tokens
-        refusal: str | None = None
-        async with self.db.engine.begin() as conn:
-            row = (
-                await conn.execute(select(t).where(t.c.token_hash == _digest(presented)))
-            ).first()
-            if row is None or as_utc(row.expires_at) <= now:
-                refusal = "the refresh token is unknown or expired"
-            elif row.used_at is not None:
-                # Committed before answering: the revocation must stand although we refuse.
-                await conn.execute(
-                    update(t)
-                    .where(t.c.subject == row.subject, t.c.used_at.is_(None))
-                    .values(used_at=now)
-                )
-                refusal = "the refresh token was already used"
-            elif row.client_id and (client is None or client.client_id != row.client_id):
-                refusal = "the refresh token belongs to another client"
-            else:
-                claimed = await conn.execute(
-                    update(t)
-                    .where(t.c.token_hash == row.token_hash, t.c.used_at.is_(None))
-                    .values(used_at=now)
-                )
-                if claimed.rowcount != 1:  # a concurrent refresh won
-                    refusal = "the refresh token was already used"
-        if refusal is not None:
-            raise OAuthError("invalid_grant", refusal)
+        redeemed = await self.refresh_tokens.redeem(
+            _digest(presented), client.client_id if client else None, self.clock.now()
+        )
+        if redeemed.refusal is not None:
+            raise OAuthError("invalid_grant", redeemed.refusal)
+        row = redeemed.record
         assert row is not None
-        async with self.db.engine.connect() as conn:
-            active = await conn.scalar(
-                select(func.count())
-                .select_from(customers)
-                .where(customers.c.id == row.subject, customers.c.status == "active")
-            )
-        if not active:
+        if not await self.logins.is_active(row.subject):
             raise OAuthError("invalid_grant", "the account is no longer active")
         return Grant(
             row.subject,
             CUSTOMER_ROLE,
-            _narrow(parse_scopes(row.scopes), requested),
+            _narrow(row.scopes, requested),
             row.client_id,
             with_refresh=True,
         )
@@ -257,18 +221,16 @@ class TokenService:
 
     async def _new_refresh(self, grant: Grant, now: datetime) -> str:
         token = secrets.token_urlsafe(32)
-        async with self.db.engine.begin() as conn:
-            await conn.execute(
-                insert(refresh_tokens),
-                {
-                    "token_hash": _digest(token),
-                    "subject": grant.subject,
-                    "client_id": grant.client_id,
-                    "scopes": format_scopes(grant.scopes),
-                    "created_at": now,
-                    "expires_at": now + self.refresh_ttl,
-                },
+        await self.refresh_tokens.add(
+            RefreshRecord(
+                token_hash=_digest(token),
+                subject=grant.subject,
+                client_id=grant.client_id,
+                scopes=grant.scopes,
+                created_at=now,
+                expires_at=now + self.refresh_ttl,
             )
+        )
         return token
 
     async def _check(self, keys: list[str]) -> None:

@@ -91,7 +91,7 @@ async def get_lot(request: web.Request) -> web.Response:
 async def change_lot(request: web.Request) -> web.Response:
     body = await read_json(request, LOT_CHANGES)
     cmd = ChangeLot(
-        lot_id(request),
+        lot_id=lot_id(request),
         name=body.get("name"),
         ev_bays_for_ice=body.get("ev_bays_for_ice"),
         add_slots=[slot_of(s, s["level"], 0) for s in body.get("add_slots", [])],

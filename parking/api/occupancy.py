@@ -47,10 +47,10 @@ TAGS = ["occupancy"]
 async def park(request: web.Request) -> web.Response:
     body = await read_json(request, PARK)
     cmd = ParkVehicle(
-        lot_id(request),
-        body["regnum"],
-        VehicleKind(body["kind"]),
-        Fuel(body["fuel"]),
+        lot_id=lot_id(request),
+        regnum=body["regnum"],
+        kind=VehicleKind(body["kind"]),
+        fuel=Fuel(body["fuel"]),
         ts=parse_time(body["ts"], "ts") if "ts" in body else None,
         slot_ui=body.get("slot_ui"),
     )

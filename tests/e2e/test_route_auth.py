@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from accounts.identity.clients import ClientStore
+from accounts.app import client_store
 from accounts.identity.scopes import ALL_SCOPES
 from chargepark.auth import PUBLIC_ATTR, SCOPE_ATTR
 from chargepark.config import MOUNT_PREFIXES, SERVICES, load_settings
@@ -54,7 +54,7 @@ class Tokens:
         self.platform, self.http = platform, http
         accounts = next(h for h in platform.hosts if h.name == "accounts")
         assert accounts.db is not None
-        self.clients = ClientStore(accounts.db, platform.clock)
+        self.clients = client_store(accounts.db, platform.clock)
         self._cache: dict[frozenset[str], str] = {}
 
     async def with_scopes(self, scopes: frozenset[str]) -> str:

@@ -120,7 +120,9 @@ async def test_parkings_one_statement_path_writes_the_traceparent_too(spans, pos
     await parking.create_lot(a_lot("S"))
     with tracing.span("park and leave") as span:
         earlier = clock.at - timedelta(minutes=5)
-        await parking.park(ParkVehicle("S", "EV1", VehicleKind.CAR, Fuel.EV, ts=earlier))
+        await parking.park(
+            ParkVehicle(lot_id="S", regnum="EV1", kind=VehicleKind.CAR, fuel=Fuel.EV, ts=earlier)
+        )
         await parking.leave(LeaveLot("S", regnum="EV1", ts=clock.at))
     async with postgres_db.engine.connect() as conn:
         payloads = (

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from aiohttp import web
 from sqlalchemy import insert
 
+from accounts.app import client_store, keys_on, token_service
 from accounts.identity import api as identity_api
 from accounts.identity.clients import ClientStore
 from accounts.identity.keys import KeyStore
-from accounts.identity.throttle import Throttle
 from accounts.identity.tokens import TokenService
 from accounts.store import customers
 from chargepark.clock import Clock
@@ -35,13 +35,12 @@ class Issuer:
 
 async def an_issuer(db: Database, clock: Clock, *, key_secret: str | None = None) -> Issuer:
     await migrate.upgrade("accounts", db)
-    keys = KeyStore(db, clock, token_ttl=900, secret=key_secret, cache_sec=0)
-    clients = ClientStore(db, clock)
-    tokens = TokenService(
+    keys = keys_on(db, clock, token_ttl=900, secret=key_secret, cache_sec=0)
+    clients = client_store(db, clock)
+    tokens = token_service(
         db,
         keys,
         clients,
-        Throttle(db, clock),
         clock,
         issuer=ISSUER,
         access_ttl=900,

@@ -15,7 +15,7 @@ from accounts.domain import (
     IdTokenType,
     VehicleKind,
 )
-from accounts.repository import AccountsUnitOfWork
+from accounts.repository import SqlAccountsUnitOfWork
 from accounts.service import (
     AccountsService,
     CreateCustomer,
@@ -40,7 +40,7 @@ async def db(postgres_db):
 
 @pytest.fixture
 def units(db, clock):
-    return lambda: AccountsUnitOfWork(db, kernel.outbox, clock, lambda: None)
+    return lambda: SqlAccountsUnitOfWork(db, kernel.outbox, clock, lambda: None)
 
 
 @pytest.fixture
@@ -123,7 +123,9 @@ async def test_a_token_issued_while_deactivating_never_stays_accepted(accounts):
         token = f"T{round_}"
         results = await asyncio.gather(
             accounts.deactivate_customer(ada.id),
-            accounts.issue_id_token(IssueIdToken(ada.id, token, IdTokenType.CENTRAL)),
+            accounts.issue_id_token(
+                IssueIdToken(customer_id=ada.id, token=token, type=IdTokenType.CENTRAL)
+            ),
             return_exceptions=True,
         )
         assert not isinstance(results[0], Exception)
@@ -154,5 +156,7 @@ async def test_links_and_tokens_survive_a_round_trip_through_postgres(accounts):
     linked = await accounts.link_vehicle(LinkVehicle(ada.id, "AB123", VehicleKind.VAN, Fuel.ICE))
     assert await accounts.owner_of_vehicle("ab-123") == linked.vehicle
     assert await accounts.get_customer(ada.id) == ada
-    issued = await accounts.issue_id_token(IssueIdToken(ada.id, "04AB", IdTokenType.ISO15693))
+    issued = await accounts.issue_id_token(
+        IssueIdToken(customer_id=ada.id, token="04AB", type=IdTokenType.ISO15693)
+    )
     assert await accounts.lookup_id_token("04AB") == issued

@@ -18,8 +18,8 @@ from parking.service import ParkingService
 from parking.single_statement import SingleStatementParking
 from parking.store import kernel
 from tests.conftest import FixedClock
+from tests.support.parking import lots, operations, run_sequence
 from tests.support.services import create_pg_database, drop_pg_database, pg_url, require_postgres
-from tests.unit.parking.test_allocation_properties import lots, operations, run_sequence
 
 
 @pytest.fixture(params=["sqlite", "postgres", "postgres-single-statement"])

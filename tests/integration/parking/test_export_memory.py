@@ -21,8 +21,8 @@ from parking.repository import SqlParkingUnitOfWork
 from parking.service import CreateLot, ParkingService
 from parking.store import events_occupancy, kernel
 from tests.conftest import T0
+from tests.support.parking import a_slot
 from tests.support.tokens import TokenIssuer
-from tests.unit.parking.builders import a_slot
 
 ROWS = 100_000
 

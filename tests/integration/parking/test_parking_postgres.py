@@ -27,10 +27,10 @@ from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
 from parking.single_statement import SingleStatementParking
 from parking.store import events_occupancy, kernel, slots
 from tests.conftest import FixedClock
+from tests.support.parking import a_slot
 from tests.support.procs import CHARGEPARK, clean_env, free_port, run_cli, wait_http
 from tests.support.services import pg_url
 from tests.support.tokens import TokenIssuer
-from tests.unit.parking.builders import a_slot
 
 pytestmark = pytest.mark.postgres
 
@@ -160,12 +160,14 @@ async def test_a_failure_between_park_and_its_event_loses_both_or_neither(postgr
 
     with pytest.raises(Broken):
         await ParkingService(broken_units, clock).park(
-            ParkVehicle("C1", "AB1", VehicleKind.CAR, Fuel.ICE)
+            ParkVehicle(lot_id="C1", regnum="AB1", kind=VehicleKind.CAR, fuel=Fuel.ICE)
         )
     async with postgres_db.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(kernel.outbox)) == 0
         assert await conn.scalar(select(func.count()).where(slots.c.regnum.is_not(None))) == 0
-    stay = await parking.park(ParkVehicle("C1", "AB1", VehicleKind.CAR, Fuel.ICE))
+    stay = await parking.park(
+        ParkVehicle(lot_id="C1", regnum="AB1", kind=VehicleKind.CAR, fuel=Fuel.ICE)
+    )
     assert stay.slot.slot_ui == 1
 
 
@@ -230,7 +232,7 @@ async def test_park_and_leave_survive_connections_the_server_closed(postgres_db,
     at_once = SingleStatementParking(postgres_db, kernel.outbox, lambda: None)
     parking = ParkingService(units, clock, at_once if single_statement else None)
     await parking.create_lot(CreateLot("D1", "d", [a_slot(1), a_slot(2)]))
-    await parking.park(ParkVehicle("D1", "AB1", VehicleKind.CAR, Fuel.ICE))
+    await parking.park(ParkVehicle(lot_id="D1", regnum="AB1", kind=VehicleKind.CAR, fuel=Fuel.ICE))
 
     async def terminate_others() -> None:
         async with postgres_db.engine.connect() as conn:
@@ -245,7 +247,9 @@ async def test_park_and_leave_survive_connections_the_server_closed(postgres_db,
     left = await parking.leave(LeaveLot("D1", regnum="AB1"))
     assert left.stay.slot.slot_ui == 1
     await terminate_others()
-    stay = await parking.park(ParkVehicle("D1", "AB2", VehicleKind.CAR, Fuel.ICE))
+    stay = await parking.park(
+        ParkVehicle(lot_id="D1", regnum="AB2", kind=VehicleKind.CAR, fuel=Fuel.ICE)
+    )
     assert stay.slot.slot_ui == 1
     async with postgres_db.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(kernel.outbox)) == 3

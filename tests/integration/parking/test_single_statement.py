@@ -27,7 +27,7 @@ from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
 from parking.single_statement import SingleStatementParking
 from parking.store import events_occupancy, kernel
 from tests.conftest import FixedClock
-from tests.unit.parking.builders import a_slot
+from tests.support.parking import a_slot
 
 pytestmark = pytest.mark.postgres
 
@@ -113,7 +113,9 @@ async def play(parking: ParkingService, clock: FixedClock, lot_id: str, whole: b
     ]
     for action, regnum, kind, fuel, ts in steps:
         if action == "park":
-            stay = await parking.park(ParkVehicle(lot_id, regnum, kind, fuel, ts=ts))
+            stay = await parking.park(
+                ParkVehicle(lot_id=lot_id, regnum=regnum, kind=kind, fuel=fuel, ts=ts)
+            )
             answers.append((stay.slot.slot_ui, stay.slot.level, stay.since))
         else:
             left = await parking.leave(LeaveLot(lot_id, regnum=regnum, ts=ts))
@@ -141,12 +143,14 @@ async def test_an_ice_vehicle_takes_an_ev_bay_last_where_the_lot_allows_it(servi
     for parking, lot_id in ((general, "G"), (single, "S")):
         await parking.create_lot(a_lot(lot_id, ev_bays_for_ice=True))
         got = [
-            (await parking.park(ParkVehicle(lot_id, f"C{n}", CAR, ICE))).slot.slot_ui
+            (
+                await parking.park(ParkVehicle(lot_id=lot_id, regnum=f"C{n}", kind=CAR, fuel=ICE))
+            ).slot.slot_ui
             for n in range(5)
         ]
         assert got == [2, 7, 9, 1, 8]
         with pytest.raises(LotFull):
-            await parking.park(ParkVehicle(lot_id, "C9", CAR, ICE))
+            await parking.park(ParkVehicle(lot_id=lot_id, regnum="C9", kind=CAR, fuel=ICE))
 
 
 async def test_what_the_statement_cannot_do_is_refused_as_precisely_and_writes_nothing(services):
@@ -158,13 +162,13 @@ async def test_what_the_statement_cannot_do_is_refused_as_precisely_and_writes_n
             return await conn.scalar(select(func.count()).select_from(kernel.outbox))
 
     with pytest.raises(UnknownLot):
-        await single.park(ParkVehicle("NOPE", "AB1", CAR, ICE))
+        await single.park(ParkVehicle(lot_id="NOPE", regnum="AB1", kind=CAR, fuel=ICE))
     with pytest.raises(UnknownLot):
         await single.leave(LeaveLot("NOPE", regnum="AB1"))
-    await single.park(ParkVehicle("S", "AB1", CAR, ICE))
+    await single.park(ParkVehicle(lot_id="S", regnum="AB1", kind=CAR, fuel=ICE))
     before = await outbox_rows()
     with pytest.raises(AlreadyParked):
-        await single.park(ParkVehicle("S", "AB1", CAR, ICE))
+        await single.park(ParkVehicle(lot_id="S", regnum="AB1", kind=CAR, fuel=ICE))
     with pytest.raises(OutOfOrder):  # leaving before it arrived
         await single.leave(LeaveLot("S", regnum="AB1", ts=clock.at - timedelta(minutes=1)))
     with pytest.raises(NotParked):
@@ -177,6 +181,10 @@ async def test_what_the_statement_cannot_do_is_refused_as_precisely_and_writes_n
     left = await single.leave(LeaveLot("S", slot_ui=2))
     assert (left.stay.vehicle.regnum, left.duration_sec) == ("AB1", 300)
     with pytest.raises(OutOfOrder):  # parking again before the leave's time
-        await single.park(ParkVehicle("S", "AB1", CAR, ICE, ts=clock.at - timedelta(seconds=1)))
+        await single.park(
+            ParkVehicle(
+                lot_id="S", regnum="AB1", kind=CAR, fuel=ICE, ts=clock.at - timedelta(seconds=1)
+            )
+        )
     assert await outbox_rows() == before + 1
     assert len(notified) == 2

@@ -1,35 +1,17 @@
-"""The accounts service on a real SQLite database, and its app over real HTTP."""
+"""Accounts' use cases hash passwords and secrets with argon2id; here with the cheapest
+parameters, so the use cases' tests stay fast. (The production parameters are what the SQL
+and HTTP tests in tests/integration use.)"""
 
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
 
-from accounts.repository import AccountsUnitOfWork
-from accounts.service import AccountsService
-from accounts.store import kernel
-from tests.support.accounts import accounts_app, create_schema
-from tests.support.tokens import TokenIssuer
+from chargepark import passwords
 
 
-@pytest.fixture(scope="session")
-def issuer() -> TokenIssuer:
-    return TokenIssuer()
-
-
-@pytest.fixture
-async def db(sqlite_db):
-    await create_schema(sqlite_db)
-    return sqlite_db
-
-
-@pytest.fixture
-def accounts(db, clock) -> AccountsService:
-    def uow() -> AccountsUnitOfWork:
-        return AccountsUnitOfWork(db, kernel.outbox, clock, lambda: None)
-
-    return AccountsService(uow, clock)
-
-
-@pytest.fixture
-async def client(aiohttp_client, db, clock, issuer):
-    return await aiohttp_client(accounts_app(db, clock, issuer))
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("not-a-real-password"))

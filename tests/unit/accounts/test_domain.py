@@ -124,7 +124,9 @@ def test_registering_a_customer_says_so_with_its_id_only():
 def test_a_vehicle_links_to_one_customer_at_a_time():
     ada, bob = a_customer("c-1"), a_customer("c-2")
     vehicle, linked = ada.link_vehicle(None, "AB123", VehicleKind.CAR, Fuel.EV, T0)
-    assert linked == VehicleLinked("c-1", "AB123", VehicleKind.CAR, Fuel.EV, ts=T0)
+    assert linked == VehicleLinked(
+        customer_id="c-1", regnum="AB123", kind=VehicleKind.CAR, fuel=Fuel.EV, ts=T0
+    )
     with pytest.raises(RegnumTaken) as taken:
         bob.link_vehicle(vehicle, "AB123", VehicleKind.CAR, Fuel.EV, T0)
     assert isinstance(taken.value, Conflict)
@@ -138,7 +140,9 @@ def test_linking_again_to_the_same_customer_updates_kind_and_fuel_only():
     assert same is vehicle and event is None
     same, event = ada.link_vehicle(vehicle, "AB123", VehicleKind.VAN, Fuel.EV, later)
     assert (same.kind, same.fuel, same.linked_at) == (VehicleKind.VAN, Fuel.EV, T0)
-    assert event == VehicleLinked("c-1", "AB123", VehicleKind.VAN, Fuel.EV, ts=later)
+    assert event == VehicleLinked(
+        customer_id="c-1", regnum="AB123", kind=VehicleKind.VAN, fuel=Fuel.EV, ts=later
+    )
 
 
 def test_only_the_owner_can_unlink_a_vehicle():
@@ -164,7 +168,12 @@ def test_issuing_an_id_token_says_so_and_checks_the_token():
     )
     assert (token.token, token.customer_id, token.created_at) == ("EMP-1*A", "c-1", T0)
     assert event == IdTokenChanged(
-        "c-1", "EMP-1*A", IdTokenType.EMAID, IdTokenStatus.ACCEPTED, None, ts=T0
+        customer_id="c-1",
+        id_token="EMP-1*A",
+        type=IdTokenType.EMAID,
+        status=IdTokenStatus.ACCEPTED,
+        expires_at=None,
+        ts=T0,
     )
     for bad in ["", "a b", "a/b", "x" * 65]:
         with pytest.raises(Invalid):

@@ -5,100 +5,13 @@ park gets the nearest free slot the rules allow or a clean refusal."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from chargepark.errors import DomainError
-from parking.allocation import choose_slot
-from parking.domain import Fuel, LotFull, Slot, Vehicle, VehicleKind
-from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
+from parking.service import ParkingService
 from tests.conftest import FixedClock
-from tests.unit.parking.fakes import fake_units
-
-KINDS = list(VehicleKind)
-FUELS = list(Fuel)
-
-
-@st.composite
-def lots(draw):
-    count = draw(st.integers(1, 12))
-    slots = []
-    for ui in draw(st.lists(st.integers(1, 99), min_size=count, max_size=count, unique=True)):
-        ev_bay = draw(st.booleans())
-        slots.append(
-            Slot(
-                slot_ui=ui,
-                level=f"L{draw(st.integers(0, 2))}",
-                level_rank=0,
-                fits=draw(st.sampled_from(KINDS)),
-                ev_bay=ev_bay,
-                charger_id=f"CP-{ui}" if ev_bay else None,
-                connector_id=1 if ev_bay else None,
-                in_service=draw(st.booleans()) or draw(st.booleans()),
-            )
-        )
-    return slots, draw(st.booleans())
-
-
-operations = st.lists(
-    st.tuples(
-        st.sampled_from(["park", "leave"]),
-        st.integers(0, 15),  # which vehicle
-        st.sampled_from(KINDS),
-        st.sampled_from(FUELS),
-    ),
-    max_size=60,
-)
-
-
-async def run_sequence(
-    parking: ParkingService,
-    clock: FixedClock,
-    lot_id: str,
-    slots: list[Slot],
-    ev_bays_for_ice: bool,
-    ops: list[tuple[str, int, VehicleKind, Fuel]],
-    parked_now: Callable[[], Awaitable[dict[int, str]]],
-) -> None:
-    """Runs `ops` on a new lot and checks every answer against a model of the lot; shared with
-    the same property on SQLite and PostgreSQL (tests/integration/parking)."""
-    lot = await parking.create_lot(CreateLot(lot_id, "p", slots, ev_bays_for_ice))
-    model: dict[int, str] = {}  # slot_ui -> regnum, as the answers say
-    for action, n, kind, fuel in ops:
-        clock.advance(seconds=1)
-        regnum = f"V{n}"
-        if action == "park":
-            vehicle = Vehicle(regnum, kind, fuel)
-            free = [s for s in lot.slots.values() if s.slot_ui not in model]
-            expected = choose_slot(free, vehicle, ev_bays_for_ice)
-            try:
-                stay = await parking.park(ParkVehicle(lot_id, regnum, kind, fuel))
-            except LotFull:
-                assert expected is None
-                continue
-            except DomainError:
-                assert regnum in model.values()  # already parked: refused, never a 500
-                continue
-            assert regnum not in model.values()
-            assert stay.slot.slot_ui not in model, "a slot was given twice"
-            assert expected is not None and stay.slot.slot_ui == expected.slot_ui
-            model[stay.slot.slot_ui] = regnum
-        else:
-            try:
-                left = await parking.leave(LeaveLot(lot_id, regnum))
-            except DomainError:
-                assert regnum not in model.values()
-                continue
-            assert model.pop(left.stay.slot.slot_ui) == regnum
-            assert left.at - left.stay.since >= timedelta(0)
-        parked = await parked_now()
-        assert parked == model
-        assert len(parked) <= len(slots)
-        free = [s for s in lot.slots.values() if s.slot_ui not in parked]
-        assert len(free) + len(parked) == len(slots)
+from tests.support.fakes.parking import fake_units
+from tests.support.parking import lots, operations, run_sequence
 
 
 @settings(max_examples=300, deadline=None)

@@ -23,7 +23,7 @@ from parking.domain import (
     normalize_regnum,
 )
 from tests.conftest import T0
-from tests.unit.parking.builders import a_slot
+from tests.support.parking import a_slot
 
 
 @pytest.mark.parametrize(

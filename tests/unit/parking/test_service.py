@@ -20,8 +20,8 @@ from parking.domain import (
 )
 from parking.service import ChangeLot, CreateLot, LeaveLot, ParkingService, ParkVehicle
 from tests.conftest import T0
-from tests.unit.parking.builders import a_slot
-from tests.unit.parking.fakes import fake_units
+from tests.support.fakes.parking import fake_units
+from tests.support.parking import a_slot
 
 CAR, VAN = VehicleKind.CAR, VehicleKind.VAN
 EV, ICE = Fuel.EV, Fuel.ICE
@@ -39,7 +39,7 @@ async def parking(clock):
 
 
 async def test_a_park_records_history_and_emits_vehicle_parked_in_one_commit(parking):
-    stay = await parking.park(ParkVehicle("A1", "ab-1", CAR, EV))
+    stay = await parking.park(ParkVehicle(lot_id="A1", regnum="ab-1", kind=CAR, fuel=EV))
     assert (stay.slot.slot_ui, stay.since) == (1, T0)
     [event] = parking.state.outbox
     assert event["event"] == "VehicleParked" and event["regnum"] == "AB1"
@@ -47,28 +47,32 @@ async def test_a_park_records_history_and_emits_vehicle_parked_in_one_commit(par
 
 
 async def test_a_refused_park_changes_nothing(parking):
-    await parking.park(ParkVehicle("A1", "AB1", CAR, ICE))
+    await parking.park(ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=ICE))
     with pytest.raises(AlreadyParked):
-        await parking.park(ParkVehicle("A1", "ab 1", CAR, EV))
+        await parking.park(ParkVehicle(lot_id="A1", regnum="ab 1", kind=CAR, fuel=EV))
     with pytest.raises(LotFull) as full:
-        await parking.park(ParkVehicle("A1", "CD2", CAR, ICE))  # slot 1 is the EV bay
+        await parking.park(
+            ParkVehicle(lot_id="A1", regnum="CD2", kind=CAR, fuel=ICE)
+        )  # slot 1 is the EV bay
     assert full.value.extra == {"ok": False, "message": "lot full"}
     assert len(parking.state.outbox) == 1 and len(parking.state.history) == 1
 
 
 async def test_an_attendant_may_name_a_free_slot_that_takes_the_vehicle(parking):
     with pytest.raises(SlotUnavailable, match="for a VAN"):
-        await parking.park(ParkVehicle("A1", "AB1", CAR, ICE, slot_ui=3))
+        await parking.park(ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=ICE, slot_ui=3))
     with pytest.raises(SlotUnavailable, match="EV bay"):
-        await parking.park(ParkVehicle("A1", "AB1", CAR, ICE, slot_ui=1))
-    stay = await parking.park(ParkVehicle("A1", "AB1", CAR, EV, slot_ui=2))
+        await parking.park(ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=ICE, slot_ui=1))
+    stay = await parking.park(ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=EV, slot_ui=2))
     assert stay.slot.slot_ui == 2
     with pytest.raises(SlotUnavailable, match="occupied"):
-        await parking.park(ParkVehicle("A1", "CD2", CAR, ICE, slot_ui=2))
+        await parking.park(ParkVehicle(lot_id="A1", regnum="CD2", kind=CAR, fuel=ICE, slot_ui=2))
 
 
 async def test_leave_computes_the_duration_from_the_event_times(parking, clock):
-    await parking.park(ParkVehicle("A1", "AB1", CAR, ICE, ts=T0 - timedelta(hours=2)))
+    await parking.park(
+        ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=ICE, ts=T0 - timedelta(hours=2))
+    )
     with pytest.raises(OutOfOrder):
         await parking.leave(LeaveLot("A1", "AB1", ts=T0 - timedelta(hours=3)))
     clock.advance(minutes=30)
@@ -83,22 +87,28 @@ async def test_leave_computes_the_duration_from_the_event_times(parking, clock):
 
 
 async def test_a_vehicle_parks_again_only_after_its_leave(parking, clock):
-    await parking.park(ParkVehicle("A1", "AB1", CAR, ICE))
+    await parking.park(ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=ICE))
     clock.advance(hours=1)
     await parking.leave(LeaveLot("A1", "AB1"))
     with pytest.raises(OutOfOrder):
-        await parking.park(ParkVehicle("A1", "AB1", CAR, ICE, ts=T0))
-    assert (await parking.park(ParkVehicle("A1", "AB1", CAR, ICE))).since == clock.now()
+        await parking.park(ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=ICE, ts=T0))
+    assert (
+        await parking.park(ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=ICE))
+    ).since == clock.now()
     with pytest.raises(Invalid):
-        await parking.park(ParkVehicle("A1", "CD2", CAR, ICE, ts=clock.now() + timedelta(1)))
+        await parking.park(
+            ParkVehicle(
+                lot_id="A1", regnum="CD2", kind=CAR, fuel=ICE, ts=clock.now() + timedelta(1)
+            )
+        )
 
 
 async def test_out_of_service_slots_are_skipped_and_empty_lots_only_are_deleted(parking):
-    await parking.change_lot(ChangeLot("A1", out_of_service=[2], ev_bays_for_ice=True))
-    stay = await parking.park(ParkVehicle("A1", "AB1", CAR, ICE))
+    await parking.change_lot(ChangeLot(lot_id="A1", out_of_service=[2], ev_bays_for_ice=True))
+    stay = await parking.park(ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=ICE))
     assert stay.slot.slot_ui == 1  # the EV bay: ICE cars may use them in this lot now
     with pytest.raises(Invalid):
-        await parking.change_lot(ChangeLot("A1", in_service=[2], out_of_service=[2]))
+        await parking.change_lot(ChangeLot(lot_id="A1", in_service=[2], out_of_service=[2]))
     with pytest.raises(LotNotEmpty):
         await parking.delete_lot("A1")
     await parking.leave(LeaveLot("A1", "AB1"))

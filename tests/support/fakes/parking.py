@@ -16,12 +16,19 @@ from parking.domain import (
     BayTaken,
     Lot,
     LotExists,
+    LotNotEmpty,
     Slot,
     Stay,
     UnknownLot,
     Vehicle,
 )
-from parking.ports import ParkContext
+from parking.ports import (
+    ChargerStatus,
+    EnergyReading,
+    ParkContext,
+    SessionClosed,
+    SessionStarted,
+)
 
 
 @dataclass
@@ -60,6 +67,8 @@ class FakeLots:
         self.state.lots[lot.id] = copy.deepcopy(lot)
 
     async def remove(self, lot_id: str) -> None:
+        if any(lot == lot_id for lot, _ in self.state.parked):
+            raise LotNotEmpty(f"lot {lot_id!r} has parked vehicles")
         del self.state.lots[lot_id]
 
 
@@ -169,3 +178,69 @@ class FakeUnitOfWork:
 def fake_units() -> tuple[State, Any]:
     state = State()
     return state, lambda: FakeUnitOfWork(state)
+
+
+class FakeChargerView:
+    """The EV bays' live view in rows keyed as the SQL tables are, with their upserts' rules:
+    the newest status and reading win, a start keeps a close that arrived first."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[tuple[str, int], dict[str, Any]] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.readings: dict[tuple[str, int], dict[str, Any]] = {}
+
+    async def status_changed(self, status: ChargerStatus) -> None:
+        key = (status.charger_id, status.evse_id)
+        kept = self.statuses.get(key)
+        if kept is None or status.at > kept["status_at"]:
+            self.statuses[key] = {
+                "charger_id": status.charger_id,
+                "evse_id": status.evse_id,
+                "status": status.status,
+                "error_code": status.error_code,
+                "status_at": status.at,
+            }
+
+    async def session_started(self, started: SessionStarted) -> None:
+        row = self.sessions.setdefault(
+            started.session_id,
+            {
+                "session_id": started.session_id,
+                "charger_id": started.charger_id,
+                "evse_id": started.evse_id,
+                "ended_at": None,
+                "energy_wh": None,
+                "kwh": None,
+            },
+        )
+        row.update(
+            started_at=started.started_at,
+            meter_start_wh=started.meter_start_wh,
+            regnum=started.regnum,
+        )
+
+    async def session_closed(self, closed: SessionClosed) -> None:
+        row = self.sessions.setdefault(
+            closed.session_id,
+            {
+                "session_id": closed.session_id,
+                "charger_id": closed.charger_id,
+                "evse_id": closed.evse_id,
+                "started_at": closed.started_at,
+                "meter_start_wh": None,
+                "regnum": closed.regnum,
+            },
+        )
+        row.update(ended_at=closed.ended_at, energy_wh=closed.energy_wh, kwh=closed.kwh)
+
+    async def energy_read(self, readings: list[EnergyReading]) -> None:
+        for r in readings:
+            key = (r.charger_id, r.evse_id)
+            kept = self.readings.get(key)
+            if kept is None or r.read_at > kept["read_at"]:
+                self.readings[key] = {
+                    "charger_id": r.charger_id,
+                    "evse_id": r.evse_id,
+                    "energy_wh": r.energy_wh,
+                    "read_at": r.read_at,
+                }

@@ -217,11 +217,15 @@ async def test_an_id_token_is_issued_once_and_looked_up_with_its_effective_statu
     bob = await accounts.create_customer(CreateCustomer("Bob"))
     expires = T0 + timedelta(days=30)
     issued = await accounts.issue_id_token(
-        IssueIdToken(ada.id, "04A2B3C4", IdTokenType.ISO14443, expires_at=expires)
+        IssueIdToken(
+            customer_id=ada.id, token="04A2B3C4", type=IdTokenType.ISO14443, expires_at=expires
+        )
     )
     assert (issued.status, issued.customer_id, issued.expires_at) == ("Accepted", ada.id, expires)
     with pytest.raises(IdTokenTaken):
-        await accounts.issue_id_token(IssueIdToken(bob.id, "04A2B3C4", IdTokenType.ISO14443))
+        await accounts.issue_id_token(
+            IssueIdToken(customer_id=bob.id, token="04A2B3C4", type=IdTokenType.ISO14443)
+        )
     assert await accounts.lookup_id_token("04A2B3C4") == issued
     clock.advance(days=30)
     expired = await accounts.lookup_id_token("04A2B3C4")
@@ -233,7 +237,9 @@ async def test_an_id_token_is_issued_once_and_looked_up_with_its_effective_statu
 
 async def test_an_id_token_changes_status_and_expiry(accounts, clock, db):
     ada = await accounts.create_customer(CreateCustomer("Ada"))
-    await accounts.issue_id_token(IssueIdToken(ada.id, "T1", IdTokenType.CENTRAL))
+    await accounts.issue_id_token(
+        IssueIdToken(customer_id=ada.id, token="T1", type=IdTokenType.CENTRAL)
+    )
     blocked = await accounts.update_id_token(UpdateIdToken(ada.id, "T1", IdTokenStatus.BLOCKED))
     assert blocked.status is IdTokenStatus.BLOCKED
     expiry = T0 + timedelta(hours=1)
@@ -257,7 +263,9 @@ async def test_an_id_token_changes_status_and_expiry(accounts, clock, db):
 async def test_a_token_is_changed_only_through_its_own_customer(accounts):
     ada = await accounts.create_customer(CreateCustomer("Ada"))
     bob = await accounts.create_customer(CreateCustomer("Bob"))
-    await accounts.issue_id_token(IssueIdToken(ada.id, "T1", IdTokenType.CENTRAL))
+    await accounts.issue_id_token(
+        IssueIdToken(customer_id=ada.id, token="T1", type=IdTokenType.CENTRAL)
+    )
     for missing in [
         UpdateIdToken(bob.id, "T1", IdTokenStatus.BLOCKED),
         UpdateIdToken(ada.id, "T2"),
@@ -274,7 +282,9 @@ async def test_deactivating_blocks_the_tokens_keeps_the_vehicles_and_refuses_new
     ada = await accounts.create_customer(CreateCustomer("Ada", "ada@example.org"))
     await accounts.link_vehicle(LinkVehicle(ada.id, "AB123", VehicleKind.CAR, Fuel.EV))
     for token in ["T1", "T2"]:
-        await accounts.issue_id_token(IssueIdToken(ada.id, token, IdTokenType.CENTRAL))
+        await accounts.issue_id_token(
+            IssueIdToken(customer_id=ada.id, token=token, type=IdTokenType.CENTRAL)
+        )
     clock.advance(minutes=5)
     deactivated = await accounts.deactivate_customer(ada.id)
     assert deactivated.status is CustomerStatus.DEACTIVATED
@@ -285,7 +295,9 @@ async def test_deactivating_blocks_the_tokens_keeps_the_vehicles_and_refuses_new
     with pytest.raises(CustomerDeactivated):
         await accounts.link_vehicle(LinkVehicle(ada.id, "CD456", VehicleKind.CAR, Fuel.EV))
     with pytest.raises(CustomerDeactivated):
-        await accounts.issue_id_token(IssueIdToken(ada.id, "T3", IdTokenType.CENTRAL))
+        await accounts.issue_id_token(
+            IssueIdToken(customer_id=ada.id, token="T3", type=IdTokenType.CENTRAL)
+        )
     with pytest.raises(CustomerDeactivated):
         await accounts.update_id_token(UpdateIdToken(ada.id, "T1", IdTokenStatus.ACCEPTED))
     events = await outbox_events(db)
@@ -301,6 +313,8 @@ async def test_a_failed_use_case_leaves_no_state_and_no_event(accounts, db):
     with pytest.raises(Invalid):
         await accounts.link_vehicle(LinkVehicle(ada.id, "AB_123", VehicleKind.CAR, Fuel.EV))
     with pytest.raises(Invalid):
-        await accounts.issue_id_token(IssueIdToken(ada.id, "bad token", IdTokenType.CENTRAL))
+        await accounts.issue_id_token(
+            IssueIdToken(customer_id=ada.id, token="bad token", type=IdTokenType.CENTRAL)
+        )
     assert await accounts.list_vehicles(ada.id) == []
     assert await event_types(db) == ["CustomerCreated"]
