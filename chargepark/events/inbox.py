@@ -1,7 +1,9 @@
 """Idempotent consumers: the effect of an event and its inbox row commit together.
 
 A redelivered event finds its inbox row and is acknowledged without a second effect. A
-DomainError from a handler is a business "no": recorded as rejected and acknowledged. An event
+DomainError from a handler is a business "no": recorded as rejected and acknowledged. A
+ProgrammingError (a SchemaViolation among them) is a bug, not a "no": it fails like any other
+error below, so the event is retried and set aside, never lost as "rejected". An event
 of a schema version the consumer does not declare (`reads`, chargepark.events.contracts) is kept
 in dead_letters at once.
 
