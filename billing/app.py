@@ -15,6 +15,7 @@ from billing.payments.port import PaymentProvider
 from billing.payments.stripe import StripeProvider
 from billing.repository import SqlBillingUnitOfWork
 from billing.service import BillingService
+from billing.settings import BILLING, STRIPE
 from billing.store import kernel, metadata
 from billing.worker import BillingWorker
 from chargepark.config import Settings
@@ -26,7 +27,7 @@ TITLE = "chargepark billing"
 
 
 def payment_provider(settings: Settings) -> PaymentProvider:
-    stripe = settings.stripe
+    stripe = STRIPE.of(settings)
     if not stripe.api_key:
         return LocalProvider()
     if not stripe.webhook_secret:
@@ -40,7 +41,7 @@ def payment_provider(settings: Settings) -> PaymentProvider:
 def build(ctx: ServiceContext) -> ServiceParts:
     units = ctx.units_of_work(SqlBillingUnitOfWork)
     provider = payment_provider(ctx.settings)
-    service = BillingService(units, ctx.clock, provider, settings=ctx.settings.billing)
+    service = BillingService(units, ctx.clock, provider, settings=BILLING.of(ctx.settings))
     app = make_service_app(ctx, TITLE)
     app[api.SERVICE] = service
     app.add_routes(api.routes)
@@ -54,7 +55,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         ctx.announce(
             "billing: no Stripe key (CHARGEPARK_STRIPE_API_KEY); invoices are settled locally"
         )
-    worker = BillingWorker(service, ctx.settings.billing.job_interval_sec)
+    worker = BillingWorker(service, BILLING.of(ctx.settings).job_interval_sec)
     return ServiceParts(
         app=app,
         consumer=build_consumer(units, ctx.tables),

@@ -51,9 +51,9 @@ from billing.payments.port import (
     ProviderUnavailable,
 )
 from billing.repository import OPEN, SqlBillingUnitOfWork, StoredVisit
+from billing.settings import BillingSettings
 from chargepark import tracing
 from chargepark.clock import Clock
-from chargepark.config import BillingSettings
 from chargepark.errors import Conflict, Invalid, NotFound
 
 log = logging.getLogger(__name__)

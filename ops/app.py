@@ -17,6 +17,7 @@ from ops.capacity import LotCapacities
 from ops.consumers import build_consumer
 from ops.kpis import KpiPublisher
 from ops.queries import OpsQueries
+from ops.settings import OPS
 from ops.store import kernel, metadata
 from ops.worker import AlertWorker
 
@@ -24,7 +25,7 @@ TITLE = "chargepark ops"
 
 
 def build(ctx: ServiceContext) -> ServiceParts:
-    settings = ctx.settings.ops
+    settings = OPS.of(ctx.settings)
     units = ctx.units_of_work(UnitOfWork)
     queries = OpsQueries(ctx.db, ctx.clock)
     alerts = AlertService(

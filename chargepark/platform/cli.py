@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from chargepark import __version__, tracing
-from chargepark.config import MOUNT_PREFIXES, SERVICES, Settings, load_settings
+from chargepark.config import Settings
 from chargepark.errors import ConfigError, DomainError
 from chargepark.logging import configure_logging
+from chargepark.platform.config import MOUNT_PREFIXES, SERVICES, load_settings
 
 log = logging.getLogger("chargepark")
 
@@ -283,7 +284,7 @@ def _run(settings: Settings, services: Sequence[str]) -> int:
 
 async def _serve(settings: Settings, services: Sequence[str]) -> None:
     from chargepark.net import ensure_port_free
-    from chargepark.runtime import Platform
+    from chargepark.platform.runtime import Platform
 
     ensure_port_free("HTTP", settings.host, settings.http_port)
     if "csms" in services:
