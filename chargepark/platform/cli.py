@@ -69,7 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=_Parser
     )
+    _add_up(sub)
+    _add_serve(sub)
+    _add_migrate(sub)
+    _add_admin(sub)
+    from simulators.cli import add_commands
 
+    add_commands(sub)  # sim charger, sim run, demo
+    return parser
+
+
+# What `add_subparsers` returns (argparse keeps its class private).
+Commands = Any
+
+
+def _add_up(sub: Commands) -> None:
     up = sub.add_parser(
         "up",
         help="run all five services in one process (embedded: SQLite, in-process bus)",
@@ -82,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--ocpp-port", metavar="PORT", help="OCPP port (CHARGEPARK_OCPP_PORT, 9000)")
     _common(up)
 
+
+def _add_serve(sub: Commands) -> None:
     serve = sub.add_parser(
         "serve",
         help="run one service on its own (distributed deployments)",
@@ -112,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(serve)
 
+
+def _add_migrate(sub: Commands) -> None:
     mig = sub.add_parser(
         "migrate",
         help="apply (or roll back) database migrations",
@@ -137,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(mig, http=False)
 
+
+def _add_admin(sub: Commands) -> None:
     clients = sub.add_parser(
         "clients",
         help="manage API clients (operator tools and services)",
@@ -174,10 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
                 help="the accounts database (CHARGEPARK_DATABASE_URL)",
             )
             _common(action, http=False)
-    from simulators.cli import add_commands
-
-    add_commands(sub)  # sim charger, sim run, demo
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
