@@ -34,10 +34,10 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from prometheus_client import Counter
-from sqlalchemy import Row, Table, delete, insert, select, update
+from sqlalchemy import CursorResult, Row, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chargepark import tracing
@@ -235,14 +235,17 @@ class Consumer(Generic[U]):
         t = self.retries
         async with self.uow() as uow:
             claimed_until = uow.clock.now() + timedelta(seconds=self.policy.claim_sec)
-            result = await uow.session.execute(
-                update(t)
-                .where(
-                    t.c.consumer == row.consumer,
-                    t.c.event_id == row.event_id,
-                    t.c.next_at == row.next_at,
-                )
-                .values(next_at=claimed_until)
+            result = cast(  # an UPDATE's result is a CursorResult: it has the rowcount
+                CursorResult[Any],
+                await uow.session.execute(
+                    update(t)
+                    .where(
+                        t.c.consumer == row.consumer,
+                        t.c.event_id == row.event_id,
+                        t.c.next_at == row.next_at,
+                    )
+                    .values(next_at=claimed_until)
+                ),
             )
             await uow.commit()
         return bool(result.rowcount)
