@@ -23,6 +23,7 @@ from csms.remote import RemoteControl
 from csms.repository import CsmsUnitOfWork
 from csms.service import ChargingService
 from csms.session_queries import SessionQueries
+from csms.settings import CSMS
 from csms.store import charger_notifications, kernel, metadata, meter_samples
 from csms.telemetry import TelemetryOutbox
 from csms.transactions import TransactionService
@@ -32,13 +33,14 @@ TITLE = "chargepark charging (CSMS)"
 
 def build(ctx: ServiceContext) -> ServiceParts:
     settings = ctx.settings
+    own = CSMS.of(settings)
     service = ChargingService(
-        ctx.units_of_work(CsmsUnitOfWork), ctx.clock, unknown_policy=settings.ocpp_unknown
+        ctx.units_of_work(CsmsUnitOfWork), ctx.clock, unknown_policy=own.ocpp_unknown
     )
     # This node's sockets in memory; shared with the other csms nodes through the database
     # (one write per connect and disconnect), so any node can route a command or say whether
     # a charger is connected.
-    node_timeout = timedelta(seconds=settings.csms_node_timeout_sec)
+    node_timeout = timedelta(seconds=own.node_timeout_sec)
     presence_table = PresenceTable(
         ctx.db,
         settings.node_id,
@@ -82,7 +84,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
             auth.service_client_id,
             auth.service_client_secret,
         )
-    authorizer = Authorizer(ctx.db, ctx.clock, accounts, offline_policy=settings.ocpp_offline_auth)
+    authorizer = Authorizer(ctx.db, ctx.clock, accounts, offline_policy=own.ocpp_offline_auth)
     ocpp = OcppServer(
         settings.host,
         settings.ocpp_port,
@@ -118,8 +120,8 @@ def build(ctx: ServiceContext) -> ServiceParts:
         heartbeat_and_sweep,
     ]
     rounds = [15.0, node_timeout.total_seconds() / 4]
-    if settings.ocpp_silence_timeout_sec:
-        silence = timedelta(seconds=settings.ocpp_silence_timeout_sec)
+    if own.ocpp_silence_timeout_sec:
+        silence = timedelta(seconds=own.ocpp_silence_timeout_sec)
         jobs.append(lambda: ocpp.close_silent(silence))
         rounds.append(silence.total_seconds() / 4)
     housekeeping = Housekeeping(jobs, every_sec=min(rounds))

@@ -42,8 +42,6 @@ T = TypeVar("T")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
-# What the CSMS does with a charger id it has no registration for.
-UNKNOWN_CHARGER_POLICIES = ("reject", "pending", "accept")
 
 # env var -> (settings key, default). The flag for a key is `--` + key with dashes.
 _SCALARS: dict[str, tuple[str, str]] = {
@@ -51,7 +49,6 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_HTTP_PORT": ("http_port", "8080"),
     "CHARGEPARK_OCPP_PORT": ("ocpp_port", "9000"),
     "CHARGEPARK_OCPP_PATH": ("ocpp_path", "/ocpp"),
-    "CHARGEPARK_OCPP_UNKNOWN": ("ocpp_unknown", "reject"),
     "CHARGEPARK_OCPP_TLS_PORT": ("ocpp_tls_port", ""),
     "CHARGEPARK_OCPP_TLS_CERT": ("ocpp_tls_cert", ""),
     "CHARGEPARK_OCPP_TLS_KEY": ("ocpp_tls_key", ""),
@@ -63,7 +60,6 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_BUS_SUBJECT_PREFIX": ("bus_subject_prefix", "chargepark"),
     # This process among several of one service (csms nodes); default: host name + random.
     "CHARGEPARK_NODE_ID": ("node_id", ""),
-    "CHARGEPARK_CSMS_NODE_TIMEOUT": ("csms_node_timeout", "60"),
     "CHARGEPARK_DATABASE_URL": ("database_url", ""),
     "CHARGEPARK_DB_MAX_CONNECTIONS": ("db_max_connections", "60"),
     "CHARGEPARK_MAX_BODY_BYTES": ("max_body_bytes", str(1024 * 1024)),
@@ -79,8 +75,6 @@ _SCALARS: dict[str, tuple[str, str]] = {
     "CHARGEPARK_ACCOUNTS_URL": ("accounts_url", ""),
     "CHARGEPARK_SERVICE_CLIENT_ID": ("service_client_id", ""),
     "CHARGEPARK_SERVICE_CLIENT_SECRET": ("service_client_secret", ""),
-    "CHARGEPARK_OCPP_OFFLINE_AUTH": ("ocpp_offline_auth", "reject"),
-    "CHARGEPARK_OCPP_SILENCE_TIMEOUT": ("ocpp_silence_timeout", "720"),
 }
 
 
@@ -135,11 +129,6 @@ class Settings:
     http_port: int = 8080
     ocpp_port: int = 9000
     ocpp_path: str = "/ocpp"
-    ocpp_unknown: str = "reject"
-    ocpp_offline_auth: str = "reject"  # an unknown id token while accounts is unreachable
-    # A charger silent (no OCPP frame) for longer than this has its socket closed (0: never).
-    # Twice the heartbeat interval csms asks for (300 s), plus two minutes.
-    ocpp_silence_timeout_sec: int = 720
     ocpp_tls: OcppTls | None = None  # security profile 2: the same endpoint over TLS
     data_dir: Path = Path("var")
     log_level: str = "info"
@@ -147,8 +136,6 @@ class Settings:
     bus: BusSettings = BusSettings(url=None)
     # Names this process to the others, e.g. which csms node holds a charger's socket.
     node_id: str = field(default_factory=lambda: default_node_id())
-    # A csms node whose heartbeat is older than this is taken for dead by the others.
-    csms_node_timeout_sec: int = 60
     database_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # The most connections one process opens to one service's PostgreSQL database.
     db_max_connections: int = 60
@@ -216,10 +203,7 @@ def _kernel_settings(src: Source, migrate_default: bool) -> Settings:
         http_port=port(*src.get("CHARGEPARK_HTTP_PORT")),
         ocpp_port=port(*src.get("CHARGEPARK_OCPP_PORT")),
         ocpp_path=path_prefix(*src.get("CHARGEPARK_OCPP_PATH")),
-        ocpp_unknown=choice(*src.get("CHARGEPARK_OCPP_UNKNOWN"), UNKNOWN_CHARGER_POLICIES),
         ocpp_tls=_ocpp_tls(src),
-        ocpp_offline_auth=choice(*src.get("CHARGEPARK_OCPP_OFFLINE_AUTH"), ("reject", "accept")),
-        ocpp_silence_timeout_sec=whole_number(*src.get("CHARGEPARK_OCPP_SILENCE_TIMEOUT")),
         log_level=choice(*src.get("CHARGEPARK_LOG_LEVEL"), LOG_LEVELS),
         log_format=choice(*src.get("CHARGEPARK_LOG_FORMAT"), LOG_FORMATS),
         bus=BusSettings(
@@ -228,7 +212,6 @@ def _kernel_settings(src: Source, migrate_default: bool) -> Settings:
             subject_prefix=token(*src.get("CHARGEPARK_BUS_SUBJECT_PREFIX")),
         ),
         node_id=node_id(*src.get("CHARGEPARK_NODE_ID")),
-        csms_node_timeout_sec=positive_int(*src.get("CHARGEPARK_CSMS_NODE_TIMEOUT")),
         db_max_connections=at_least(5, *src.get("CHARGEPARK_DB_MAX_CONNECTIONS")),
         max_body_bytes=positive_int(*src.get("CHARGEPARK_MAX_BODY_BYTES")),
         jwks_url=optional_http_url(*src.get("CHARGEPARK_JWKS_URL")),

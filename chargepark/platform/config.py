@@ -11,6 +11,7 @@ from typing import Any
 from billing.settings import BILLING, STRIPE
 from chargepark.config import Settings, known_env_vars, read_settings
 from chargepark.config.values import Section
+from csms.settings import CSMS
 from ops.settings import OPS
 
 SERVICES: tuple[str, ...] = ("accounts", "csms", "parking", "billing", "ops")
@@ -28,7 +29,7 @@ MOUNT_PREFIXES: Mapping[str, str] = MappingProxyType(
 
 # The services' own settings, read (and checked) at start-up in this order whatever the
 # process runs: a bad value stops every process that shares the environment.
-SECTIONS: tuple[Section[Any], ...] = (BILLING, STRIPE, OPS)
+SECTIONS: tuple[Section[Any], ...] = (CSMS, BILLING, STRIPE, OPS)
 
 KNOWN_ENV_VARS: frozenset[str] = known_env_vars(SERVICES, SECTIONS)
 
