@@ -29,6 +29,8 @@ chaos: $(STAMP) services
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	scripts/check-shape
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text
 
+from chargepark.db.columns import UTC_TIMESTAMP as _TS
 from chargepark.db.metadata import service_metadata
 from chargepark.db.tables import kernel_tables
 
 metadata = service_metadata()
 kernel = kernel_tables(metadata)
 
-_TS = DateTime(timezone=True)
 
 customers = Table(
     "customers",

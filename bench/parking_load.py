@@ -427,7 +427,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from chargepark.config import load_settings
+    from chargepark.platform.config import load_settings
 
     issuer = Issuer(load_settings({}).auth.issuer)
     database = f"chargepark_bench_{uuid.uuid4().hex[:8]}"

@@ -17,6 +17,7 @@ from billing.payments.local import LocalProvider
 from billing.payments.stripe import StripeProvider
 from billing.ports import PaymentProvider
 from billing.services import BillingService
+from billing.settings import BILLING, STRIPE
 from billing.store import kernel, metadata
 from billing.worker import BillingWorker
 from chargepark.config import Settings
@@ -28,7 +29,7 @@ TITLE = "chargepark billing"
 
 
 def payment_provider(settings: Settings) -> PaymentProvider:
-    stripe = settings.stripe
+    stripe = STRIPE.of(settings)
     if not stripe.api_key:
         return LocalProvider()
     if not stripe.webhook_secret:
@@ -42,7 +43,7 @@ def payment_provider(settings: Settings) -> PaymentProvider:
 def build(ctx: ServiceContext) -> ServiceParts:
     units = ctx.units_of_work(SqlBillingUnitOfWork)
     provider = payment_provider(ctx.settings)
-    service = BillingService(units, ctx.clock, provider, settings=ctx.settings.billing)
+    service = BillingService(units, ctx.clock, provider, settings=BILLING.of(ctx.settings))
     app = make_service_app(ctx, TITLE)
     app[api.SERVICE] = service
     app.add_routes(api.routes)
@@ -56,7 +57,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         ctx.announce(
             "billing: no Stripe key (CHARGEPARK_STRIPE_API_KEY); invoices are settled locally"
         )
-    worker = BillingWorker(service, ctx.settings.billing.job_interval_sec)
+    worker = BillingWorker(service, BILLING.of(ctx.settings).job_interval_sec)
     return ServiceParts(
         app=app,
         consumer=build_consumer(units, ctx.tables),

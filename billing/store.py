@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     String,
@@ -18,14 +17,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from chargepark.db.columns import BIG_ID as _BigId
+from chargepark.db.columns import UTC_TIMESTAMP as _TS
 from chargepark.db.metadata import service_metadata
 from chargepark.db.tables import kernel_tables
 
 metadata = service_metadata()
 kernel = kernel_tables(metadata)
 
-_TS = DateTime(timezone=True)
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # Versioned: a change is a new row (id, version + 1); a row is never edited once written.
 tariffs = Table(

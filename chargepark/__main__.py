@@ -1,5 +1,5 @@
 import sys
 
-from chargepark.cli import main
+from chargepark.platform.cli import main
 
 sys.exit(main())

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 import jwt
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from chargepark import tracing
 from chargepark.http.problem import Handler, problem
@@ -218,7 +219,7 @@ class TokenVerifier:
         return Principal(subject=str(claims["sub"]), scopes=scopes, claims=claims)
 
 
-def auth_middleware(verifier: TokenVerifier | None) -> object:
+def auth_middleware(verifier: TokenVerifier | None) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         route_handler = request.match_info.handler

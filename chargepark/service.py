@@ -6,7 +6,7 @@ migrations, builds it with a ServiceContext, subscribes its consumer and relays 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -59,8 +59,9 @@ class ServiceContext:
 class ServiceParts:
     app: web.Application
     consumer: Consumer[Any] | None = None
-    servers: list[Server] = field(default_factory=list)
-    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Read only (a Sequence): a service hands over a list of its own coroutine functions.
+    servers: Sequence[Server] = field(default_factory=list)
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

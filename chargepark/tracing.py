@@ -13,10 +13,11 @@ accepted, when an app is built) or tests it before building anything, so tracing
 costs a boolean test at most: no span, no attribute dictionary, no context switch.
 
 Spans made here: HTTP server requests (`chargepark.http.tracing`), OCPP calls answered and sent
-(`csms.ocpp.base`), events published by an outbox relay (PRODUCER) and applied by a consumer
-(CONSUMER), and outgoing calls (service-to-service REST, Stripe). The W3C `traceparent` of the
-span that emitted an event travels in the event's envelope, so the consumer's span, and anything
-it emits in turn, continue the producer's trace.
+(`csms.ocpp.base`), database statements (`chargepark.db.tracing`), events published by an
+outbox relay (PRODUCER) and applied by a consumer (CONSUMER), and outgoing calls
+(service-to-service REST, Stripe). The W3C `traceparent` of the span that emitted an event
+travels in the event's envelope, so the consumer's span, and anything it emits in turn,
+continue the producer's trace.
 """
 
 from __future__ import annotations
@@ -240,7 +241,7 @@ def span(
         name,
         context=parent,
         kind=kind,
-        attributes=attributes,  # type: ignore[arg-type]
+        attributes=attributes,
     )
 
 
@@ -340,6 +341,11 @@ def publishing(
 # --- database statements ------------------------------------------------------------------------
 
 
+def tracer() -> trace.Tracer:
+    """The tracer spans are made with now (the API's no-op one while tracing is off)."""
+    return _tracer
+
+
 def db_attributes(system: str, statement: str) -> dict[str, str]:
     """A statement's span attributes: its text (with placeholders, never the values), cut to
     2,000 characters, and its first word as the operation."""
@@ -364,39 +370,3 @@ def db_span(
     return span(
         f"{attributes['db.operation']} {system}", kind=SpanKind.CLIENT, attributes=attributes
     )
-
-
-def trace_statements(sync_engine: Any, system: str) -> None:
-    """A CLIENT span for each statement the engine executes (SQLAlchemy's cursor events; its
-    greenlets carry the caller's context, so the span is a child of the request's). Attached
-    only when tracing is on when the engine is made: off, statements cost nothing more."""
-    from sqlalchemy import event
-
-    # SQLAlchemy's signature for both: (conn, cursor, statement, parameters, context,
-    # executemany); the span rides on the execution context from one to the other.
-    def before(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
-    ) -> None:
-        attributes = db_attributes(system, statement)
-        context._chargepark_span = _tracer.start_span(
-            f"{attributes['db.operation']} {system}", kind=SpanKind.CLIENT, attributes=attributes
-        )
-
-    def after(
-        _conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool
-    ) -> None:
-        found = getattr(context, "_chargepark_span", None)
-        if found is not None:
-            found.end()
-
-    def failed(exception_context: Any) -> None:
-        found = getattr(exception_context.execution_context, "_chargepark_span", None)
-        if found is not None:
-            error = exception_context.original_exception
-            found.record_exception(error)
-            found.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}"[:200]))
-            found.end()
-
-    event.listen(sync_engine, "before_cursor_execute", before)
-    event.listen(sync_engine, "after_cursor_execute", after)
-    event.listen(sync_engine, "handle_error", failed)

@@ -33,6 +33,7 @@ from csms.services.chargers import ChargingService
 from csms.services.housekeeping import Housekeeping
 from csms.services.remote import RemoteControl
 from csms.services.sessions import SessionService
+from csms.settings import CSMS
 
 TITLE = "chargepark charging (CSMS)"
 
@@ -41,13 +42,14 @@ Job = Callable[[], Awaitable[object]]
 
 def build(ctx: ServiceContext) -> ServiceParts:
     settings = ctx.settings
+    own = CSMS.of(settings)
     service = ChargingService(
-        ctx.units_of_work(CsmsUnitOfWork), ctx.clock, unknown_policy=settings.ocpp_unknown
+        ctx.units_of_work(CsmsUnitOfWork), ctx.clock, unknown_policy=own.ocpp_unknown
     )
     # This node's sockets in memory; shared with the other csms nodes through the database
     # (one write per connect and disconnect), so any node can route a command or say whether
     # a charger is connected.
-    node_timeout = timedelta(seconds=settings.csms_node_timeout_sec)
+    node_timeout = timedelta(seconds=own.node_timeout_sec)
     presence_table = PresenceTable(
         ctx.db,
         settings.node_id,
@@ -117,9 +119,9 @@ def _housekeeping(
         heartbeat_and_sweep,
     ]
     rounds = [15.0, node_timeout.total_seconds() / 4]
-    settings = ctx.settings
-    if settings.ocpp_silence_timeout_sec:
-        silence = timedelta(seconds=settings.ocpp_silence_timeout_sec)
+    own = CSMS.of(ctx.settings)
+    if own.ocpp_silence_timeout_sec:
+        silence = timedelta(seconds=own.ocpp_silence_timeout_sec)
         jobs.append(lambda: ocpp.close_silent(silence))
         rounds.append(silence.total_seconds() / 4)
     return Housekeeping(jobs, every_sec=min(rounds))
@@ -156,7 +158,10 @@ def _ocpp_server(
             auth.service_client_secret,
         )
     authorizer = Authorizer(
-        SqlIdTokenCache(ctx.db), ctx.clock, accounts, offline_policy=settings.ocpp_offline_auth
+        SqlIdTokenCache(ctx.db),
+        ctx.clock,
+        accounts,
+        offline_policy=CSMS.of(settings).ocpp_offline_auth,
     )
     ocpp = OcppServer(
         settings.host,

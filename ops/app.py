@@ -19,6 +19,7 @@ from ops.consumers import build_consumer
 from ops.kpis import KpiPublisher
 from ops.services.alerts import AlertService
 from ops.services.capacity import LotCapacities
+from ops.settings import OPS
 from ops.store import kernel, metadata
 from ops.worker import AlertWorker
 
@@ -26,7 +27,7 @@ TITLE = "chargepark ops"
 
 
 def build(ctx: ServiceContext) -> ServiceParts:
-    settings = ctx.settings.ops
+    settings = OPS.of(ctx.settings)
     units = ctx.units_of_work(SqlOpsUnitOfWork)
     queries = OpsQueries(ctx.db, ctx.clock)
     alerts = AlertService(

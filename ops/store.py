@@ -13,7 +13,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -24,14 +23,14 @@ from sqlalchemy import (
     text,
 )
 
+from chargepark.db.columns import BIG_ID as _BigId
+from chargepark.db.columns import UTC_TIMESTAMP as _TS
 from chargepark.db.metadata import service_metadata
 from chargepark.db.tables import kernel_tables
 
 metadata = service_metadata()
 kernel = kernel_tables(metadata)
 
-_TS = DateTime(timezone=True)
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # A vehicle's stay in a slot: VehicleParked's ts is VehicleLeft's arrived_at, so both events of
 # a stay meet on one row whichever arrives first. left_at null: still parked.

@@ -6,7 +6,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -15,14 +14,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from chargepark.db.columns import BIG_ID as _BigId
+from chargepark.db.columns import UTC_TIMESTAMP as _TS
 from chargepark.db.metadata import service_metadata
 from chargepark.db.tables import kernel_tables
 
 metadata = service_metadata()
 kernel = kernel_tables(metadata)
 
-_TS = DateTime(timezone=True)
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 lots = Table(
     "lots",

@@ -41,9 +41,9 @@ async def run_demo(
     keep: bool = False,
     out: Callable[[str], None] | None = None,
 ) -> int:
-    from chargepark.config import SERVICES, load_settings
     from chargepark.logging import configure_logging
-    from chargepark.runtime import Platform
+    from chargepark.platform.config import SERVICES, load_settings
+    from chargepark.platform.runtime import Platform
 
     def say(line: str = "") -> None:
         (out or (lambda s: print(s, flush=True)))(line)
@@ -51,7 +51,8 @@ async def run_demo(
     began = time.monotonic()
     secret = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="chargepark-demo-") as data_dir:
-        settings = load_settings(_environment(data_dir, secret))
+        env = _environment(data_dir, secret)
+        settings = load_settings(env)
         configure_logging(settings.log_level, settings.log_format)
         logging.getLogger("ocpp").setLevel(logging.CRITICAL)
         platform = Platform(settings, SERVICES)
@@ -60,7 +61,9 @@ async def run_demo(
         await platform.start()
         base = platform.base_url
         ocpp = f"ws://{settings.host}:{settings.ocpp_port}{settings.ocpp_path}"
-        provider = "Stripe" if settings.stripe.api_key else "the local payment provider"
+        provider = (
+            "Stripe" if env.get("CHARGEPARK_STRIPE_API_KEY") else "the local payment provider"
+        )
         say(f"  REST {base}   OCPP {ocpp}/{{charge_point_id}}   payments: {provider}")
         try:
             scenario = load(builtin("single-visit")).with_version(version)

@@ -6,7 +6,7 @@ verify is answered 400 (problem+json) before anything else happens.
 
 Wiring: `webhook_routes(get_service, get_secret)` builds the route table; by default the
 service is `app[PAYMENT_EVENTS]` and the secret `app[WEBHOOK_SECRET]`, else the service
-context's `settings.stripe.webhook_secret` (CHARGEPARK_STRIPE_WEBHOOK_SECRET). `routes` is the
+context's `STRIPE.of(settings).webhook_secret` (CHARGEPARK_STRIPE_WEBHOOK_SECRET). `routes` is the
 table built with those defaults.
 
 Stripe delivers at least once and resends anything not answered 2xx, so the service's
@@ -27,6 +27,7 @@ from billing.payments.stripe_webhook import (
     WebhookError,
     parse_event,
 )
+from billing.settings import STRIPE
 from chargepark.auth import public
 from chargepark.http.app import CONTEXT
 from chargepark.http.openapi import operation
@@ -60,8 +61,7 @@ def secret_from_app(request: web.Request) -> str | None:
     if secret:
         return secret
     ctx = request.app.get(CONTEXT)
-    stripe_settings = getattr(getattr(ctx, "settings", None), "stripe", None)
-    return getattr(stripe_settings, "webhook_secret", None)
+    return STRIPE.of(ctx.settings).webhook_secret if ctx is not None else None
 
 
 def webhook_routes(

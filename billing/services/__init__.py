@@ -12,8 +12,8 @@ from billing.ports import BillingUnitOfWork, PaymentProvider
 from billing.services.invoicing import Invoicing, UnknownVisit
 from billing.services.payments import Payments, UnknownProviderInvoice
 from billing.services.tariffs import TariffFields, Tariffs
+from billing.settings import BillingSettings
 from chargepark.clock import Clock
-from chargepark.config import BillingSettings
 
 __all__ = ["BillingService", "TariffFields", "UnknownProviderInvoice", "UnknownVisit"]
 

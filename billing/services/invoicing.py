@@ -21,9 +21,9 @@ from billing.domain.tariff import tariff_chooser
 from billing.domain.visits import SessionFact, is_due, price_visit
 from billing.ports import OPEN, BillingUnitOfWork, StoredVisit
 from billing.services.visits import customer_of
+from billing.settings import BillingSettings
 from chargepark import tracing
 from chargepark.clock import Clock
-from chargepark.config import BillingSettings
 from chargepark.errors import NotFound
 
 log = logging.getLogger(__name__)

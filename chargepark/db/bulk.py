@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _MAX_PLANS = 256
 _plans: dict[tuple[Executable, tuple[str, ...]], tuple[str, tuple[str, ...]] | None] = {}
@@ -39,8 +40,15 @@ async def executemany(
             await conn.execute(statement, same)
             continue
         sql, order = plan
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.executemany(sql, [tuple(row[k] for k in order) for row in same])
+        driver = await _driver(conn)
+        await driver.executemany(sql, [tuple(row[k] for k in order) for row in same])
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under `conn` (an open connection always has one)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
 
 
 async def is_closed(conn: AsyncConnection) -> bool:
@@ -49,7 +57,7 @@ async def is_closed(conn: AsyncConnection) -> bool:
     if conn.invalidated:
         return True
     try:
-        return bool((await conn.get_raw_connection()).driver_connection.is_closed())
+        return bool((await _driver(conn)).is_closed())
     except DBAPIError:
         return True
 
@@ -59,7 +67,8 @@ async def live_connection(engine: AsyncEngine) -> AsyncConnection:
     ping is a round trip), whose socket is not known closed. One the server closed meanwhile
     (a restart, an idle timeout) is dropped and another taken; otherwise SQLAlchemy, which does
     not see statements sent past it, would hand it out again and again. The caller closes it."""
-    for _ in range(engine.pool.size() + 8):
+    # The writers' pool is a QueuePool (AsyncAdaptedQueuePool): the base Pool has no size().
+    for _ in range(engine.pool.size() + 8):  # type: ignore[attr-defined]
         conn = await engine.connect()
         if not await is_closed(conn):
             return conn
@@ -74,7 +83,7 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncCon
     statements sent past SQLAlchemy."""
     conn = await live_connection(engine)
     try:
-        raw = (await conn.get_raw_connection()).driver_connection
+        raw = await _driver(conn)
         try:
             yield conn, raw
         except BaseException as exc:
@@ -199,7 +208,11 @@ def _driver_plan(
     cache_key = (statement, keys)
     if cache_key in _plans:
         return _plans[cache_key]
-    compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys), for_executemany=True)
+    clause = cast(ClauseElement, statement)  # an insert or update: it compiles
+    compiled = cast(  # what a statement compiles to (the DDL compiler is the other kind)
+        SQLCompiler,
+        clause.compile(dialect=conn.dialect, column_keys=list(keys), for_executemany=True),
+    )
     order = tuple(compiled.positiontup or ())
     usable = set(order) <= set(keys) and not any(
         compiled._bind_processors.get(name) for name in order

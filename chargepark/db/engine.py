@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from chargepark import tracing
 from chargepark.db.driver_pool import DriverPool
+from chargepark.db.tracing import trace_statements
 
 MAX_CONNECTIONS = 60  # to one service's PostgreSQL database, per process
 
@@ -79,7 +80,7 @@ class Database:
                 pool_pre_ping=False,
             )
             if tracing.enabled:
-                tracing.trace_statements(self._writer.sync_engine, "postgresql")
+                trace_statements(self._writer.sync_engine, "postgresql")
         return self._writer
 
     @property
@@ -116,7 +117,7 @@ def create_engine(url: str, *, echo: bool = False, pools: PoolSizes | None = Non
             pool_pre_ping=True,
         )
     if tracing.enabled:  # decided when the engine is made: nothing per statement when off
-        tracing.trace_statements(engine.sync_engine, engine.dialect.name)
+        trace_statements(engine.sync_engine, engine.dialect.name)
     return engine
 
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -23,8 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a long-lived log.
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
+from chargepark.db.columns import BIG_ID, UTC_TIMESTAMP
 
 
 @dataclass(frozen=True)
@@ -39,12 +36,12 @@ def kernel_tables(metadata: MetaData) -> KernelTables:
     outbox = Table(
         "outbox",
         metadata,
-        Column("id", _BigId, primary_key=True, autoincrement=True),
+        Column("id", BIG_ID, primary_key=True, autoincrement=True),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("event_type", String(64), nullable=False),
         Column("payload", Text, nullable=False),  # serialized once, published as is
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("sent_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UTC_TIMESTAMP, nullable=False),
+        Column("sent_at", UTC_TIMESTAMP, nullable=True),
         Column("attempts", Integer, nullable=False, default=0),
         Column("last_error", Text, nullable=True),
     )
@@ -56,19 +53,19 @@ def kernel_tables(metadata: MetaData) -> KernelTables:
         Column("event_id", String(36), primary_key=True),
         Column("event_type", String(64), nullable=False),
         Column("outcome", String(16), nullable=False),  # applied | rejected
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UTC_TIMESTAMP, nullable=False),
     )
     dead_letters = Table(
         "dead_letters",
         metadata,
-        Column("id", _BigId, primary_key=True, autoincrement=True),
+        Column("id", BIG_ID, primary_key=True, autoincrement=True),
         Column("consumer", String(64), nullable=False),
         Column("event_id", String(36), nullable=False),
         Column("event_type", String(64), nullable=False),
         Column("payload", Text, nullable=False),
         Column("error", Text, nullable=False),
         Column("attempts", Integer, nullable=False),
-        Column("failed_at", DateTime(timezone=True), nullable=False),
+        Column("failed_at", UTC_TIMESTAMP, nullable=False),
     )
     event_retries = Table(
         "event_retries",
@@ -80,8 +77,8 @@ def kernel_tables(metadata: MetaData) -> KernelTables:
         Column("failure", String(16), nullable=False),  # deterministic | transient
         Column("error", Text, nullable=False),
         Column("attempts", Integer, nullable=False),  # deliveries so far, the first ones included
-        Column("deferred_at", DateTime(timezone=True), nullable=False),
-        Column("next_at", DateTime(timezone=True), nullable=False),
+        Column("deferred_at", UTC_TIMESTAMP, nullable=False),
+        Column("next_at", UTC_TIMESTAMP, nullable=False),
     )
     Index("ix_event_retries_due", event_retries.c.consumer, event_retries.c.next_at)
     return KernelTables(

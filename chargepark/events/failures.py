@@ -3,14 +3,17 @@
 A deterministic failure fails again on the same event whatever the wait: a value the database
 cannot store (OverflowError from SQLite, SQLSTATE class 22 "data exception" from PostgreSQL, e.g.
 numeric out of range or an integer beyond int64), a constraint the event breaks (class 23), a
-statement the code got wrong (class 42), or a handler's own ValueError, TypeError, KeyError.
+statement the code got wrong (class 42), a handler's own ValueError, TypeError, KeyError, or a
+ProgrammingError (chargepark.errors: a bug of ours, such as an event we produce that breaks its
+schema). A ProgrammingError is never a business "rejected": it is retried and set aside.
 Retrying it soon is pointless; it gets few quick tries (a unique violation may be a race lost to
 a concurrent writer) and then waits in the retry store.
 
 Anything else is transient until shown otherwise: a lost connection, a database that is down or
 locked, a deadlock or serialization failure (class 40), a lock or statement timeout (55, 57), an
-outage of a service the handler calls. It is retried longer. Either way the event is set aside
-within the same bounded time; the kind only decides how often and how long it is tried again.
+outage of a service the handler calls (an Unavailable, whatever its cause). It is retried
+longer. Either way the event is set aside within the same bounded time; the kind only decides
+how often and how long it is tried again.
 
 Exceptions are matched by class and by SQLSTATE, never by message text. A driver's error is
 wrapped (SQLAlchemy's DBAPIError around the driver's, around e.g. a builtin OverflowError), so
@@ -27,6 +30,7 @@ from typing import Literal
 
 from sqlalchemy import exc as sa_exc
 
+from chargepark.errors import ProgrammingError, Unavailable
 from chargepark.events.bus import backoff_delay
 
 Failure = Literal["deterministic", "transient"]
@@ -41,6 +45,7 @@ TRANSIENT: Failure = "transient"
 _DETERMINISTIC_SQLSTATE_CLASSES = frozenset({"21", "22", "23", "2B", "42", "0A", "44"})
 
 _DETERMINISTIC_TYPES: tuple[type[BaseException], ...] = (
+    ProgrammingError,  # a bug of ours: SchemaViolation among them
     ArithmeticError,  # OverflowError (SQLite's "int too large"), decimal.InvalidOperation
     ValueError,
     TypeError,
@@ -51,6 +56,7 @@ _DETERMINISTIC_TYPES: tuple[type[BaseException], ...] = (
     sa_exc.ProgrammingError,
 )
 _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+    Unavailable,  # a charger or another service failed or did not answer
     OSError,  # ConnectionError, TimeoutError among them
     sa_exc.OperationalError,  # SQLite's "database is locked", a connection refused
     sa_exc.DisconnectionError,

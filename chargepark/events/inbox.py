@@ -1,7 +1,9 @@
 """Idempotent consumers: the effect of an event and its inbox row commit together.
 
 A redelivered event finds its inbox row and is acknowledged without a second effect. A
-DomainError from a handler is a business "no": recorded as rejected and acknowledged. An event
+DomainError from a handler is a business "no": recorded as rejected and acknowledged. A
+ProgrammingError (a SchemaViolation among them) is a bug, not a "no": it fails like any other
+error below, so the event is retried and set aside, never lost as "rejected". An event
 of a schema version the consumer does not declare (`reads`, chargepark.events.contracts) is kept
 in dead_letters at once.
 
@@ -32,10 +34,10 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from prometheus_client import Counter
-from sqlalchemy import Row, Table, delete, insert, select, update
+from sqlalchemy import CursorResult, Row, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chargepark import tracing
@@ -233,14 +235,17 @@ class Consumer(Generic[U]):
         t = self.retries
         async with self.uow() as uow:
             claimed_until = uow.clock.now() + timedelta(seconds=self.policy.claim_sec)
-            result = await uow.session.execute(
-                update(t)
-                .where(
-                    t.c.consumer == row.consumer,
-                    t.c.event_id == row.event_id,
-                    t.c.next_at == row.next_at,
-                )
-                .values(next_at=claimed_until)
+            result = cast(  # an UPDATE's result is a CursorResult: it has the rowcount
+                CursorResult[Any],
+                await uow.session.execute(
+                    update(t)
+                    .where(
+                        t.c.consumer == row.consumer,
+                        t.c.event_id == row.event_id,
+                        t.c.next_at == row.next_at,
+                    )
+                    .values(next_at=claimed_until)
+                ),
             )
             await uow.commit()
         return bool(result.rowcount)

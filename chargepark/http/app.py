@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from chargepark import __version__, tracing
 from chargepark.auth import auth_middleware, public
@@ -28,7 +29,7 @@ TITLE = web.AppKey("title", str)
 
 
 def make_service_app(ctx: ServiceContext, title: str) -> web.Application:
-    middlewares = [
+    middlewares: list[Middleware] = [
         correlation_middleware,
         metrics_middleware(ctx.name),
         problem_middleware,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from chargepark.http.problem import Handler
@@ -42,7 +43,7 @@ def add_scrape_hook(app: web.Application, hook: ScrapeHook) -> None:
     app.setdefault(SCRAPE_HOOKS, []).append(hook)
 
 
-def metrics_middleware(service: str) -> object:
+def metrics_middleware(service: str) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()

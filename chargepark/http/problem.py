@@ -12,7 +12,7 @@ import asyncpg
 import sqlalchemy.exc
 from aiohttp import web
 
-from chargepark.errors import DomainError
+from chargepark.errors import DomainError, ProgrammingError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,19 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem(exc.status, detail or _default_detail(exc, request), headers=headers)
     except DomainError as exc:
         return problem(exc.status, exc.detail or None, kind=exc.kind, **getattr(exc, "extra", {}))
+    except Unavailable as exc:
+        # An outside party (a charger, another service) failed or did not answer: its own
+        # status (502, 503, 504), not the caller's fault.
+        log.warning(
+            "an outside party is unavailable",
+            extra={"method": request.method, "path": request.path, "error": _brief(exc)},
+        )
+        retry = {"Retry-After": "1"} if exc.status == 503 else None
+        return problem(exc.status, exc.detail or None, kind=exc.kind, headers=retry)
+    except ProgrammingError:
+        # A bug of ours (an event we produce that breaks its schema): never the caller's fault.
+        log.exception("programming error", extra={"method": request.method, "path": request.path})
+        return problem(500, "An internal error occurred; it has been logged.")
     except Exception as exc:
         if not out_of_reach(exc):
             # Never a traceback to the client; the log has it with the correlation id.

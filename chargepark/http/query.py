@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from chargepark.clock import NotATime, parse_utc
 from chargepark.errors import Invalid
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
@@ -46,14 +47,12 @@ def query_int(
 
 
 def parse_time(raw: str, name: str) -> datetime:
-    """An ISO-8601 timestamp with its UTC offset (`Z` or `+hh:mm`), as UTC."""
+    """An ISO-8601 timestamp with its UTC offset (`Z` or `+hh:mm`), as UTC (read by
+    chargepark.clock.parse_utc); a 422 naming the parameter otherwise."""
     try:
-        ts = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(f"{name} {raw[:64]!r} is not an ISO-8601 timestamp") from None
-    if ts.tzinfo is None:
-        raise Invalid(f"{name} {raw[:64]!r} has no UTC offset (add Z or +hh:mm)")
-    return ts.astimezone(UTC)
+        return parse_utc(raw)
+    except NotATime as exc:
+        raise Invalid(f"{name} {exc}") from None
 
 
 def query_time(request: web.Request, name: str) -> datetime | None:

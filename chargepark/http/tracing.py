@@ -8,6 +8,7 @@ another service (chargepark.http.client injects the header) continues that servi
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from opentelemetry.trace import SpanKind
 
 from chargepark import tracing
@@ -15,7 +16,7 @@ from chargepark.http.metrics import route_of
 from chargepark.http.problem import Handler
 
 
-def tracing_middleware(service: str) -> object:
+def tracing_middleware(service: str) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = route_of(request)

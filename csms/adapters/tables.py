@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -16,14 +15,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from chargepark.db.columns import BIG_ID as _BigId
+from chargepark.db.columns import UTC_TIMESTAMP as _TS
 from chargepark.db.metadata import service_metadata
 from chargepark.db.tables import kernel_tables
 
 metadata = service_metadata()
 kernel = kernel_tables(metadata)
 
-_TS = DateTime(timezone=True)
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 chargers = Table(
     "chargers",

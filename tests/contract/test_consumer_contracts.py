@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from chargepark.config import SERVICES, load_settings
 from chargepark.events.contracts import ENVELOPE, Reads
 from chargepark.events.inbox import Consumer
-from chargepark.runtime import Platform
+from chargepark.platform.config import SERVICES, load_settings
+from chargepark.platform.runtime import Platform
 from simulators.rest import PlatformClient
 from simulators.scenario.model import builtin, load
 from simulators.scenario.runner import ScenarioRunner

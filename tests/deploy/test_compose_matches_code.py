@@ -23,15 +23,9 @@ from typing import Any
 import pytest
 import yaml
 
-from chargepark.cli import build_parser
-from chargepark.config import (
-    KNOWN_ENV_VARS,
-    MOUNT_PREFIXES,
-    SERVICES,
-    Settings,
-    load_settings,
-    service_database_env,
-)
+from chargepark.config import Settings, service_database_env
+from chargepark.platform.cli import build_parser
+from chargepark.platform.config import KNOWN_ENV_VARS, MOUNT_PREFIXES, SERVICES, load_settings
 from tests.support.gateway import placeholders as gateway_placeholders
 from tests.support.gateway import render as render_gateway
 from tests.support.services import in_ci
@@ -352,7 +346,7 @@ def _service_routes(tmp_path: Path) -> dict[str, list[tuple[str, str, bool]]]:
     from chargepark.db.engine import Database
     from chargepark.events.inprocess import InProcessBus
     from chargepark.events.outbox import OutboxRelay
-    from chargepark.runtime import definition_of
+    from chargepark.platform.runtime import definition_of
     from chargepark.service import ServiceContext
 
     async def build() -> dict[str, list[tuple[str, str, bool]]]:

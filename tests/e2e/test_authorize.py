@@ -17,8 +17,8 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import ChargePoint as Client201
 from ocpp.v201 import call as call201
 
-from chargepark.config import SERVICES, load_settings
-from chargepark.runtime import Platform
+from chargepark.platform.config import SERVICES, load_settings
+from chargepark.platform.runtime import Platform
 from tests.support.procs import free_port
 
 BOOTSTRAP = {

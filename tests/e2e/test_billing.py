@@ -21,11 +21,11 @@ from ocpp.v16 import call as call16
 
 from chargepark.auth import StaticJwks, TokenVerifier
 from chargepark.clock import isoformat_utc
-from chargepark.config import SERVICES, load_settings
 from chargepark.events.envelope import envelope
 from chargepark.events.inprocess import InProcessBus
 from chargepark.events.registry import validate_event
-from chargepark.runtime import Platform
+from chargepark.platform.config import SERVICES, load_settings
+from chargepark.platform.runtime import Platform
 from tests.e2e.test_chargers import Charger, boot16
 from tests.support.procs import free_port
 from tests.support.tokens import TokenIssuer

@@ -22,9 +22,9 @@ from ocpp.v16 import ChargePoint as Client16
 from ocpp.v16 import call as call16
 
 from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.config import SERVICES, load_settings
 from chargepark.events.inprocess import InProcessBus
-from chargepark.runtime import Platform
+from chargepark.platform.config import SERVICES, load_settings
+from chargepark.platform.runtime import Platform
 from tests.e2e.test_billing import LOT, Site, call, ts
 from tests.e2e.test_chargers import Charger, boot16
 from tests.support.fake_stripe import FakeStripe, sign

@@ -16,9 +16,9 @@ from ocpp.v201 import ChargePoint as Client201
 from ocpp.v201 import call as call201
 
 from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.config import load_settings
 from chargepark.events.inprocess import InProcessBus
-from chargepark.runtime import Platform
+from chargepark.platform.config import load_settings
+from chargepark.platform.runtime import Platform
 from tests.support.procs import free_port
 from tests.support.tokens import TokenIssuer
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chargepark.config import MOUNT_PREFIXES, SERVICES
+from chargepark.platform.config import MOUNT_PREFIXES, SERVICES
 from tests.support.procs import CHARGEPARK, clean_env, free_port, wait_http
 
 # name: (request with {path}, expected status). Each is something aiohttp's parser rejects.

@@ -18,9 +18,9 @@ from ocpp.v16 import ChargePoint
 from ocpp.v16 import call as call16
 
 from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.config import load_settings
 from chargepark.events.inprocess import InProcessBus
-from chargepark.runtime import Platform
+from chargepark.platform.config import load_settings
+from chargepark.platform.runtime import Platform
 from tests.e2e.test_chargers import Charger, boot16
 from tests.support.procs import free_port
 from tests.support.tokens import TokenIssuer

@@ -16,11 +16,11 @@ import aiohttp
 import pytest
 
 from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.config import SERVICES, load_settings
 from chargepark.events.envelope import envelope
 from chargepark.events.inprocess import InProcessBus
 from chargepark.events.registry import validate_event
-from chargepark.runtime import Platform
+from chargepark.platform.config import SERVICES, load_settings
+from chargepark.platform.runtime import Platform
 from tests.support.procs import free_port
 from tests.support.services import (
     create_pg_database,

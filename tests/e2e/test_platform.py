@@ -18,8 +18,8 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import ChargePoint as Client201
 from ocpp.v201 import call as call201
 
-from chargepark.config import MOUNT_PREFIXES, SERVICES, load_settings
-from chargepark.runtime import Platform
+from chargepark.platform.config import MOUNT_PREFIXES, SERVICES, load_settings
+from chargepark.platform.runtime import Platform
 from tests.support.procs import CHARGEPARK, clean_env, free_port, wait_http
 from tests.support.services import (
     NATS_URL,

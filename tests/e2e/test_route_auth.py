@@ -15,8 +15,8 @@ import pytest
 from accounts.app import client_store
 from accounts.identity.scopes import ALL_SCOPES
 from chargepark.auth import PUBLIC_ATTR, SCOPE_ATTR
-from chargepark.config import MOUNT_PREFIXES, SERVICES, load_settings
-from chargepark.runtime import Platform
+from chargepark.platform.config import MOUNT_PREFIXES, SERVICES, load_settings
+from chargepark.platform.runtime import Platform
 from tests.support.procs import free_port
 
 BOOTSTRAP = {

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from chargepark.config import SERVICES, load_settings
-from chargepark.runtime import Platform
+from chargepark.platform.config import SERVICES, load_settings
+from chargepark.platform.runtime import Platform
 from simulators.chargepoint import ChargePointSimulator, ChargerConfig, Vehicle
 from simulators.clock import SimClock
 from simulators.rest import PlatformClient

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chargepark.cli import main
+from chargepark.platform.cli import main
 
 BAD = [
     ["sim", "charger", "--id", "CP-1", "--ocpp", "1.5"],

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import aiohttp
 import pytest
 
-from chargepark.config import MOUNT_PREFIXES
+from chargepark.platform.config import MOUNT_PREFIXES
 from tests.support.procs import CHARGEPARK, clean_env, free_port
 
 CLIENT = ("sim-outage", "sim-outage-secret-0123456789")

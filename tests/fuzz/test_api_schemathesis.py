@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from chargepark.config import MOUNT_PREFIXES, SERVICES
+from chargepark.platform.config import MOUNT_PREFIXES, SERVICES
 from tests.support.procs import CHARGEPARK, clean_env, free_port, wait_http
 
 FULL = os.environ.get("TEST_CHAOS") == "full"

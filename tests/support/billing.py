@@ -22,9 +22,9 @@ from billing.payments.port import (
     ProviderUnavailable,
 )
 from billing.services import BillingService
+from billing.settings import BillingSettings
 from billing.store import kernel
 from chargepark.clock import isoformat_utc
-from chargepark.config import BillingSettings
 from chargepark.db import migrate
 from chargepark.db.engine import Database
 from chargepark.events.envelope import envelope

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from chargepark.auth import StaticJwks, TokenVerifier
 from chargepark.clock import isoformat_utc
-from chargepark.config import OpsSettings, Settings
+from chargepark.config import Settings
 from chargepark.db import migrate
 from chargepark.db.engine import Database
 from chargepark.events.envelope import envelope
@@ -23,6 +23,7 @@ from ops import api
 from ops.adapters.queries import OpsQueries
 from ops.app import build
 from ops.services.alerts import AlertService
+from ops.settings import OPS, OpsSettings
 from ops.store import kernel
 from tests.conftest import T0, FixedClock
 from tests.support.tokens import TokenIssuer
@@ -63,7 +64,9 @@ async def build_ops(db: Database, clock: FixedClock, webhook_url: str | None = N
     await migrate.upgrade("ops", db)
     issuer = TokenIssuer()
     bus = InProcessBus()
-    settings = Settings(ops=OpsSettings(alert_webhook_url=webhook_url, webhook_max_attempts=5))
+    settings = Settings().with_section(
+        OPS, OpsSettings(alert_webhook_url=webhook_url, webhook_max_attempts=5)
+    )
     ctx = ServiceContext(
         name="ops",
         settings=settings,

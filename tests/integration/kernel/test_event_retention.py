@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import insert, select
 
 from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.config import load_settings
 from chargepark.errors import ConfigError
 from chargepark.events.inprocess import InProcessBus
 from chargepark.events.retention import EventRetention
-from chargepark.runtime import Platform
+from chargepark.platform.config import load_settings
+from chargepark.platform.runtime import Platform
 from tests.integration.kernel.test_outbox_inbox import SwitchableBus, wired
 from tests.support import notes as n
 from tests.support.procs import free_port

@@ -7,9 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from chargepark.config import SERVICES
 from chargepark.db import migrate
-from chargepark.runtime import definition_of
+from chargepark.platform.config import SERVICES
+from chargepark.platform.runtime import definition_of
 
 
 async def table_names(db) -> set[str]:

@@ -359,6 +359,32 @@ async def test_a_set_aside_event_the_transport_delivers_again_is_applied_once(an
     assert await service.count(n.kernel.event_retries) == 0
 
 
+async def test_a_schema_violation_in_a_handler_is_retried_then_set_aside_not_rejected(
+    any_db, clock
+):
+    """A handler whose own event breaks its schema is a bug of ours: the event is retried like
+    any deterministic failure and set aside in the retry store, never acknowledged as
+    "rejected" (its effect would be lost)."""
+    service, _, _ = await wired(any_db, InProcessBus(), clock)
+    calls: list[int] = []
+
+    async def emits_a_bad_event(event: dict[str, Any], uow) -> None:
+        calls.append(1)
+        uow.emit(n.parked("AB999", clock) | {"kind": "TRUCK"})
+
+    consumer = notes_consumer(service, emits_a_bad_event)
+    event = n.parked("AB123", clock)
+    with pytest.raises(SchemaViolation):
+        await consumer.deliver(dict(event), 1)  # back to the transport, retried
+    await consumer.deliver(dict(event), 2)  # deterministic: set aside after two tries
+    assert len(calls) == 2
+    assert await service.count(n.kernel.inbox) == 0  # not recorded as "rejected"
+    async with any_db.engine.connect() as conn:
+        row = (await conn.execute(select(n.kernel.event_retries))).one()
+    assert row.failure == "deterministic" and row.error.startswith("SchemaViolation: VehicleParked")
+    assert await service.count(n.kernel.outbox) == 0
+
+
 async def test_processes_sharing_a_database_try_a_set_aside_event_once(any_db, clock):
     service, _, _ = await wired(any_db, InProcessBus(), clock)
     calls: list[str] = []

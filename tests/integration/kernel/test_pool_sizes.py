@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from chargepark.config import load_settings
 from chargepark.db.engine import MAX_CONNECTIONS, Database, PoolSizes
 from chargepark.errors import ConfigError
+from chargepark.platform.config import load_settings
 
 pytestmark = pytest.mark.postgres
 

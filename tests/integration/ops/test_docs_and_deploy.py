@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import REGISTRY
 
-from chargepark.config import SERVICES
+from chargepark.platform.config import SERVICES
 from ops.api import KPIS
 from ops.kpis import OpsCollector
 

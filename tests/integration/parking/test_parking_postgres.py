@@ -17,10 +17,10 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 
 from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.config import load_settings
 from chargepark.db import migrate
 from chargepark.errors import DomainError
-from chargepark.runtime import Platform
+from chargepark.platform.config import load_settings
+from chargepark.platform.runtime import Platform
 from parking.domain import Fuel, VehicleKind
 from parking.repository import SqlParkingUnitOfWork
 from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle

@@ -17,8 +17,8 @@ from billing.domain.tariff import Tariff
 from billing.domain.visits import SessionFact, StayFact, StayKey, Visit
 from billing.ports import INVOICED, OPEN, StoredSession, StoredVisit
 from billing.services import BillingService
+from billing.settings import BillingSettings
 from chargepark.clock import Clock
-from chargepark.config import BillingSettings
 from chargepark.errors import Conflict
 from chargepark.events.envelope import DomainEvent, envelope_of
 from chargepark.events.registry import validate_event

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chargepark.config import KNOWN_ENV_VARS, SERVICES, load_settings
 from chargepark.errors import ConfigError
+from chargepark.platform.config import KNOWN_ENV_VARS, SERVICES, load_settings
 
 
 def test_defaults_run_embedded_on_sqlite_files_in_the_data_dir(tmp_path):

@@ -8,6 +8,13 @@ import sqlite3
 import pytest
 from sqlalchemy import exc as sa_exc
 
+from chargepark.errors import (
+    ProgrammingError,
+    SchemaViolation,
+    Unavailable,
+    UpstreamFailed,
+    UpstreamTimeout,
+)
 from chargepark.events.failures import DETERMINISTIC, TRANSIENT, failure_kind
 
 
@@ -42,6 +49,9 @@ def caused_by(outer: BaseException, cause: BaseException) -> BaseException:
         wrapped(caused_by(DriverError("22000"), OverflowError("value out of int64 range"))),
         wrapped(DriverError("23505")),  # a unique violation other than the inbox's
         wrapped(DriverError("42703")),  # undefined column: the code is wrong
+        SchemaViolation("ChargingStopped: 'energy_wh' is a required property"),
+        ProgrammingError("a bug of ours"),
+        caused_by(ProgrammingError("a bug of ours"), ConnectionResetError()),  # outermost decides
     ],
     ids=repr,
 )
@@ -62,6 +72,9 @@ def test_a_fault_in_the_data_or_the_code_is_deterministic(error):
         wrapped(DriverError("08006")),  # connection failure
         sa_exc.DBAPIError("SELECT 1", {}, ValueError("closed"), connection_invalidated=True),
         RuntimeError("nobody knows"),  # unclassified: retried the longer way
+        Unavailable("accounts did not answer"),
+        caused_by(UpstreamFailed("CALLERROR InternalError"), ValueError("bad frame")),
+        UpstreamTimeout("the charger did not answer in 30 s"),
     ],
     ids=repr,
 )

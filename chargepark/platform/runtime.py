@@ -19,7 +19,7 @@ from aiohttp import web
 
 from chargepark.auth import RemoteJwks, TokenVerifier
 from chargepark.clock import Clock, SystemClock
-from chargepark.config import MOUNT_PREFIXES, Settings
+from chargepark.config import Settings
 from chargepark.db import migrate
 from chargepark.db.engine import Database
 from chargepark.errors import ConfigError
@@ -33,6 +33,7 @@ from chargepark.http.correlation import correlation_middleware
 from chargepark.http.problem import problem_middleware
 from chargepark.http.server import ProblemAppRunner
 from chargepark.net import bind_error
+from chargepark.platform.config import MOUNT_PREFIXES
 from chargepark.service import ServiceContext, ServiceDefinition, ServiceParts
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from chargepark import __version__, tracing
-from chargepark.config import MOUNT_PREFIXES, SERVICES, Settings, load_settings
+from chargepark.config import Settings
 from chargepark.errors import ConfigError, DomainError
 from chargepark.logging import configure_logging
+from chargepark.platform.config import MOUNT_PREFIXES, SERVICES, load_settings
 
 log = logging.getLogger("chargepark")
 
@@ -68,7 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=_Parser
     )
+    _add_up(sub)
+    _add_serve(sub)
+    _add_migrate(sub)
+    _add_admin(sub)
+    from simulators.cli import add_commands
 
+    add_commands(sub)  # sim charger, sim run, demo
+    return parser
+
+
+# What `add_subparsers` returns (argparse keeps its class private).
+Commands = Any
+
+
+def _add_up(sub: Commands) -> None:
     up = sub.add_parser(
         "up",
         help="run all five services in one process (embedded: SQLite, in-process bus)",
@@ -81,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--ocpp-port", metavar="PORT", help="OCPP port (CHARGEPARK_OCPP_PORT, 9000)")
     _common(up)
 
+
+def _add_serve(sub: Commands) -> None:
     serve = sub.add_parser(
         "serve",
         help="run one service on its own (distributed deployments)",
@@ -111,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(serve)
 
+
+def _add_migrate(sub: Commands) -> None:
     mig = sub.add_parser(
         "migrate",
         help="apply (or roll back) database migrations",
@@ -136,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(mig, http=False)
 
+
+def _add_admin(sub: Commands) -> None:
     clients = sub.add_parser(
         "clients",
         help="manage API clients (operator tools and services)",
@@ -173,10 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
                 help="the accounts database (CHARGEPARK_DATABASE_URL)",
             )
             _common(action, http=False)
-    from simulators.cli import add_commands
-
-    add_commands(sub)  # sim charger, sim run, demo
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -283,7 +300,7 @@ def _run(settings: Settings, services: Sequence[str]) -> int:
 
 async def _serve(settings: Settings, services: Sequence[str]) -> None:
     from chargepark.net import ensure_port_free
-    from chargepark.runtime import Platform
+    from chargepark.platform.runtime import Platform
 
     ensure_port_free("HTTP", settings.host, settings.http_port)
     if "csms" in services:
