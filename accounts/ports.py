@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from accounts.domain import Customer, IdToken, Vehicle
+from chargepark.ports import Transaction
 
 # --- customers, vehicles and id tokens: one unit of work per use case ----------------------
 
@@ -67,7 +67,7 @@ class IdTokenRepository(Protocol):
     async def save(self, id_token: IdToken) -> None: ...
 
 
-class AccountsUnitOfWork(Protocol):
+class AccountsUnitOfWork(Transaction, Protocol):
     @property
     def customers(self) -> CustomerRepository: ...
 
@@ -77,18 +77,7 @@ class AccountsUnitOfWork(Protocol):
     @property
     def id_tokens(self) -> IdTokenRepository: ...
 
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
     def emit(self, event: Any) -> Mapping[str, Any]: ...
-
-    async def commit(self) -> None: ...
 
 
 # --- the issuer's records -------------------------------------------------------------------

@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from billing.domain.invoices import Invoice
 from billing.domain.invoices.views import InvoiceSummary
@@ -17,6 +16,7 @@ from billing.domain.visits import SessionFact, StayFact, StayKey, Visit
 from billing.payments.port import InvoiceToIssue, IssuedInvoice, Payer, PaymentAttempt
 from chargepark.clock import Clock
 from chargepark.events.envelope import DomainEvent
+from chargepark.ports import Transaction
 
 __all__ = [
     "BillingUnitOfWork",
@@ -176,7 +176,7 @@ class CustomerRepository(Protocol):
     async def set_provider_customer_id(self, customer_id: str, pcid: str, at: datetime) -> None: ...
 
 
-class BillingUnitOfWork(Protocol):
+class BillingUnitOfWork(Transaction, Protocol):
     @property
     def clock(self) -> Clock: ...
 
@@ -192,18 +192,7 @@ class BillingUnitOfWork(Protocol):
     @property
     def customers(self) -> CustomerRepository: ...
 
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
     def emit(self, event: DomainEvent) -> Mapping[str, Any]: ...
-
-    async def commit(self) -> None: ...
 
 
 class PaymentProvider(Protocol):

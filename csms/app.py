@@ -23,7 +23,6 @@ from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.session_queries import SessionQueries
 from csms.adapters.tables import charger_notifications, kernel, metadata, meter_samples
 from csms.adapters.telemetry import TelemetryOutbox
-from csms.api.problems import unavailable_middleware
 from csms.consumers import build_consumer
 from csms.ocpp.gateway import OcppGateway
 from csms.ocpp.gateway.local import LocalCommandPort
@@ -60,7 +59,6 @@ def build(ctx: ServiceContext) -> ServiceParts:
     presence = Presence(listener=presence_table)
     whereabouts = Whereabouts(presence, presence_table)
     app = make_service_app(ctx, TITLE)
-    app.middlewares.append(unavailable_middleware)
     app[api.SERVICE] = service
     app[api.PRESENCE] = presence
     app[api.WHEREABOUTS] = whereabouts

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from chargepark.clock import Clock
+from chargepark.ports import Transaction
 from ops.domain import RuleData, RuleSpec
 from ops.domain.alerts import Delivery, Incident, Rule
 from ops.domain.capacity import SlotCount
@@ -104,7 +104,7 @@ class CapacityRepository(Protocol):
     async def replace(self, lot_id: str, counts: list[SlotCount], now: datetime) -> None: ...
 
 
-class OpsUnitOfWork(Protocol):
+class OpsUnitOfWork(Transaction, Protocol):
     @property
     def rules(self) -> RuleRepository: ...
 
@@ -120,19 +120,8 @@ class OpsUnitOfWork(Protocol):
     @property
     def capacities(self) -> CapacityRepository: ...
 
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
     def emit(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
         """Queues an event for the outbox (written at commit) and returns it as it will go."""
-
-    async def commit(self) -> None: ...
 
 
 # --- outside a unit of work (reads on connections of their own) -------------------------------

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
+from chargepark.ports import Transaction
 from parking.domain import Lot, Slot, Stay, Vehicle
 
 
@@ -86,25 +86,14 @@ class ParkLeaveAtOnce(Protocol):
     ) -> Stay | None: ...
 
 
-class ParkingUnitOfWork(Protocol):
+class ParkingUnitOfWork(Transaction, Protocol):
     @property
     def lots(self) -> LotRepository: ...
 
     @property
     def occupancy(self) -> OccupancyRepository: ...
 
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
     def emit(self, event: Any) -> Mapping[str, Any]: ...
-
-    async def commit(self) -> None: ...
 
 
 # --- the EV bays' live view, kept by the consumers ------------------------------------------

@@ -62,13 +62,15 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem(exc.status, exc.detail or None, kind=exc.kind, **getattr(exc, "extra", {}))
     except Unavailable as exc:
         # An outside party (a charger, another service) failed or did not answer: its own
-        # status (502, 503, 504), not the caller's fault.
-        log.warning(
+        # status (502, 503, 504), not the caller's fault. A charger's CALLERROR or silence is
+        # the answer the operator asked for (the command log keeps it): logged at info only.
+        (log.warning if exc.status == 503 else log.info)(
             "an outside party is unavailable",
             extra={"method": request.method, "path": request.path, "error": _brief(exc)},
         )
         retry = {"Retry-After": "1"} if exc.status == 503 else None
-        return problem(exc.status, exc.detail or None, kind=exc.kind, headers=retry)
+        fields = getattr(exc, "extra", {})
+        return problem(exc.status, exc.detail or None, kind=exc.kind, headers=retry, **fields)
     except ProgrammingError:
         # A bug of ours (an event we produce that breaks its schema): never the caller's fault.
         log.exception("programming error", extra={"method": request.method, "path": request.path})

@@ -15,11 +15,11 @@ from ocpp.v16.enums import Action
 
 from chargepark.clock import isoformat_utc
 from chargepark.errors import DomainError
+from csms.domain.authorization import Authorization
 from csms.domain.chargers import BootInfo, Registration
 from csms.ocpp.adapter import Adapter, log, stamped_time
 from csms.ocpp.base import ProtocolEdge
 from csms.ocpp.readings import sample_rows
-from csms.services.authorization import Authorization
 from csms.services.chargers import HEARTBEAT_INTERVAL_SEC, PENDING_RETRY_SEC, ReportStatus
 from csms.services.sessions import SessionEvent, StartSession
 

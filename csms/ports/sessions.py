@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from chargepark.events.envelope import DomainEvent
+from chargepark.ports import Transaction
+from csms.domain.authorization import Authorization
 from csms.domain.sessions import Session, SessionReadings
-from csms.services.authorization import Authorization
 
 # A meter sample as the charger sent it, kept as is (a meter_samples row): the session rules
 # never read one; the store reads the session's energy out of them (`readings`).
@@ -56,22 +56,11 @@ class SessionStore(Protocol):
         here: they are written in group commits)."""
 
 
-class SessionUnitOfWork(Protocol):
+class SessionUnitOfWork(Transaction, Protocol):
     @property
     def sessions(self) -> SessionStore: ...
 
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
     def emit(self, event: DomainEvent | Mapping[str, Any]) -> dict[str, Any]: ...
-
-    async def commit(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Literal
 
 from chargepark.clock import Clock
+from csms.domain.authorization import Authorization
 from csms.domain.sessions import Session
 from csms.ports.sessions import SampleRow, SessionUnitOfWork, TokenAuthority
-from csms.services.authorization import Authorization
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """A charger that failed or stayed silent reaches REST as the same problem+json it always did
 (502 charger-error, 504 charger-timeout, with every field), though it is an Unavailable kind
-and no longer a domain error."""
+and no longer a domain error: the kernel's problem middleware answers it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from aiohttp import web
 
 from chargepark.errors import UpstreamFailed, UpstreamTimeout
 from chargepark.http.problem import problem_middleware
-from csms.api.problems import unavailable_middleware
 from csms.ports.gateway import ChargerFailed, ChargerSilent
 
 
@@ -28,7 +27,7 @@ async def client(aiohttp_client):
     async def quiet(request: web.Request) -> web.Response:
         raise ChargerSilent("", command_id=None, action="Reset")
 
-    app = web.Application(middlewares=[problem_middleware, unavailable_middleware])
+    app = web.Application(middlewares=[problem_middleware])
     app.router.add_post("/failed", failed)
     app.router.add_post("/silent", silent)
     app.router.add_post("/quiet", quiet)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from csms.domain.authorization import Authorization
 from csms.domain.sessions import ENERGY_INTERVAL, ENERGY_REGISTER, Session
-from csms.services.authorization import Authorization
 from csms.services.sessions import SessionEvent, SessionService, StartSession
 from tests.conftest import T0, FixedClock
 from tests.support.fakes.csms.sessions import FakeTokenAuthority, FakeUnits

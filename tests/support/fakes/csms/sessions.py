@@ -13,10 +13,10 @@ from typing import Any, Self
 
 from chargepark.events.envelope import DomainEvent, envelope_of
 from chargepark.events.registry import validate_event
+from csms.domain.authorization import Authorization
 from csms.domain.sessions import ENERGY_INTERVAL, ENERGY_REGISTER, Session, SessionReadings
 from csms.ocpp.readings import session_readings
 from csms.ports.sessions import SampleRow
-from csms.services.authorization import Authorization
 
 
 class DuplicateSession(Exception):
