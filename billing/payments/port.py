@@ -45,7 +45,7 @@ class LineToBill:
     quantity_note: str | None = None  # e.g. "14.300 kWh x 0.39", shown on the invoice
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InvoiceToIssue:
     invoice_id: str  # ours
     currency: str  # ISO 4217, upper case (Stripe wants lower case: the adapter converts)

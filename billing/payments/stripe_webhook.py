@@ -36,7 +36,7 @@ class WebhookError(Exception):
     """The request is not a verified, well-formed Stripe event."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InvoicePaid:
     type: ClassVar[str] = PAID
     event_id: str
@@ -46,7 +46,7 @@ class InvoicePaid:
     currency: str  # lower case, as Stripe writes it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InvoicePaymentFailed:
     type: ClassVar[str] = PAYMENT_FAILED
     event_id: str

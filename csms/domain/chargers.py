@@ -55,7 +55,7 @@ class Connector:
     status_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChargerStatusChanged(DomainEvent):
     name = "ChargerStatusChanged"
     charger_id: str
@@ -137,4 +137,12 @@ def report_status(
     connectors[key] = Connector(evse_id, connector_id, status, error_code, info, at)
     if not changed:
         return None
-    return ChargerStatusChanged(charger_id, evse_id, connector_id, status, error_code, info, at)
+    return ChargerStatusChanged(
+        charger_id=charger_id,
+        evse_id=evse_id,
+        connector_id=connector_id,
+        status=status,
+        error_code=error_code,
+        info=info,
+        ts=at,
+    )

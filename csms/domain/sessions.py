@@ -24,7 +24,7 @@ class UnknownSession(NotFound):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChargingSessionStarted(DomainEvent):
     name = "ChargingSessionStarted"
     session_id: str
@@ -40,7 +40,7 @@ class ChargingSessionStarted(DomainEvent):
     ts: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChargingSessionClosed(DomainEvent):
     name = "ChargingSessionClosed"
     session_id: str
@@ -176,17 +176,17 @@ class Session:
 
     def started(self) -> ChargingSessionStarted:
         return ChargingSessionStarted(
-            self.id,
-            self.charger_id,
-            self.evse_id,
-            self.connector_id,
-            self.id_token,
-            self.customer_id,
-            self.regnum,
-            self.tariff_id,
-            self.started_at,
-            self.meter_start_wh,
-            self.started_at,
+            session_id=self.id,
+            charger_id=self.charger_id,
+            evse_id=self.evse_id,
+            connector_id=self.connector_id,
+            id_token=self.id_token,
+            customer_id=self.customer_id,
+            regnum=self.regnum,
+            tariff_id=self.tariff_id,
+            started_at=self.started_at,
+            meter_start_wh=self.meter_start_wh,
+            ts=self.started_at,
         )
 
     def close(
@@ -211,21 +211,21 @@ class Session:
         self.energy_wh, self.energy_source = energy.wh, energy.source
         self.meter_anomalies = energy.anomalies
         return ChargingSessionClosed(
-            self.id,
-            self.charger_id,
-            self.evse_id,
-            self.connector_id,
-            self.id_token,
-            self.customer_id,
-            self.regnum,
-            self.tariff_id,
-            self.started_at,
-            self.ended_at,
-            int((self.ended_at - self.started_at).total_seconds()),
-            energy.wh,
-            (Decimal(energy.wh) / 1000).quantize(Decimal("0.001")),
-            reason,
-            self.ended_at,
+            session_id=self.id,
+            charger_id=self.charger_id,
+            evse_id=self.evse_id,
+            connector_id=self.connector_id,
+            id_token=self.id_token,
+            customer_id=self.customer_id,
+            regnum=self.regnum,
+            tariff_id=self.tariff_id,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            duration_sec=int((self.ended_at - self.started_at).total_seconds()),
+            energy_wh=energy.wh,
+            kwh=(Decimal(energy.wh) / 1000).quantize(Decimal("0.001")),
+            reason=reason,
+            ts=self.ended_at,
         )
 
     @property

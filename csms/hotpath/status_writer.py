@@ -38,7 +38,7 @@ from csms.domain.chargers import Connector, UnknownCharger, report_status
 States = dict[str, dict[tuple[int, int], Connector]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReportStatus:
     charger_id: str
     evse_id: int

@@ -67,13 +67,13 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         try:
             await self.service.report_status(
                 ReportStatus(
-                    self.id,
-                    evse_id,
-                    connector,
-                    status,
-                    None if error_code == "NoError" else error_code,
-                    detail,
-                    self.charger_time(timestamp),
+                    charger_id=self.id,
+                    evse_id=evse_id,
+                    connector_id=connector,
+                    status=status,
+                    error_code=None if error_code == "NoError" else error_code,
+                    info=detail,
+                    at=self.charger_time(timestamp),
                 )
             )
         except DomainError as exc:  # e.g. not registered yet (pending): acknowledged all the same

@@ -50,13 +50,13 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         try:
             await self.service.report_status(
                 ReportStatus(
-                    self.id,
-                    evse_id,
-                    connector_id,
-                    connector_status,
-                    None,
-                    None,
-                    self.charger_time(timestamp),
+                    charger_id=self.id,
+                    evse_id=evse_id,
+                    connector_id=connector_id,
+                    status=connector_status,
+                    error_code=None,
+                    info=None,
+                    at=self.charger_time(timestamp),
                 )
             )
         except DomainError as exc:

@@ -29,7 +29,7 @@ HEARTBEAT_INTERVAL_SEC = 300
 PENDING_RETRY_SEC = 60
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RegisterCharger:
     id: str
     password: str | None = None
@@ -154,7 +154,16 @@ class ChargingService:
     ) -> None:
         # Queued, never awaited: written in the background, the newest per charger.
         self.connection_reports.report(
-            ReportStatus(charger_id, 0, 0, status, None, info, self.clock.now(), only_if=only_if)
+            ReportStatus(
+                charger_id=charger_id,
+                evse_id=0,
+                connector_id=0,
+                status=status,
+                error_code=None,
+                info=info,
+                at=self.clock.now(),
+                only_if=only_if,
+            )
         )
 
     async def boot(self, charger_id: str, info: BootInfo, ocpp_version: str) -> Registration:

@@ -169,13 +169,13 @@ class Invoice:
     def _issued_event(self, now: datetime) -> None:
         self.events.append(
             InvoiceIssued(
-                self.id,
-                self.customer_id,
-                self.visit_id,
-                self.total_minor,
-                self.tax_minor,
-                self.currency,
-                now,
+                invoice_id=self.id,
+                customer_id=self.customer_id,
+                visit_id=self.visit_id,
+                total_minor=self.total_minor,
+                tax_minor=self.tax_minor,
+                currency=self.currency,
+                ts=now,
             )
         )
 
@@ -243,13 +243,13 @@ class Invoice:
         self.last_error = None
         self.events.append(
             InvoicePaid(
-                self.id,
-                self.customer_id,
-                amount_minor,
-                self.currency,
-                self.provider or "unknown",
-                provider_ref,
-                now,
+                invoice_id=self.id,
+                customer_id=self.customer_id,
+                amount_minor=amount_minor,
+                currency=self.currency,
+                provider=self.provider or "unknown",
+                provider_ref=provider_ref,
+                ts=now,
             )
         )
 

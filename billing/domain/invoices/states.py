@@ -64,7 +64,7 @@ class RetryPolicy:
         return now + timedelta(seconds=self.decline_retry_sec)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InvoiceIssued(DomainEvent):
     name = "InvoiceIssued"
     invoice_id: str
@@ -76,7 +76,7 @@ class InvoiceIssued(DomainEvent):
     ts: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InvoicePaid(DomainEvent):
     name = "InvoicePaid"
     invoice_id: str

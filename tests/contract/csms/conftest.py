@@ -39,7 +39,7 @@ class Backend:
         if self.db is None:
             return
         service = ChargingService(self.uow(), self.clock)
-        await service.register(RegisterCharger(charger_id, tariff_id="T-1"))
+        await service.register(RegisterCharger(id=charger_id, tariff_id="T-1"))
         if version is not None:
             await service.boot(charger_id, BootInfo("ACME", "X"), version)
 

@@ -214,7 +214,14 @@ async def test_a_known_customer_without_a_saved_card_gets_a_sent_invoice(
 async def test_zero_total_is_paid_at_finalization(
     fake: FakeStripe, provider: StripeProvider
 ) -> None:
-    free = InvoiceToIssue("inv-0", "EUR", [LineToBill("l-0", "Parking", 0)], 0, 0, False)
+    free = InvoiceToIssue(
+        invoice_id="inv-0",
+        currency="EUR",
+        lines=[LineToBill("l-0", "Parking", 0)],
+        tax_minor=0,
+        total_minor=0,
+        charge_automatically=False,
+    )
     issued = await provider.issue(PAYER, free)
     assert issued.status is PaymentStatus.PAID
     assert [e["type"] for e in fake.events] == ["invoice.finalized", "invoice.paid"]
@@ -335,7 +342,14 @@ async def test_sdk_retries_are_off_unless_asked(fake: FakeStripe) -> None:
 async def test_inconsistent_invoice_is_refused_before_calling_stripe(
     fake: FakeStripe, provider: StripeProvider
 ) -> None:
-    bad = InvoiceToIssue("inv-x", "EUR", [LineToBill("l", "x", 100)], 19, 120, True)
+    bad = InvoiceToIssue(
+        invoice_id="inv-x",
+        currency="EUR",
+        lines=[LineToBill("l", "x", 100)],
+        tax_minor=19,
+        total_minor=120,
+        charge_automatically=True,
+    )
     with pytest.raises(ValueError, match="!= total"):
         await provider.issue(PAYER, bad)
     assert not fake.requests

@@ -46,7 +46,7 @@ async def set_stored(db, charger_id: str, state: str) -> None:
 
 async def served(units, clock) -> ChargingService:
     service = ChargingService(units, clock)
-    await service.register(RegisterCharger("CP-1"))
+    await service.register(RegisterCharger(id="CP-1"))
     await service.report_status(status("CP-1", "Charging"))
     assert service.statuses.cached("CP-1")[(1, 1)].status == "Charging"
     return service
@@ -90,7 +90,7 @@ async def test_a_removed_and_registered_again_charger_starts_from_no_state(units
     await service.remove("CP-1")
     with pytest.raises(UnknownCharger):
         await service.report_status(status("CP-1", "Charging", seconds=1))
-    await service.register(RegisterCharger("CP-1"))
+    await service.register(RegisterCharger(id="CP-1"))
     await service.report_status(status("CP-1", "Charging", seconds=2))
     assert await status_events(any_db) == [("CP-1", 1, "Charging"), ("CP-1", 1, "Charging")]
     assert await stored_connectors(any_db) == {("CP-1", 1): "Charging"}
@@ -100,7 +100,7 @@ async def test_a_charger_removed_through_another_node_is_refused_and_forgotten(
     units, clock, any_db
 ):
     service = await served(units, clock)
-    await service.register(RegisterCharger("CP-2"))
+    await service.register(RegisterCharger(id="CP-2"))
     async with any_db.engine.begin() as conn:  # another node's REST: this one is not told
         await conn.execute(delete(connectors).where(connectors.c.charger_id == "CP-1"))
         await conn.execute(delete(chargers).where(chargers.c.id == "CP-1"))
@@ -136,7 +136,7 @@ async def test_each_change_has_its_event_with_the_state_in_the_same_commit(units
     service = ChargingService(units, clock)
     ids = [f"CP-{n}" for n in range(30)]
     for charger_id in ids:
-        await service.register(RegisterCharger(charger_id))
+        await service.register(RegisterCharger(id=charger_id))
     for step, state in enumerate(["Charging", "SuspendedEV", "SuspendedEV", "Charging"]):
         await asyncio.gather(
             *(service.report_status(status(i, state, seconds=step)) for i in ids),
@@ -224,7 +224,7 @@ async def test_writers_skip_connections_the_server_closed(postgres_db, clock):
     async with postgres_db.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     service = ChargingService(Units(postgres_db, clock), clock)
-    await service.register(RegisterCharger("CP-1"))
+    await service.register(RegisterCharger(id="CP-1"))
     # Several pooled writer connections, then all of them closed by the server (a restart).
     await asyncio.gather(
         *(service.report_status(status("CP-1", "Charging", evse_id=e)) for e in range(1, 9))

@@ -48,7 +48,15 @@ async def units(any_db, clock) -> Units:
 
 
 def status(charger_id: str, state: str, evse_id: int = 1, seconds: int = 0) -> ReportStatus:
-    return ReportStatus(charger_id, evse_id, 1, state, None, None, T0 + timedelta(seconds=seconds))
+    return ReportStatus(
+        charger_id=charger_id,
+        evse_id=evse_id,
+        connector_id=1,
+        status=state,
+        error_code=None,
+        info=None,
+        at=T0 + timedelta(seconds=seconds),
+    )
 
 
 async def stored_connectors(db: Database) -> dict[tuple[str, int], str]:
@@ -70,7 +78,7 @@ async def status_events(db: Database) -> list[tuple[str, int, str]]:
 
 async def registered(service: ChargingService, *ids: str, password: str | None = None) -> None:
     for charger_id in ids:
-        await service.register(RegisterCharger(charger_id, password=password))
+        await service.register(RegisterCharger(id=charger_id, password=password))
 
 
 async def test_status_reports_of_many_chargers_commit_together_each_change_with_its_event(
@@ -129,7 +137,7 @@ async def test_a_report_for_an_unknown_charger_fails_alone(units, clock):
 
 async def test_a_boot_storm_shares_transactions_and_registers_unknown_ids_per_policy(units, clock):
     service = ChargingService(units, clock, unknown_policy="pending")
-    await service.register(RegisterCharger("CP-KNOWN", vendor="ACME", model="AC-11"))
+    await service.register(RegisterCharger(id="CP-KNOWN", vendor="ACME", model="AC-11"))
     before = units.opened
     answers = await asyncio.gather(
         service.boot("CP-KNOWN", INFO, "1.6"),  # the registered model is another one

@@ -25,7 +25,7 @@ async def test_commands_left_sent_by_a_restart_are_settled_as_timed_out(sqlite_d
         return CsmsUnitOfWork(sqlite_db, kernel.outbox, clock, lambda: None)
 
     service = ChargingService(uow, clock)
-    await service.register(RegisterCharger("CP-1"))
+    await service.register(RegisterCharger(id="CP-1"))
     await service.boot("CP-1", BootInfo("ACME", "X"), "1.6")
     history = CommandHistory(sqlite_db)
     old = await history.open(

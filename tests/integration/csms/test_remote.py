@@ -57,7 +57,7 @@ async def parts(sqlite_db, clock):
 
     service = ChargingService(uow, clock)
     for cp_id, version in (("CP-16", "1.6"), ("CS-201", "2.0.1")):
-        await service.register(RegisterCharger(cp_id, tariff_id="T-9"))
+        await service.register(RegisterCharger(id=cp_id, tariff_id="T-9"))
         await service.boot(cp_id, BootInfo("ACME", "X"), version)
     port = FakePort()
     remote = RemoteControl(

@@ -44,7 +44,15 @@ def test_a_visit_invoice_is_open_with_its_totals_and_says_so():
     assert invoice.next_attempt_at == T0 and invoice.issued_at == T0
     assert invoice.charge_automatically
     assert invoice.pull_events() == [
-        InvoiceIssued(invoice.id, "c-1", "vis_1", 1534, 256, "EUR", T0)
+        InvoiceIssued(
+            invoice_id=invoice.id,
+            customer_id="c-1",
+            visit_id="vis_1",
+            total_minor=1534,
+            tax_minor=256,
+            currency="EUR",
+            ts=T0,
+        )
     ]
     assert invoice.pull_events() == []
 
@@ -108,7 +116,15 @@ def test_paying_emits_invoice_paid_once_and_a_repeated_answer_is_only_recorded()
     invoice.paid_answer("ch_1", "collect", 1, T0)
     assert invoice.status is InvoiceStatus.PAID and invoice.amount_paid_minor == 1200
     assert invoice.pull_events() == [
-        InvoicePaid(invoice.id, "c-1", 1200, "EUR", "unknown", "ch_1", T0)
+        InvoicePaid(
+            invoice_id=invoice.id,
+            customer_id="c-1",
+            amount_minor=1200,
+            currency="EUR",
+            provider="unknown",
+            provider_ref="ch_1",
+            ts=T0,
+        )
     ]
     invoice.paid_answer("ch_1", "collect", 1, at(1))
     assert invoice.pull_events() == [] and len(invoice.attempts) == 2

@@ -106,7 +106,13 @@ def test_payment_failed_with_an_expanded_payment_intent_carries_the_reason() -> 
 def test_payment_failed_without_details() -> None:
     body = event("invoice.payment_failed", invoice(attempt_count=1))
     got = parse_event(body, sign(body, SECRET), SECRET)
-    assert got == InvoicePaymentFailed("evt_1", "in_123", None, None, 1)
+    assert got == InvoicePaymentFailed(
+        event_id="evt_1",
+        provider_invoice_id="in_123",
+        failure_code=None,
+        failure_message=None,
+        attempt_count=1,
+    )
 
 
 def test_other_event_types_are_ignored() -> None:

@@ -18,12 +18,29 @@ T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 def offline(charger_id: str, second: int = 0) -> ReportStatus:
     at = T0 + timedelta(seconds=second)
-    return ReportStatus(charger_id, 0, 0, "Offline", None, "connection closed", at)
+    return ReportStatus(
+        charger_id=charger_id,
+        evse_id=0,
+        connector_id=0,
+        status="Offline",
+        error_code=None,
+        info="connection closed",
+        at=at,
+    )
 
 
 def available(charger_id: str, second: int = 0) -> ReportStatus:
     at = T0 + timedelta(seconds=second)
-    return ReportStatus(charger_id, 0, 0, "Available", None, "connected", at, only_if="Offline")
+    return ReportStatus(
+        charger_id=charger_id,
+        evse_id=0,
+        connector_id=0,
+        status="Available",
+        error_code=None,
+        info="connected",
+        at=at,
+        only_if="Offline",
+    )
 
 
 class Writer:

@@ -9,7 +9,15 @@ from csms.hotpath.status_writer import ReportStatus, StatusWriter
 
 
 def report(charger_id: str) -> ReportStatus:
-    return ReportStatus(charger_id, 1, 1, "Available", None, None, datetime(2026, 1, 1, tzinfo=UTC))
+    return ReportStatus(
+        charger_id=charger_id,
+        evse_id=1,
+        connector_id=1,
+        status="Available",
+        error_code=None,
+        info=None,
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
 
 
 async def test_a_charger_forgotten_while_its_batch_is_in_flight_is_not_cached_from_it():
@@ -45,7 +53,16 @@ def test_a_conditional_report_applies_only_over_its_status_and_wins_over_a_skewe
     states = {"A": {(0, 0): offline}, "B": {(0, 0): Connector(0, 0, "Faulted", None, None, t)}}
     behind = t - timedelta(seconds=3)  # the other node's clock
     back = [
-        ReportStatus(cp, 0, 0, "Available", None, "connected", behind, only_if="Offline")
+        ReportStatus(
+            charger_id=cp,
+            evse_id=0,
+            connector_id=0,
+            status="Available",
+            error_code=None,
+            info="connected",
+            at=behind,
+            only_if="Offline",
+        )
         for cp in ("A", "B")
     ]
     outcomes, latest, events = _decide(back, states)
