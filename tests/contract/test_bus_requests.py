@@ -11,7 +11,7 @@ import pytest
 
 from chargepark.errors import BusUnavailable
 from chargepark.events.bus import NoResponders
-from tests.contract.test_event_bus import Recorder, started
+from tests.support.bus import Recorder, started
 
 
 async def echo(data: bytes) -> bytes:

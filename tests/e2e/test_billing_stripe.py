@@ -25,8 +25,8 @@ from chargepark.auth import StaticJwks, TokenVerifier
 from chargepark.events.inprocess import InProcessBus
 from chargepark.platform.config import SERVICES, load_settings
 from chargepark.platform.runtime import Platform
-from tests.e2e.test_billing import LOT, Site, call, ts
-from tests.e2e.test_chargers import Charger, boot16
+from tests.support.chargers import Charger, boot16
+from tests.support.e2e_site import LOT, Site, call, ts
 from tests.support.fake_stripe import FakeStripe, sign
 from tests.support.localstripe import running_localstripe
 from tests.support.procs import free_port

@@ -19,8 +19,7 @@ from sqlalchemy import select
 
 from chargepark.events.registry import validate_event
 from csms.adapters.tables import charger_notifications, meter_samples
-from tests.e2e.test_chargers import Csms, register, start_csms
-from tests.e2e.test_session_rules import session_of
+from tests.support.chargers import Csms, register, session_of, start_csms
 from tests.support.services import create_pg_database, drop_pg_database, pg_url, require_postgres
 
 NOW = "2026-11-27T10:00:00Z"

@@ -41,7 +41,7 @@ from simulators.rest import PlatformClient
 from simulators.scenario.model import builtin, load
 from simulators.scenario.runner import ScenarioRunner
 from tests.contract.conftest import delete_stream
-from tests.e2e.test_chargers import Charger, boot16
+from tests.support.chargers import Charger, boot16
 from tests.support.gateway import Gateway, require_nginx
 from tests.support.procs import CHARGEPARK, clean_env, free_port, run_cli, wait_http
 from tests.support.services import (

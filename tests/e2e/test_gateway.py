@@ -10,190 +10,22 @@ the same gateway.
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import json
 import re
-import subprocess
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
 import websockets
-from websockets.sync.server import ServerConnection, serve
 from yarl import URL
 
-from tests.support.gateway import Gateway, require_nginx
-from tests.support.procs import CHARGEPARK, clean_env, free_port, wait_http
+from tests.support.gateway import GATEWAY_CLIENT, _gateway, _token
+from tests.support.procs import free_port
 from tests.support.tokens import TokenIssuer
-
-GATEWAY_CLIENT = ("chargepark-gateway", "gateway-secret-for-tests-0123456789")
-ADMIN_CLIENT = ("operator-tool", "operator-secret-for-tests-0123456789")
-
-
-class Recorder(ThreadingHTTPServer):
-    """A stand-in service: answers every request with what it saw, and keeps a list of them."""
-
-    daemon_threads = True
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.seen: list[dict[str, Any]] = []
-        super().__init__(("127.0.0.1", 0), _RecordingHandler)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server_address[1]}"
-
-    def paths(self) -> list[str]:
-        return [r["path"] for r in self.seen]
-
-
-class _RecordingHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as nginx's upstream keepalive expects
-    server: Recorder
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        seen = {
-            "method": self.command,
-            "path": self.path,
-            "authorization": self.headers.get("Authorization"),
-            "correlation_id": self.headers.get("X-Correlation-ID"),
-            "bytes": len(body),
-        }
-        self.server.seen.append(seen)
-        out = json.dumps({"service": self.server.name, **seen}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class OcppNode:
-    """A stand-in csms node: a WebSocket server that names itself and echoes each message."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.paths: list[str] = []
-        self.server = serve(self._handle, "127.0.0.1", 0, subprotocols=["ocpp1.6", "ocpp2.0.1"])
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.socket.getsockname()[1]}"
-
-    def _handle(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        self.paths.append(ws.request.path)
-        for message in ws:
-            ws.send(json.dumps({"node": self.name, "echo": message}))
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=5)
-
-
-def _serve(recorder: Recorder) -> threading.Thread:
-    thread = threading.Thread(target=recorder.serve_forever, daemon=True)
-    thread.start()
-    return thread
-
-
-@pytest.fixture(scope="module")
-def stubs() -> Iterator[dict[str, Recorder]]:
-    recorders = {name: Recorder(name) for name in ("csms", "parking", "billing", "ops")}
-    for recorder in recorders.values():
-        _serve(recorder)
-    yield recorders
-    for recorder in recorders.values():
-        recorder.shutdown()
-        recorder.server_close()
-
-
-@pytest.fixture(scope="module")
-def ocpp_nodes() -> Iterator[list[OcppNode]]:
-    nodes = [OcppNode("csms-1"), OcppNode("csms-2")]
-    yield nodes
-    for node in nodes:
-        node.close()
-
-
-@pytest.fixture(scope="module")
-def accounts(tmp_path_factory) -> Iterator[str]:
-    """The real accounts service on SQLite, with the gateway's introspection client (the
-    service client it ensures, scope accounts:read) and an operator client with every scope."""
-    require_nginx()
-    data = tmp_path_factory.mktemp("accounts")
-    port = free_port()
-    env = clean_env(
-        CHARGEPARK_DATA_DIR=str(data),
-        CHARGEPARK_SERVICE_CLIENT_ID=GATEWAY_CLIENT[0],
-        CHARGEPARK_SERVICE_CLIENT_SECRET=GATEWAY_CLIENT[1],
-        CHARGEPARK_BOOTSTRAP_CLIENT_ID=ADMIN_CLIENT[0],
-        CHARGEPARK_BOOTSTRAP_CLIENT_SECRET=ADMIN_CLIENT[1],
-        CHARGEPARK_LOG_LEVEL="warning",
-    )
-    log = open(data / "accounts.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [*CHARGEPARK, "serve", "accounts", "--port", str(port), "--migrate"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        assert wait_http(f"{url}/readyz", timeout=60) == 200, (data / "accounts.log").read_text()
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
-
-
-def _gateway(root: Path, accounts: str, stubs, ocpp_nodes, secret: str) -> Gateway:
-    upstreams = {name: [stub.address] for name, stub in stubs.items()}
-    upstreams["accounts"] = [accounts.removeprefix("http://")]
-    upstreams["csms_ocpp"] = [node.address for node in ocpp_nodes]
-    return Gateway(root, upstreams, GATEWAY_CLIENT[0], secret)
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory, accounts, stubs, ocpp_nodes) -> Iterator[Gateway]:
-    gw = _gateway(
-        tmp_path_factory.mktemp("gateway"), accounts, stubs, ocpp_nodes, GATEWAY_CLIENT[1]
-    )
-    gw.start()
-    yield gw
-    gw.stop()
-
-
-async def _token(gateway: Gateway, scope: str | None = None) -> str:
-    raw = base64.b64encode(f"{ADMIN_CLIENT[0]}:{ADMIN_CLIENT[1]}".encode()).decode()
-    form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
-    async with aiohttp.ClientSession() as http:
-        r = await http.post(
-            f"{gateway.base_url}/accounts/auth/token",
-            data=form,
-            headers={"Authorization": f"Basic {raw}"},
-        )
-        assert r.status == 200, await r.text()
-        return (await r.json())["access_token"]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from chargepark.auth import StaticJwks, TokenVerifier
 from chargepark.events.inprocess import InProcessBus
 from chargepark.platform.config import load_settings
 from chargepark.platform.runtime import Platform
-from tests.e2e.test_chargers import Charger, boot16
+from tests.support.chargers import Charger, boot16
 from tests.support.procs import free_port
 from tests.support.tokens import TokenIssuer
 

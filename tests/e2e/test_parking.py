@@ -3,130 +3,23 @@ out over the in-process bus (through the outbox), and csms's events in for the E
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import aiohttp
 import pytest
 
-from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.events.envelope import envelope
-from chargepark.events.inprocess import InProcessBus
 from chargepark.events.registry import validate_event
-from chargepark.platform.config import SERVICES, load_settings
-from chargepark.platform.runtime import Platform
-from tests.support.procs import free_port
-from tests.support.services import (
-    create_pg_database,
-    drop_pg_database,
-    pg_url,
-    require_postgres,
-)
-from tests.support.tokens import TokenIssuer
-
-LOT = {
-    "id": "A1",
-    "name": "Airport long stay",
-    "levels": [
-        {
-            "level": "P0",
-            "slots": [
-                {
-                    "slot_ui": 1,
-                    "fits": "CAR",
-                    "ev_bay": True,
-                    "charger_id": "CP-1",
-                    "connector_id": 1,
-                },
-                {"slot_ui": 2, "fits": "CAR"},
-                {"slot_ui": 3, "fits": "MOTORCYCLE"},
-            ],
-        },
-        {"level": "P1", "slots": [{"slot_ui": 10, "fits": "CAR"}, {"slot_ui": 11, "fits": "VAN"}]},
-    ],
-}
-
-
-class Parking:
-    def __init__(self, platform: Platform, issuer: TokenIssuer, bus: InProcessBus) -> None:
-        self.platform, self.bus = platform, bus
-        self.events: list[dict[str, Any]] = []
-        self.operator = {"Authorization": f"Bearer {issuer.issue('parking:read parking:write')}"}
-        self.reader = {"Authorization": f"Bearer {issuer.issue('parking:read')}"}
-        token = issuer.issue("parking:read", sub="c-1", role="customer")
-        self.customer = {"Authorization": f"Bearer {token}"}
-
-    def url(self, path: str) -> str:
-        return f"{self.platform.base_url}/parking{path}"
-
-    async def events_named(self, name: str, count: int) -> list[dict[str, Any]]:
-        async with asyncio.timeout(5):
-            while True:
-                found = [e for e in self.events if e["event"] == name]
-                if len(found) >= count:
-                    return found
-                await asyncio.sleep(0.02)
-
-    async def csms_says(self, name: str, **fields: Any) -> None:
-        """An event as csms would publish it, delivered to parking's consumer."""
-        event = envelope(name, fields)
-        validate_event(event)
-        await self.bus.publish(name, event["event_id"], json.dumps(event).encode())
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def parking(request, tmp_path) -> AsyncIterator[Parking]:
-    """The embedded platform; parking on SQLite, or on PostgreSQL (where a park or leave is
-    one statement: `parking/single_statement.py`)."""
-    env = {"CHARGEPARK_DATA_DIR": str(tmp_path)}
-    database = None
-    if request.param == "postgres":
-        require_postgres()
-        database = await create_pg_database()
-        env["CHARGEPARK_PARKING_DATABASE_URL"] = pg_url(database)
-    issuer = TokenIssuer()
-    bus = InProcessBus()
-    settings = load_settings(env, {"http_port": free_port(), "ocpp_port": free_port()})
-    platform = Platform(
-        settings, SERVICES, bus=bus, verifier=TokenVerifier(StaticJwks(issuer.jwks))
-    )
-    parking = Parking(platform, issuer, bus)
-
-    async def record(event: dict[str, Any], attempt: int) -> None:
-        parking.events.append(event)
-
-    await bus.subscribe("test", ["VehicleParked", "VehicleLeft"], record)
-    await platform.start()
-    try:
-        yield parking
-    finally:
-        await platform.stop()
-        if database is not None:
-            await drop_pg_database(database)
+from tests.support.e2e_parking import LOT, a_lot, call
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def call(http, p: Parking, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-    headers = kw.pop("headers", p.operator)
-    async with http.request(method, p.url(path), json=body, headers=headers, **kw) as r:
-        text = await r.text()
-        return r.status, r.content_type, (json.loads(text) if text else None)
-
-
-async def a_lot(http, p: Parking, lot: dict[str, Any] = LOT) -> None:
-    status, _, body = await call(http, p, "POST", "/lots", lot)
-    assert status == 201, body
 
 
 async def test_a_lot_is_created_read_listed_and_deleted(parking, http):

@@ -8,12 +8,12 @@ import copy
 
 import pytest
 
-from tests.e2e.test_parking import LOT, a_lot, call, http, parking  # noqa: F401
+from tests.support.e2e_parking import LOT, a_lot, call
 
 pytestmark = pytest.mark.usefixtures("http")
 
 
-async def park(http, p, lot_id, regnum, kind="CAR", fuel="ICE"):  # noqa: F811
+async def park(http, p, lot_id, regnum, kind="CAR", fuel="ICE"):
     status, _, body = await call(
         http, p, "POST", f"/lots/{lot_id}/park", {"regnum": regnum, "kind": kind, "fuel": fuel}
     )
@@ -21,7 +21,7 @@ async def park(http, p, lot_id, regnum, kind="CAR", fuel="ICE"):  # noqa: F811
     return body
 
 
-async def test_where_is_a_vehicle_in_any_lot(parking, http):  # noqa: F811
+async def test_where_is_a_vehicle_in_any_lot(parking, http):
     await a_lot(http, parking)
     other = copy.deepcopy(LOT)
     other["id"] = "B2"
@@ -54,7 +54,7 @@ async def test_where_is_a_vehicle_in_any_lot(parking, http):  # noqa: F811
     assert status == 403  # other people's vehicles are not a customer's to find
 
 
-async def test_free_slots_follow_the_allocation_rules(parking, http):  # noqa: F811
+async def test_free_slots_follow_the_allocation_rules(parking, http):
     await a_lot(http, parking)  # 1 EV bay (CAR), 2 CAR, 3 MOTORCYCLE on P0; 10 CAR, 11 VAN on P1
 
     async def free(path: str) -> list:
@@ -96,7 +96,7 @@ async def test_free_slots_follow_the_allocation_rules(parking, http):  # noqa: F
     assert status == 404
 
 
-async def test_a_lots_vehicles_by_kind_and_fuel(parking, http):  # noqa: F811
+async def test_a_lots_vehicles_by_kind_and_fuel(parking, http):
     await a_lot(http, parking)
     await park(http, parking, "A1", "EV1", fuel="EV")  # 1
     await park(http, parking, "A1", "ICE1")  # 2

@@ -13,13 +13,19 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as Client16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
-from ocpp.v201 import ChargePoint as Client201
 from ocpp.v201 import call as call201
-from ocpp.v201 import call_result as result201
 
 from csms import api
-from tests.e2e.test_chargers import Charger, Csms, boot16, charger_state, register, start_csms
-from tests.e2e.test_transactions import closed_events
+from tests.support.chargers import (
+    Charger,
+    Csms,
+    boot16,
+    charger_state,
+    closed_events,
+    register,
+    start_csms,
+)
+from tests.support.stations import Station201
 
 
 @pytest.fixture
@@ -70,55 +76,6 @@ class Station16(Client16):
                     reason="Remote",
                 )
             )
-
-
-class Station201(Client201):
-    @on("RequestStartTransaction")
-    async def request_start(self, id_token: dict, remote_start_id: int, **_: Any) -> Any:
-        return result201.RequestStartTransaction(status="Accepted")
-
-    @after("RequestStartTransaction")
-    async def begin(
-        self, id_token: dict, remote_start_id: int, evse_id: int | None = None, **_: Any
-    ) -> None:
-        await self.call(
-            call201.TransactionEvent(
-                event_type="Started",
-                timestamp="2026-11-27T10:00:00Z",
-                trigger_reason="RemoteStart",
-                seq_no=0,
-                transaction_info={"transaction_id": "RS-1", "remote_start_id": remote_start_id},
-                evse={"id": evse_id or 1, "connector_id": 1},
-                id_token=id_token,
-                meter_value=[meter(2_000, "2026-11-27T10:00:00Z")],
-            )
-        )
-
-    @on("RequestStopTransaction")
-    async def request_stop(self, transaction_id: str, **_: Any) -> Any:
-        return result201.RequestStopTransaction(status="Accepted")
-
-    @after("RequestStopTransaction")
-    async def end(self, transaction_id: str, **_: Any) -> None:
-        await self.call(
-            call201.TransactionEvent(
-                event_type="Ended",
-                timestamp="2026-11-27T10:30:00Z",
-                trigger_reason="RemoteStop",
-                seq_no=1,
-                transaction_info={"transaction_id": transaction_id, "stopped_reason": "Remote"},
-                meter_value=[meter(12_000, "2026-11-27T10:30:00Z")],
-            )
-        )
-
-
-def meter(wh: int, ts: str) -> dict[str, Any]:
-    return {
-        "timestamp": ts,
-        "sampledValue": [
-            {"value": wh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {}}
-        ],
-    }
 
 
 async def station(csms: Csms, cp_id: str, cls: type, version: str) -> Charger:

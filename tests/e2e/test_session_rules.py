@@ -13,8 +13,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from chargepark.events.envelope import envelope
-from tests.e2e.test_chargers import Csms, connect, register, start_csms
-from tests.e2e.test_transactions import closed_events
+from tests.support.chargers import Csms, closed_events, connect, register, session_of, start_csms
 
 
 @pytest.fixture
@@ -24,14 +23,6 @@ async def csms(tmp_path) -> AsyncIterator[Csms]:
     platform, csms = await start_csms(tmp_path, env={"CHARGEPARK_OCPP_OFFLINE_AUTH": "accept"})
     yield csms
     await platform.stop()
-
-
-async def session_of(http, csms: Csms, charger_id: str, **filters: str) -> dict[str, Any]:
-    query = "&".join(f"{k}={v}" for k, v in {"charger_id": charger_id, **filters}.items())
-    async with http.get(csms.url(f"/sessions?{query}"), headers=csms.headers) as r:
-        page = await r.json()
-    assert page["total"] == 1, page
-    return page["items"][0]
 
 
 def start16(connector: int, tag: str, meter: int, minute: int) -> Any:

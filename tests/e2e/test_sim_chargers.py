@@ -4,62 +4,16 @@ and transaction messages queued while offline and replayed in order on reconnect
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from chargepark.platform.config import SERVICES, load_settings
-from chargepark.platform.runtime import Platform
-from simulators.chargepoint import ChargePointSimulator, ChargerConfig, Vehicle
-from simulators.clock import SimClock
-from simulators.rest import PlatformClient
-from tests.support.procs import free_port
+from simulators.chargepoint import Vehicle
+from tests.support.sim_site import Site
 
-CLIENT = ("sim-test", "sim-test-secret-0123456789")
 PASSWORD = "sim-charger-password"
 # One platform for the module: each test uses its own charger ids.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-class Site:
-    def __init__(self, platform: Platform, client: PlatformClient) -> None:
-        self.platform, self.client = platform, client
-        s = platform.settings
-        self.ocpp = f"ws://{s.host}:{s.ocpp_port}{s.ocpp_path}"
-
-    def charger(self, cp_id: str, version: str, **kw: Any) -> ChargePointSimulator:
-        clock = SimClock(1500, start=datetime.now(UTC) - timedelta(hours=6))
-        config = ChargerConfig(cp_id, self.ocpp, ocpp=version, meter_interval=60, **kw)
-        return ChargePointSimulator(config, clock=clock)
-
-    async def command(self, cp_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
-        _, answer = await self.client.request(
-            "POST", f"/charging/chargers/{cp_id}/commands/{action}", body
-        )
-        return answer
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def site(tmp_path_factory) -> AsyncIterator[Site]:
-    env = {
-        "CHARGEPARK_DATA_DIR": str(tmp_path_factory.mktemp("sim")),
-        "CHARGEPARK_BOOTSTRAP_CLIENT_ID": CLIENT[0],
-        "CHARGEPARK_BOOTSTRAP_CLIENT_SECRET": CLIENT[1],
-        "CHARGEPARK_BILLING_JOB_INTERVAL": "1",
-        "CHARGEPARK_BILLING_SETTLE_SEC": "1",
-        "CHARGEPARK_LOG_LEVEL": "warning",
-    }
-    settings = load_settings(env, {"http_port": free_port(), "ocpp_port": free_port()})
-    platform = Platform(settings, SERVICES)
-    await platform.start()
-    async with PlatformClient(
-        platform.base_url, client_id=CLIENT[0], client_secret=CLIENT[1]
-    ) as client:
-        yield Site(platform, client)
-    await platform.stop()
 
 
 async def register(site: Site, cp_id: str, **body: Any) -> None:

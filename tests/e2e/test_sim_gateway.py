@@ -10,20 +10,14 @@ import time
 
 from simulators.rest import PlatformClient
 from simulators.retry import RetryPolicy
-from tests.e2e.test_gateway import (  # noqa: F401 - pytest finds fixtures by name
-    _token,
-    accounts,
-    gateway,
-    ocpp_nodes,
-    stubs,
-)
+from tests.support.gateway import _token
 
 CALLS = 80
 
 
 async def test_a_burst_past_the_gateways_rate_limit_is_ridden_out_after_retry_after(
-    gateway,  # noqa: F811
-    stubs,  # noqa: F811
+    gateway,
+    stubs,
 ):
     token = await _token(gateway, scope="ops:read")
     async with PlatformClient(gateway.base_url, token=token) as warm:

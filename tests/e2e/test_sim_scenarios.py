@@ -16,7 +16,6 @@ import pytest
 from simulators.scenario.model import builtin, load
 from simulators.scenario.runner import ScenarioRunner
 from simulators.scenario.summary import Summary
-from tests.e2e.test_sim_chargers import site  # noqa: F401 - the module's platform fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SPEED = 600
@@ -56,7 +55,7 @@ def expected_invoice(visit: dict[str, Any]) -> dict[str, int]:
     return {**lines, "net": net, "tax": tax, "total": net + tax}
 
 
-async def play(site, name: str, tag: str, version: str | None = None) -> Summary:  # noqa: F811
+async def play(site, name: str, tag: str, version: str | None = None) -> Summary:
     scenario = load(builtin(name))
     if version == "flip":  # every charger in the other version
         for c in scenario.chargers:
@@ -75,7 +74,7 @@ async def play(site, name: str, tag: str, version: str | None = None) -> Summary
     return await runner.run()
 
 
-async def test_every_step_in_both_versions_and_the_single_visit_priced_by_the_tariff(site):  # noqa: F811
+async def test_every_step_in_both_versions_and_the_single_visit_priced_by_the_tariff(site):
     runs = await asyncio.gather(
         play(site, "single-visit", "A", "1.6"),
         play(site, "single-visit", "B", "2.0.1"),

@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from tests.e2e.test_billing import LOT, Site, call, running_site, ts
-from tests.e2e.test_chargers import Charger, boot16
+from tests.support.chargers import Charger, boot16
+from tests.support.e2e_site import LOT, Site, call, running_site, ts
 
 
 @pytest.fixture

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from tests.e2e.test_chargers import boot16, connect, register
-
-
-async def closed_events(csms, count: int) -> list[dict[str, Any]]:
-    async with asyncio.timeout(5):
-        while True:
-            closed = [e for e in csms.events if e["event"] == "ChargingSessionClosed"]
-            if len(closed) >= count:
-                await asyncio.sleep(0.1)  # a duplicate, if any, would land now
-                return [e for e in csms.events if e["event"] == "ChargingSessionClosed"]
-            await asyncio.sleep(0.02)
+from tests.support.chargers import boot16, closed_events, connect, register
 
 
 async def test_v16_charge_then_stop_closes_one_session(http, csms):

@@ -32,7 +32,7 @@ from chargepark.logging import JsonFormatter
 from ops.adapters.webhook import HttpWebhookSender as WebhookSender
 from tests.conftest import FixedClock
 from tests.contract.conftest import delete_stream
-from tests.contract.test_event_bus import started
+from tests.support.bus import started
 from tests.support.services import NATS_URL, require_nats, unique_name
 from tests.support.spans import hex_trace
 
@@ -109,7 +109,7 @@ async def test_parkings_one_statement_path_writes_the_traceparent_too(spans, pos
     from parking.service import LeaveLot, ParkingService, ParkVehicle
     from parking.single_statement import SingleStatementParking
     from parking.store import kernel
-    from tests.integration.parking.test_single_statement import a_lot
+    from tests.support.parking import a_lot
 
     await migrate.upgrade("parking", postgres_db)
     clock = FixedClock()

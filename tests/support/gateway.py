@@ -9,10 +9,15 @@ privileges and leaves nothing behind.
 
 Where nginx is not installed, tests that need it are skipped with a clear reason; under CI=true
 they fail instead (scripts/services installs it where it can).
+
+Also here: stand-ins for the services behind the gateway (an HTTP service that records what
+reaches it, a csms node that echoes over OCPP), the gateway's introspection client and an
+operator client of accounts, and a token asked for through the gateway.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pwd
@@ -20,13 +25,17 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from websockets.sync.server import ServerConnection, serve
 
 from tests.support.procs import free_port
 from tests.support.services import in_ci
@@ -204,3 +213,106 @@ class Gateway:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- stand-ins for the services behind the gateway, and its clients ----------------------------
+
+GATEWAY_CLIENT = ("chargepark-gateway", "gateway-secret-for-tests-0123456789")
+ADMIN_CLIENT = ("operator-tool", "operator-secret-for-tests-0123456789")
+
+
+class Recorder(ThreadingHTTPServer):
+    """A stand-in service: answers every request with what it saw, and keeps a list of them."""
+
+    daemon_threads = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: list[dict[str, Any]] = []
+        super().__init__(("127.0.0.1", 0), _RecordingHandler)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+    def paths(self) -> list[str]:
+        return [r["path"] for r in self.seen]
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as nginx's upstream keepalive expects
+    server: Recorder
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        seen = {
+            "method": self.command,
+            "path": self.path,
+            "authorization": self.headers.get("Authorization"),
+            "correlation_id": self.headers.get("X-Correlation-ID"),
+            "bytes": len(body),
+        }
+        self.server.seen.append(seen)
+        out = json.dumps({"service": self.server.name, **seen}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class OcppNode:
+    """A stand-in csms node: a WebSocket server that names itself and echoes each message."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.paths: list[str] = []
+        self.server = serve(self._handle, "127.0.0.1", 0, subprotocols=["ocpp1.6", "ocpp2.0.1"])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.socket.getsockname()[1]}"
+
+    def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        self.paths.append(ws.request.path)
+        for message in ws:
+            ws.send(json.dumps({"node": self.name, "echo": message}))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+def _serve(recorder: Recorder) -> threading.Thread:
+    thread = threading.Thread(target=recorder.serve_forever, daemon=True)
+    thread.start()
+    return thread
+
+
+def _gateway(root: Path, accounts: str, stubs, ocpp_nodes, secret: str) -> Gateway:
+    upstreams = {name: [stub.address] for name, stub in stubs.items()}
+    upstreams["accounts"] = [accounts.removeprefix("http://")]
+    upstreams["csms_ocpp"] = [node.address for node in ocpp_nodes]
+    return Gateway(root, upstreams, GATEWAY_CLIENT[0], secret)
+
+
+async def _token(gateway: Gateway, scope: str | None = None) -> str:
+    raw = base64.b64encode(f"{ADMIN_CLIENT[0]}:{ADMIN_CLIENT[1]}".encode()).decode()
+    form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+    async with aiohttp.ClientSession() as http:
+        r = await http.post(
+            f"{gateway.base_url}/accounts/auth/token",
+            data=form,
+            headers={"Authorization": f"Basic {raw}"},
+        )
+        assert r.status == 200, await r.text()
+        return (await r.json())["access_token"]

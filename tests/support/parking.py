@@ -25,6 +25,19 @@ def a_slot(slot_ui: int, level: str = "L0", **overrides: Any) -> Slot:
     return Slot(slot_ui=slot_ui, level=level, **fields)
 
 
+def a_lot(lot_id: str, ev_bays_for_ice: bool = False) -> CreateLot:
+    """A lot of six slots on two levels, with two EV bays on one charger."""
+    slots = [
+        a_slot(1, "P0", ev_bay=True, charger_id=f"{lot_id}-CP", connector_id=1),
+        a_slot(2, "P0"),
+        a_slot(3, "P0", fits=VehicleKind.VAN),
+        a_slot(7, "P1", level_rank=1),
+        a_slot(8, "P1", level_rank=1, ev_bay=True, charger_id=f"{lot_id}-CP", connector_id=2),
+        a_slot(9, "P1", level_rank=1),
+    ]
+    return CreateLot(lot_id, "lot", slots, ev_bays_for_ice)
+
+
 KINDS = list(VehicleKind)
 FUELS = list(Fuel)
 

@@ -19,7 +19,7 @@ from csms.adapters.telemetry import TelemetryOutbox
 from csms.domain.chargers import BootInfo, UnknownCharger
 from csms.services.chargers import ChargingService, RegisterCharger
 from tests.conftest import T0
-from tests.integration.csms.test_hot_path_writes import (
+from tests.support.hot_path import (
     Units,
     status,
     status_events,
@@ -219,7 +219,7 @@ async def test_meter_telemetry_commits_with_its_samples_or_not_at_all(any_db, cl
 
 async def test_writers_skip_connections_the_server_closed(postgres_db, clock):
     from csms.adapters.tables import metadata
-    from tests.integration.csms.test_hot_path_writes import Units
+    from tests.support.hot_path import Units
 
     async with postgres_db.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)

@@ -4,15 +4,10 @@ admission share transactions and queries, and still keep every state change with
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
-from chargepark.db.engine import Database
-from csms.adapters.repository import CsmsUnitOfWork
-from csms.adapters.tables import connectors, kernel, metadata
+from csms.adapters.tables import metadata
 from csms.domain.chargers import BootInfo, Registration, UnknownCharger
 from csms.hotpath import admission
 from csms.services.chargers import (
@@ -20,24 +15,13 @@ from csms.services.chargers import (
     ChangeCharger,
     ChargingService,
     RegisterCharger,
-    ReportStatus,
 )
-from tests.conftest import T0, FixedClock
+from tests.conftest import T0
+from tests.support.hot_path import Units, status, status_events, stored_connectors
 
 PASSWORD = "sixteen-chars-pw!"
 NEW_PASSWORD = "another-password-16"
 INFO = BootInfo("ACME", "AC-22", "SN-1", "1.0")
-
-
-class Units:
-    """The csms's unit-of-work factory, counting the transactions it opens."""
-
-    def __init__(self, db: Database, clock: FixedClock) -> None:
-        self.db, self.clock, self.opened = db, clock, 0
-
-    def __call__(self) -> CsmsUnitOfWork:
-        self.opened += 1
-        return CsmsUnitOfWork(self.db, kernel.outbox, self.clock, lambda: None)
 
 
 @pytest.fixture
@@ -45,35 +29,6 @@ async def units(any_db, clock) -> Units:
     async with any_db.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     return Units(any_db, clock)
-
-
-def status(charger_id: str, state: str, evse_id: int = 1, seconds: int = 0) -> ReportStatus:
-    return ReportStatus(
-        charger_id=charger_id,
-        evse_id=evse_id,
-        connector_id=1,
-        status=state,
-        error_code=None,
-        info=None,
-        at=T0 + timedelta(seconds=seconds),
-    )
-
-
-async def stored_connectors(db: Database) -> dict[tuple[str, int], str]:
-    async with db.engine.connect() as conn:
-        rows = await conn.execute(select(connectors))
-        return {(r.charger_id, r.evse_id): r.status for r in rows}
-
-
-async def status_events(db: Database) -> list[tuple[str, int, str]]:
-    async with db.engine.connect() as conn:
-        rows = await conn.execute(
-            select(kernel.outbox.c.payload)
-            .where(kernel.outbox.c.event_type == "ChargerStatusChanged")
-            .order_by(kernel.outbox.c.id)
-        )
-        events = [json.loads(r.payload) for r in rows]
-    return [(e["charger_id"], e["evse_id"], e["status"]) for e in events]
 
 
 async def registered(service: ChargingService, *ids: str, password: str | None = None) -> None:

@@ -22,10 +22,9 @@ from sqlalchemy import select
 
 from csms.adapters.tables import charger_presence
 from tests.contract.conftest import delete_stream
-from tests.e2e.test_commands import EXCHANGES, simulated_charger_class
-from tests.e2e.test_remote_control import Station201
 from tests.support.procs import CHARGEPARK, clean_env, free_port, run_cli, wait_http
 from tests.support.services import NATS_URL, require_nats, unique_name
+from tests.support.stations import EXCHANGES, Station201, simulated_charger_class
 from tests.support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]

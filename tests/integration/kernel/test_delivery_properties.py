@@ -19,8 +19,8 @@ from chargepark.events.inbox import Consumer
 from chargepark.events.inprocess import InProcessBus
 from chargepark.events.outbox import OutboxRelay
 from tests.conftest import FixedClock
-from tests.integration.kernel.test_outbox_inbox import SwitchableBus
 from tests.support import notes as n
+from tests.support.outbox import SwitchableBus
 
 STEPS = st.lists(
     st.one_of(

@@ -13,8 +13,8 @@ from chargepark.events.inprocess import InProcessBus
 from chargepark.events.retention import EventRetention
 from chargepark.platform.config import load_settings
 from chargepark.platform.runtime import Platform
-from tests.integration.kernel.test_outbox_inbox import SwitchableBus, wired
 from tests.support import notes as n
+from tests.support.outbox import SwitchableBus, wired
 from tests.support.procs import free_port
 
 WEEK = timedelta(days=7)

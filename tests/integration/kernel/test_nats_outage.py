@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.kernel.test_outbox_inbox import wait_until, wired
 from tests.support import notes as n
+from tests.support.outbox import wait_until, wired
 from tests.support.procs import free_port
 from tests.support.services import in_ci
 

@@ -23,28 +23,16 @@ from parking.domain import (
     VehicleKind,
 )
 from parking.repository import SqlParkingUnitOfWork
-from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
+from parking.service import LeaveLot, ParkingService, ParkVehicle
 from parking.single_statement import SingleStatementParking
 from parking.store import events_occupancy, kernel
 from tests.conftest import FixedClock
-from tests.support.parking import a_slot
+from tests.support.parking import a_lot
 
 pytestmark = pytest.mark.postgres
 
 EV, ICE = Fuel.EV, Fuel.ICE
 CAR, VAN = VehicleKind.CAR, VehicleKind.VAN
-
-
-def a_lot(lot_id: str, ev_bays_for_ice: bool = False) -> CreateLot:
-    slots = [
-        a_slot(1, "P0", ev_bay=True, charger_id=f"{lot_id}-CP", connector_id=1),
-        a_slot(2, "P0"),
-        a_slot(3, "P0", fits=VAN),
-        a_slot(7, "P1", level_rank=1),
-        a_slot(8, "P1", level_rank=1, ev_bay=True, charger_id=f"{lot_id}-CP", connector_id=2),
-        a_slot(9, "P1", level_rank=1),
-    ]
-    return CreateLot(lot_id, "lot", slots, ev_bays_for_ice)
 
 
 @pytest.fixture
