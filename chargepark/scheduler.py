@@ -66,6 +66,11 @@ class IntervalJob(ABC):
         self._running = asyncio.current_task()
         try:
             await self.work()
+        except asyncio.CancelledError:
+            # The process is ending mid-run (its loop cancels what is left): not a failed run,
+            # and the scheduler would log it as one, with a traceback. The next start runs the
+            # job again; the cancellation ends this task all the same.
+            log.debug("job run cancelled", extra={"job": self.name})
         except Exception:
             log.exception("job run failed", extra={"job": self.name})
         finally:
