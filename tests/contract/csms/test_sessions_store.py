@@ -3,6 +3,7 @@ fake, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -19,19 +20,19 @@ from tests.conftest import T0, FixedClock
 from tests.support.fakes.csms.sessions import FakeUnits
 
 
-class Backend:
+class Backend(ABC):
     """A store to run the cases on, and how a case sets up what the store only reads."""
 
     def __init__(self, units: Callable[[], SessionUnitOfWork]) -> None:
         self.units = units
 
-    async def given_charger(self, charger_id: str, tariff_id: str | None) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def given_charger(self, charger_id: str, tariff_id: str | None) -> None: ...
 
+    @abstractmethod
     async def given_vehicle(
         self, charger_id: str, evse_id: int | None, regnum: str, at: datetime, left: bool = False
-    ) -> None:
-        raise NotImplementedError
+    ) -> None: ...
 
 
 class FakeBackend(Backend):
