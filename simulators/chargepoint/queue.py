@@ -29,7 +29,8 @@ class TxQueue:
     def __init__(self) -> None:
         self._items: deque[Queued] = deque()
         self._nonempty = asyncio.Event()
-        self.sent = 0
+        self.put_total = 0  # every message ever queued
+        self.sent = 0  # answered or given up on
         self.replayed = 0
 
     def __len__(self) -> int:
@@ -37,6 +38,7 @@ class TxQueue:
 
     def put(self, item: Queued) -> None:
         self._items.append(item)
+        self.put_total += 1
         self._nonempty.set()
 
     async def head(self) -> Queued:
@@ -57,6 +59,11 @@ class TxQueue:
 
     def actions(self) -> list[str]:
         return [i.action for i in self._items]
+
+    def offline_actions(self) -> list[str]:
+        """What was queued while the charger was offline (the rest was queued online and
+        waited behind an unanswered head)."""
+        return [i.action for i in self._items if i.offline]
 
     def holds(self, transaction: str | None) -> bool:
         return any(transaction is None or i.transaction == transaction for i in self._items)

@@ -224,7 +224,7 @@ async def test_transaction_messages_queue_offline_and_replay_in_order(site, vers
         # Offline: the car charges on, meter samples and the stop queue up.
         await cp.charge(1, kwh=3)
         await cp.stop_transaction(1, id_token=token)
-        queued = cp.queue.actions()
+        queued = cp.queue.offline_actions()
         assert len(queued) >= 3
         assert queued[-1] == ("StopTransaction" if version == "1.6" else "TransactionEvent")
         await cp.unplug(1)
