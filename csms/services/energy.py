@@ -1,0 +1,359 @@
+"""The energy manager: keeps each site's chargers inside its connection.
+
+Each round, for one site: what its chargers and sessions are doing (csms's own records), what
+the connection can give now (limit in force - other load - margin), the allocator's targets
+(csms/domain/energy), then the transition: lowers first, and only once they are accepted the
+raises that still fit next to what is really in force. What each charger accepted is kept
+(`InForceStore`), so a round sends only changes and another node can take the site over.
+Commands go out from the manager's own task, never from an OCPP handler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from chargepark.clock import Clock
+from csms.domain.charging_profiles import EvChargingNeeds
+from csms.domain.energy import (
+    Allocation,
+    Capacity,
+    Demand,
+    RotationState,
+    allocate,
+    clip_raises,
+    plan_transition,
+)
+from csms.ports.energy import (
+    ActiveSession,
+    Amps3,
+    ChargerLinks,
+    EnergyEvents,
+    EnergyReadings,
+    InForce,
+    InForceStore,
+    Link,
+    Measured,
+    ProfileCommands,
+    Site,
+    SiteStore,
+    SmartChargingFacts,
+)
+from csms.services.energy_commands import ChargerLink, LimitSender
+from csms.services.energy_demands import (
+    ChargerFacts,
+    build_demands,
+    charger_load,
+    key_of,
+    split_key,
+)
+from csms.services.energy_events import LoadFigures, load_report, refused_report
+from csms.services.energy_sites import ZERO, capacity
+from csms.services.energy_urgency import Urgency
+
+log = logging.getLogger(__name__)
+
+Allocator = Callable[[Capacity, Sequence[Demand], datetime, RotationState], Allocation]
+REPORT_EVERY = timedelta(seconds=15)  # SiteLoadReported at least this often per site
+MEASURED_WITHIN = timedelta(minutes=2)  # older samples say nothing of the draw now
+
+
+@dataclass
+class _Memory:
+    """What this node remembers of a site between rounds (lost on a takeover: harmless)."""
+
+    state: RotationState = field(default_factory=RotationState)
+    reported_at: datetime | None = None
+    last: Mapping[str, float] = field(default_factory=dict)
+    reported: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class EnergyPorts:
+    sites: SiteStore
+    readings: EnergyReadings
+    in_force: InForceStore
+    facts: SmartChargingFacts
+    commands: ProfileCommands
+    links: ChargerLinks
+    events: EnergyEvents
+
+
+class EnergyManager:
+    def __init__(
+        self,
+        ports: EnergyPorts,
+        clock: Clock,
+        default_stay: timedelta,
+        allocator: Allocator = allocate,
+    ) -> None:
+        self.allocate = allocator
+        self.ports = ports
+        self.clock = clock
+        self.sender = LimitSender(ports.commands)
+        self.urgency = Urgency(ports.readings, default_stay)
+        self._memory: dict[str, _Memory] = {}
+
+    async def run_round(self, site_id: str) -> LoadFigures | None:
+        """One allocation round of the site; its figures (None: no such site)."""
+        site = await self.ports.sites.get(site_id)
+        if site is None:
+            self._memory.pop(site_id, None)
+            return None
+        now = self.clock.now()
+        memory = self._memory.setdefault(site_id, _Memory())
+        snapshot = await self._snapshot(site, now)
+        cap = Capacity(capacity(site, snapshot.other_load, now))
+        allocation = self.allocate(cap, snapshot.demands, now, memory.state)
+        memory.state = allocation.state
+        in_force = await self._transition(site, snapshot, cap, allocation.limits, memory)
+        figures = LoadFigures(
+            site_id=site_id,
+            phases=site.config.phases,
+            voltage=site.config.voltage,
+            capacity=cap.per_phase,
+            other_load=snapshot.other_load,
+            in_force=in_force,
+            demands=snapshot.demands,
+            paused=allocation.paused,
+        )
+        await self._report(figures, memory, now)
+        return figures
+
+    async def describe(self, site_id: str) -> tuple[Site, LoadFigures] | None:
+        """The site's figures as they stand, without sending anything (any node may answer)."""
+        site = await self.ports.sites.get(site_id)
+        if site is None:
+            return None
+        now = self.clock.now()
+        snapshot = await self._snapshot(site, now)
+        cap = capacity(site, snapshot.other_load, now)
+        in_force = {key: row.limit_amps for key, row in snapshot.known.items()}
+        paused = frozenset(
+            d.key for d in snapshot.demands if d.active and d.smart and not in_force.get(d.key)
+        )
+        figures = LoadFigures(
+            site_id=site_id,
+            phases=site.config.phases,
+            voltage=site.config.voltage,
+            capacity=cap,
+            other_load=snapshot.other_load,
+            in_force=in_force,
+            demands=snapshot.demands,
+            paused=paused,
+        )
+        return site, figures
+
+    async def _snapshot(self, site: Site, now: datetime) -> _Snapshot:
+        config = site.config
+        members = [c for c in await self.ports.sites.members(config.site_id)]
+        members = [c for c in members if c != config.meter_charger]
+        watched = members + ([config.meter_charger] if config.meter_charger else [])
+        readings = self.ports.readings
+        links = await self.ports.links.connections(members)
+        rows = await self.ports.in_force.load(members)
+        sessions = await readings.sessions(members)
+        measured = await readings.measured(watched, now - MEASURED_WITHIN)
+        evses = await readings.evses(members)
+        chargers = [
+            await self._facts(site, cid, links.get(cid), rows, evses.get(cid, {}), sessions)
+            for cid in members
+        ]
+        departures = await self.urgency.departures(sessions, chargers, now)
+        demands = build_demands(
+            site_phases=config.phases,
+            chargers=chargers,
+            sessions=sessions,
+            measured=measured,
+            departures=departures,
+            in_force=rows,
+            now=now,
+        )
+        other = ZERO
+        if config.meter_charger:
+            other = _meter_load(measured, config.meter_charger)
+        elif site.other_load is not None:
+            other = site.other_load.amps
+        return _Snapshot(
+            demands=demands,
+            chargers={c.charger_id: c for c in chargers},
+            links=links,
+            known=_known(rows, links),
+            rows=rows,
+            sessions=sessions,
+            other_load=other,
+        )
+
+    async def _facts(
+        self,
+        site: Site,
+        charger_id: str,
+        link: Link | None,
+        rows: Mapping[tuple[str, int], InForce],
+        evses: Mapping[int, str],
+        sessions: Sequence[ActiveSession],
+    ) -> ChargerFacts:
+        rating = site.config.ratings.get(charger_id, site.config.charger_max_amps)
+        if link is None:
+            return ChargerFacts(
+                charger_id=charger_id, version=None, evses=evses, rating=rating, smart=False
+            )
+        facts = self.ports.facts
+        limits = await facts.limits(charger_id)
+        station = rows.get((charger_id, 0))
+        # A refusal holds until the charger connects again (it may have been fixed).
+        refused = (
+            station is not None and station.refused and station.changed_at >= link.connected_at
+        )
+        needs: dict[int, EvChargingNeeds] = {}
+        for session in sessions:
+            if session.charger_id == charger_id:
+                need = await facts.ev_needs(charger_id, session.evse_id)
+                if need is not None:
+                    needs[session.evse_id] = need
+        return ChargerFacts(
+            charger_id=charger_id,
+            version=link.version,
+            evses=evses,
+            rating=rating,
+            smart=limits.supported and not refused,
+            limits=limits,
+            external=tuple(await facts.external_limits(charger_id)),
+            needs=needs,
+        )
+
+    async def _transition(
+        self,
+        site: Site,
+        snap: _Snapshot,
+        cap: Capacity,
+        target: Mapping[str, float],
+        memory: _Memory,
+    ) -> dict[str, float]:
+        """Lower, wait, raise what still fits; what is in force afterwards."""
+        smart = [d for d in snap.demands if d.smart]
+        in_force = {k: v.limit_amps for k, v in snap.known.items() if not v.refused}
+        goal = {d.key: target.get(d.key, 0.0) for d in smart}
+        plan = plan_transition(in_force, goal)
+        now = self.clock.now()
+        changed: dict[tuple[str, int], InForce] = {}
+        links = self._links(site, snap)
+        refused = await self._step(site, plan.lower, in_force, snap, links, changed, now)
+        # A charger that refused its lower is counted at its rating from now on.
+        demands = [
+            replace(d, smart=False, max_amps=snap.chargers[split_key(d.key)[0]].rating)
+            if split_key(d.key)[0] in refused
+            else d
+            for d in snap.demands
+        ]
+        raises = clip_raises(cap, in_force, demands, plan.raise_)
+        await self._step(site, raises, in_force, snap, links, changed, now)
+        if changed:
+            await self.ports.in_force.save(site.config.site_id, changed)
+        memory.last = dict(in_force)
+        return in_force
+
+    async def _step(
+        self,
+        site: Site,
+        changes: Mapping[str, float],
+        in_force: dict[str, float],
+        snap: _Snapshot,
+        links: Mapping[str, ChargerLink],
+        changed: dict[tuple[str, int], InForce],
+        now: datetime,
+    ) -> set[str]:
+        """Send `changes` (grouped per charger); what was accepted joins `in_force`. The
+        chargers that refused."""
+        changes = {k: v for k, v in changes.items() if split_key(k)[0] in links}
+        if not changes:
+            return set()
+        limits = {**in_force, **changes}
+        results = await self.sender.apply(changes, limits, snap.demands, links, snap.sessions)
+        events: list[dict[str, Any]] = []
+        refused: set[str] = set()
+        for sent in results:
+            keys = [k for k in changes if split_key(k)[0] == sent.charger_id]
+            if sent.accepted:
+                for key in keys:
+                    in_force[key] = changes[key]
+                    changed[split_key(key)] = InForce(changes[key], now)
+                station = charger_load(limits, snap.demands, sent.charger_id)
+                changed[(sent.charger_id, 0)] = InForce(station, now)
+            elif sent.refused:
+                held = snap.rows.get((sent.charger_id, 0))
+                limit = held.limit_amps if held else snap.chargers[sent.charger_id].rating
+                changed[(sent.charger_id, 0)] = InForce(limit, now, refused=True)
+                for key in keys:
+                    in_force.pop(key, None)
+                refused.add(sent.charger_id)
+                reason = sent.reason or "refused"
+                events.append(refused_report(site.config.site_id, sent.charger_id, reason, now))
+        if events:
+            await self.ports.events.publish(events)
+        return refused
+
+    def _links(self, site: Site, snap: _Snapshot) -> dict[str, ChargerLink]:
+        """The chargers limits can be sent to: connected and smart."""
+        out: dict[str, ChargerLink] = {}
+        for charger_id, link in snap.links.items():
+            facts = snap.chargers.get(charger_id)
+            if facts is None or not facts.smart or facts.version is None:
+                continue
+            out[charger_id] = ChargerLink(
+                version=link.version,
+                limits=facts.limits,
+                voltage=site.config.voltage,
+                phases=site.config.phases,
+            )
+        return out
+
+    async def _report(self, figures: LoadFigures, memory: _Memory, now: datetime) -> None:
+        """SiteLoadReported when the limits changed, else at least every REPORT_EVERY."""
+        due = memory.reported_at is None or now - memory.reported_at >= REPORT_EVERY
+        if not due and memory.last == memory.reported:
+            return
+        memory.reported = dict(memory.last)
+        memory.reported_at = now
+        await self.ports.events.publish([load_report(figures, now)])
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    demands: list[Demand]
+    chargers: Mapping[str, ChargerFacts]
+    links: Mapping[str, Link]
+    known: Mapping[str, InForce]  # per EVSE key, still valid (sent since the last connect)
+    rows: Mapping[tuple[str, int], InForce]
+    sessions: Sequence[ActiveSession]
+    other_load: Amps3
+
+
+def _known(
+    rows: Mapping[tuple[str, int], InForce], links: Mapping[str, Link]
+) -> dict[str, InForce]:
+    """Per EVSE key, the limits in force that still hold: a charger that connected after we
+    set them may have lost them (a reboot), so they are sent again (the failsafe's share)."""
+    known = {}
+    for (charger_id, evse_id), row in rows.items():
+        link = links.get(charger_id)
+        if evse_id == 0 or (link is not None and row.changed_at < link.connected_at):
+            continue
+        known[key_of(charger_id, evse_id)] = row
+    return known
+
+
+def _meter_load(measured: Mapping[tuple[str, int], Measured], charger_id: str) -> Amps3:
+    """The meter charger's current per phase: its whole-charger reading, else its EVSEs' sum."""
+    whole = measured.get((charger_id, 0))
+    if whole is not None and whole.amps is not None:
+        return whole.amps
+    load = [0.0, 0.0, 0.0]
+    for (cid, _evse), seen in measured.items():
+        if cid == charger_id and seen.amps is not None:
+            for i in range(3):
+                load[i] += seen.amps[i]
+    return load[0], load[1], load[2]
