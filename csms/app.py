@@ -15,6 +15,10 @@ from csms import api
 from csms.adapters.cluster import PresenceTable, Whereabouts
 from csms.adapters.command_log import SqlCommandLog
 from csms.adapters.command_routing import CommandResponder, RoutedCommandPort
+from csms.adapters.energy_facts import AssumedSmartCharging
+from csms.adapters.energy_outbox import OutboxEnergyEvents
+from csms.adapters.energy_readings import SqlEnergyReadings
+from csms.adapters.energy_store import SqlInForce, SqlSiteLeases, SqlSiteStore
 from csms.adapters.id_token_cache import SqlIdTokenCache
 from csms.adapters.presence import Presence
 from csms.adapters.recorded_commands import RecordedCommandPort
@@ -29,6 +33,9 @@ from csms.ocpp.gateway.local import LocalCommandPort
 from csms.ocpp.server import OcppServer
 from csms.services.authorization import Authorizer
 from csms.services.chargers import ChargingService
+from csms.services.energy import EnergyManager, EnergyPorts
+from csms.services.energy_admin import SiteAdmin
+from csms.services.energy_runner import LEASE_TTL, EnergyRunner
 from csms.services.housekeeping import Housekeeping
 from csms.services.remote import RemoteControl
 from csms.services.sessions import SessionService
@@ -73,6 +80,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
         live_version=whereabouts.version_of,
     )
     app[api.REMOTE] = remote
+    energy = _energy(ctx, app)
     app.add_routes(api.routes)
     ocpp, accounts = _ocpp_server(ctx, service, presence)
     housekeeping = _housekeeping(
@@ -85,7 +93,7 @@ def build(ctx: ServiceContext) -> ServiceParts:
     return ServiceParts(
         app=app,
         consumer=consumer,
-        servers=[presence_table, responder, ocpp, housekeeping],
+        servers=[presence_table, responder, ocpp, housekeeping, energy],
         on_stop=on_stop,
     )
 
@@ -123,6 +131,34 @@ def _housekeeping(
         jobs.append(lambda: ocpp.close_silent(silence))
         rounds.append(silence.total_seconds() / 4)
     return Housekeeping(jobs, every_sec=min(rounds))
+
+
+def _energy(ctx: ServiceContext, app: web.Application) -> EnergyRunner:
+    """The energy manager: each site's rounds on the node holding its lease; its commands go
+    through the same gateway as everyone's (routed to the node holding each socket)."""
+    own = CSMS.of(ctx.settings)
+    readings = SqlEnergyReadings(ctx.db)
+    sites = SqlSiteStore(ctx.db)
+    ports = EnergyPorts(
+        sites=sites,
+        readings=readings,
+        in_force=SqlInForce(ctx.db),
+        facts=AssumedSmartCharging(),
+        commands=app[api.GATEWAY],
+        links=readings,
+        events=OutboxEnergyEvents(ctx.units_of_work(CsmsUnitOfWork)),
+    )
+    manager = EnergyManager(ports, ctx.clock, timedelta(minutes=own.energy_default_stay_min))
+    runner = EnergyRunner(
+        manager,
+        sites,
+        SqlSiteLeases(ctx.db, LEASE_TTL),
+        ctx.settings.node_id,
+        ctx.clock,
+        tick_sec=own.energy_tick_sec,
+    )
+    app[api.SITES] = SiteAdmin(sites, manager, ctx.clock, nudge=runner.renew)
+    return runner
 
 
 def _commands(

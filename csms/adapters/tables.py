@@ -161,6 +161,7 @@ bay_vehicles = Table(
     Column("charger_id", String(128), nullable=True),
     Column("evse_id", Integer, nullable=True),  # the bay's connector (1.6) = EVSE (2.0.1)
     Column("left_at", _TS, nullable=True),
+    Column("departure_at", _TS, nullable=True),  # the driver's declared departure, if any
     Index("ix_bay_vehicles_charger", "charger_id", "left_at"),
 )
 

@@ -5,8 +5,10 @@ from csms.api.commands import COMMAND_LOG, GATEWAY
 from csms.api.commands import routes as command_routes
 from csms.api.keys import PRESENCE, REMOTE, SERVICE, SESSIONS, WHEREABOUTS
 from csms.api.sessions import routes as session_routes
+from csms.api.sites import SITES
+from csms.api.sites import routes as site_routes
 
-routes = [*charger_routes, *command_routes, *session_routes]
+routes = [*charger_routes, *command_routes, *session_routes, *site_routes]
 
 __all__ = [
     "COMMAND_LOG",
@@ -15,6 +17,7 @@ __all__ = [
     "REMOTE",
     "SERVICE",
     "SESSIONS",
+    "SITES",
     "WHEREABOUTS",
     "routes",
 ]

@@ -144,6 +144,10 @@ class EnergyManager:
             in_force=in_force,
             demands=snapshot.demands,
             paused=paused,
+            sessions={key_of(s.charger_id, s.evse_id): s.session_id for s in snapshot.sessions},
+            power_w={
+                key_of(*k): m.power_w for k, m in snapshot.measured.items() if m.power_w is not None
+            },
         )
         return site, figures
 
@@ -185,6 +189,7 @@ class EnergyManager:
             rows=rows,
             sessions=sessions,
             other_load=other,
+            measured=measured,
         )
 
     async def _facts(
@@ -330,6 +335,7 @@ class _Snapshot:
     rows: Mapping[tuple[str, int], InForce]
     sessions: Sequence[ActiveSession]
     other_load: Amps3
+    measured: Mapping[tuple[str, int], Measured]
 
 
 def _known(

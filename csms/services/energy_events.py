@@ -4,7 +4,7 @@ cannot be controlled (SmartChargingRefused)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,8 @@ class LoadFigures:
     in_force: Mapping[str, float]
     demands: Sequence[Demand]
     paused: frozenset[str]
+    sessions: Mapping[str, str] = field(default_factory=dict)  # EVSE key -> session id
+    power_w: Mapping[str, float] = field(default_factory=dict)  # EVSE key -> measured power
 
 
 def rounded(values: Sequence[float]) -> list[float]:

@@ -1,0 +1,278 @@
+"""Sites over REST: a lot's electrical connection, its external limit and other load, and what
+the energy manager gives each of its chargers. The site id is the lot id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from chargepark.auth import requires
+from chargepark.clock import NotATime, isoformat_utc, parse_utc
+from chargepark.errors import Invalid
+from chargepark.http.body import read_json
+from chargepark.http.openapi import operation
+from csms.ports.energy import Amps3, LimitOverride, ScheduleEntry, Site, SiteConfig
+from csms.services.energy_admin import SiteAdmin
+from csms.services.energy_demands import split_key
+from csms.services.energy_events import LoadFigures, rounded
+from csms.services.energy_sites import limit_in_force, spread
+
+routes = web.RouteTableDef()
+SITES = web.AppKey("energy_sites", SiteAdmin)
+TAGS = ["sites"]
+READ, WRITE = "charging:read", "charging:write"
+
+_AMPS = {"type": "number", "minimum": 0, "maximum": 100000}
+_PER_PHASE = {"oneOf": [_AMPS, {"type": "array", "items": _AMPS, "minItems": 3, "maxItems": 3}]}
+_KW = {"type": "number", "exclusiveMinimum": 0, "maximum": 100000}
+_ONE_LIMIT = {"oneOf": [{"required": ["limit_amps"]}, {"required": ["limit_kw"]}]}
+_TIME = {"type": "string", "minLength": 1, "maxLength": 64}
+_CHARGER = {"type": "string", "minLength": 1, "maxLength": 48}
+_ENTRY = {
+    "type": "object",
+    "properties": {
+        "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+        "limit_amps": _PER_PHASE,
+        "limit_kw": _KW,
+    },
+    "required": ["start"],
+    "additionalProperties": False,
+    **_ONE_LIMIT,
+}
+SITE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "phases": {"enum": [1, 3]},
+        "voltage": {"type": "number", "minimum": 100, "maximum": 1000},
+        "limit_amps": _PER_PHASE,
+        "limit_kw": _KW,
+        "margin_amps": _AMPS,
+        "schedule": {"type": "array", "items": _ENTRY, "maxItems": 48},
+        "chargers": {"type": "array", "items": _CHARGER, "maxItems": 5000, "uniqueItems": True},
+        "charger_max_amps": {"type": "number", "minimum": 6, "maximum": 1000},
+        "ratings": {
+            "type": "object",
+            "propertyNames": {"maxLength": 48},
+            "additionalProperties": {"type": "number", "minimum": 6, "maximum": 1000},
+        },
+        "meter_charger": {"type": ["string", "null"], "minLength": 1, "maxLength": 48},
+    },
+    "required": ["phases", "voltage"],
+    "additionalProperties": False,
+    **_ONE_LIMIT,
+}
+EXTERNAL: dict[str, Any] = {
+    "type": "object",
+    "properties": {"limit_amps": _PER_PHASE, "limit_kw": _KW, "until": _TIME},
+    "required": ["until"],
+    "additionalProperties": False,
+    **_ONE_LIMIT,
+}
+OTHER_LOAD: dict[str, Any] = {
+    "type": "object",
+    "properties": {"amps": _PER_PHASE, "kw": {"type": "number", "minimum": 0}, "at": _TIME},
+    "required": ["at"],
+    "additionalProperties": False,
+    "oneOf": [{"required": ["amps"]}, {"required": ["kw"]}],
+}
+
+
+def _admin(request: web.Request) -> SiteAdmin:
+    return request.app[SITES]
+
+
+@routes.put("/sites/{site_id}")
+@requires(WRITE)
+@operation(
+    "Create or replace a site: a lot's connection (phases, voltage, limit per phase in A or in "
+    "kW, margin, daily schedule, chargers assigned besides the lot's EV bays)",
+    request=SITE,
+    responses={200: "Replaced", 201: "Created", 422: "Invalid"},
+    tags=TAGS,
+)
+async def put_site(request: web.Request) -> web.Response:
+    body = await read_json(request, SITE)
+    site_id = request.match_info["site_id"]
+    if not 0 < len(site_id) <= 128:
+        raise Invalid("a site id is 1-128 characters")
+    phases = body["phases"]
+    config = SiteConfig(
+        site_id=site_id,
+        phases=phases,
+        voltage=float(body["voltage"]),
+        limit_amps=_amps(body.get("limit_amps"), phases),
+        limit_kw=body.get("limit_kw"),
+        margin_amps=float(body.get("margin_amps", 0.0)),
+        schedule=tuple(_entry(e, phases) for e in body.get("schedule", ())),
+        chargers=tuple(body.get("chargers", ())),
+        charger_max_amps=float(body.get("charger_max_amps", 32.0)),
+        ratings={k: float(v) for k, v in body.get("ratings", {}).items()},
+        meter_charger=body.get("meter_charger"),
+    )
+    new = await _admin(request).put(config)
+    return web.json_response(await _full(request, site_id), status=201 if new else 200)
+
+
+@routes.get("/sites")
+@requires(READ)
+@operation("Every site, by id", responses={200: "OK"}, tags=TAGS)
+async def list_sites(request: web.Request) -> web.Response:
+    now = _admin(request).clock.now()
+    items = [_config_view(site, now) for site in await _admin(request).all()]
+    return web.json_response({"items": items, "total": len(items)})
+
+
+@routes.get("/sites/{site_id}")
+@requires(READ)
+@operation(
+    "A site: its chargers, the limit in force now, each charger's and session's allocated "
+    "limit and measured current and power",
+    responses={200: "OK", 404: "Unknown site"},
+    tags=TAGS,
+)
+async def get_site(request: web.Request) -> web.Response:
+    return web.json_response(await _full(request, request.match_info["site_id"]))
+
+
+@routes.put("/sites/{site_id}/external-limit")
+@requires(WRITE)
+@operation(
+    "Set an external limit (a grid operator's curtailment) until a time",
+    request=EXTERNAL,
+    responses={200: "Set", 404: "Unknown site", 422: "Invalid"},
+    tags=TAGS,
+)
+async def put_external_limit(request: web.Request) -> web.Response:
+    body = await read_json(request, EXTERNAL)
+    admin = _admin(request)
+    site = await admin.get(request.match_info["site_id"])
+    limit = LimitOverride(
+        _time(body["until"], "until"),
+        _amps(body.get("limit_amps"), site.config.phases),
+        body.get("limit_kw"),
+    )
+    await admin.set_external(site.config.site_id, limit)
+    return web.json_response(await _full(request, site.config.site_id))
+
+
+@routes.delete("/sites/{site_id}/external-limit")
+@requires(WRITE)
+@operation("Lift the external limit", responses={204: "Lifted", 404: "Unknown site"}, tags=TAGS)
+async def delete_external_limit(request: web.Request) -> web.Response:
+    await _admin(request).set_external(request.match_info["site_id"], None)
+    return web.Response(status=204)
+
+
+@routes.put("/sites/{site_id}/other-load")
+@requires(WRITE)
+@operation(
+    "Push the connection's other load (the building), in amps per phase or kW, measured at `at`",
+    request=OTHER_LOAD,
+    responses={200: "Kept", 404: "Unknown site", 422: "Invalid"},
+    tags=TAGS,
+)
+async def put_other_load(request: web.Request) -> web.Response:
+    body = await read_json(request, OTHER_LOAD)
+    admin = _admin(request)
+    site = await admin.get(request.match_info["site_id"])
+    config = site.config
+    if "kw" in body:
+        amps = spread(body["kw"] * 1000.0 / (config.voltage * config.phases), config.phases)
+    else:
+        amps = _amps(body["amps"], config.phases) or (0.0, 0.0, 0.0)
+    await admin.set_other_load(config.site_id, amps, _time(body["at"], "at"))
+    return web.json_response(await _full(request, config.site_id))
+
+
+def _amps(value: Any, phases: int) -> Amps3 | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return float(value[0]), float(value[1]), float(value[2])
+    return spread(float(value), phases)
+
+
+def _entry(entry: dict[str, Any], phases: int) -> ScheduleEntry:
+    hours, minutes = entry["start"].split(":")
+    return ScheduleEntry(
+        int(hours) * 60 + int(minutes),
+        _amps(entry.get("limit_amps"), phases),
+        entry.get("limit_kw"),
+    )
+
+
+def _time(text: str, name: str) -> Any:
+    try:
+        return parse_utc(text)
+    except NotATime as exc:
+        raise Invalid(f"{name}: {exc}") from None
+
+
+def _config_view(site: Site, now: Any) -> dict[str, Any]:
+    c = site.config
+    external = site.external
+    return {
+        "site_id": c.site_id,
+        "phases": c.phases,
+        "voltage": c.voltage,
+        "limit_amps": list(c.limit_amps) if c.limit_amps else None,
+        "limit_kw": c.limit_kw,
+        "margin_amps": c.margin_amps,
+        "schedule": [
+            {
+                "start": f"{e.start_minute // 60:02d}:{e.start_minute % 60:02d}",
+                "limit_amps": list(e.limit_amps) if e.limit_amps else None,
+                "limit_kw": e.limit_kw,
+            }
+            for e in c.schedule
+        ],
+        "chargers_assigned": list(c.chargers),
+        "charger_max_amps": c.charger_max_amps,
+        "ratings": dict(c.ratings),
+        "meter_charger": c.meter_charger,
+        "external_limit": None
+        if external is None or external.until <= now
+        else {
+            "limit_amps": list(external.limit_amps) if external.limit_amps else None,
+            "limit_kw": external.limit_kw,
+            "until": isoformat_utc(external.until),
+        },
+        "limit_in_force_amps": rounded(limit_in_force(site, now)),
+    }
+
+
+async def _full(request: web.Request, site_id: str) -> dict[str, Any]:
+    admin = _admin(request)
+    site, figures = await admin.describe(site_id)
+    view = _config_view(site, admin.clock.now())
+    view.update(_figures(figures, site))
+    return view
+
+
+def _figures(figures: LoadFigures, site: Site) -> dict[str, Any]:
+    chargers: dict[str, dict[str, Any]] = {}
+    for demand in figures.demands:
+        charger_id, evse_id = split_key(demand.key)
+        limit = demand.max_amps if not demand.smart else figures.in_force.get(demand.key)
+        entry = chargers.setdefault(
+            charger_id, {"charger_id": charger_id, "controlled": demand.smart, "evses": []}
+        )
+        entry["evses"].append(
+            {
+                "evse_id": evse_id,
+                "session_id": figures.sessions.get(demand.key),
+                "active": demand.active,
+                "limit_amps": None if limit is None else round(limit, 2),
+                "paused": demand.key in figures.paused,
+                "drawn_amps": demand.drawn_amps,
+                "power_w": figures.power_w.get(demand.key),
+            }
+        )
+    other = site.other_load
+    return {
+        "available_amps": rounded(figures.capacity),
+        "other_load_amps": rounded(figures.other_load),
+        "other_load_at": isoformat_utc(other.at) if other else None,
+        "chargers": list(chargers.values()),
+    }

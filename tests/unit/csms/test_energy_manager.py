@@ -1,0 +1,165 @@
+"""The energy manager's rounds against in-memory ports: lower before raise, only changes sent,
+a refusing charger counted at its rating, reports to ops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from csms.domain.energy import Allocation, Capacity, Demand, RotationState
+from csms.ports.energy import (
+    ActiveSession,
+    LimitOverride,
+    Link,
+    OtherLoad,
+    ScheduleEntry,
+    Site,
+    SiteConfig,
+)
+from csms.services.energy import EnergyManager, EnergyPorts
+from csms.services.energy_sites import capacity, limit_in_force
+from tests.support.fakes.csms.energy import (
+    FakeReadings,
+    FakeSmartCharging,
+    InMemoryInForce,
+    InMemorySites,
+    RecordingEvents,
+    RecordingProfiles,
+)
+
+T0 = datetime.fromisoformat("2026-12-07T18:00:00+00:00")
+
+
+def fair_share(
+    cap: Capacity, demands: Sequence[Demand], now: datetime, state: RotationState
+) -> Allocation:
+    """A stand-in allocator: non-smart at their maximum, the rest shared equally."""
+    fixed = sum(d.max_amps for d in demands if not d.smart)
+    active = [d for d in demands if d.smart and d.active]
+    each = (min(cap.per_phase) - fixed) / len(active) if active else 0.0
+    limits = {d.key: (d.max_amps if not d.smart else 0.0) for d in demands}
+    limits.update({d.key: min(d.max_amps, int(each * 10) / 10) for d in active})
+    return Allocation(limits=limits, paused=frozenset(), state=state)
+
+
+def _world(clock):
+    sites, readings, in_force = InMemorySites(), FakeReadings(), InMemoryInForce()
+    profiles, events = RecordingProfiles(), RecordingEvents()
+    ports = EnergyPorts(
+        sites=sites,
+        readings=readings,
+        in_force=in_force,
+        facts=FakeSmartCharging(),
+        commands=profiles,
+        links=readings,
+        events=events,
+    )
+    manager = EnergyManager(ports, clock, timedelta(hours=3), allocator=fair_share)
+    return manager, sites, readings, profiles, events
+
+
+def _start(readings: FakeReadings, charger_id: str, at: datetime) -> None:
+    readings.active.append(ActiveSession(charger_id, 1, f"s-{charger_id}", "7", at))
+
+
+async def test_a_third_start_lowers_the_others_before_raising_and_the_site_never_exceeds(clock):
+    clock.at = T0
+    manager, sites, readings, profiles, events = _world(clock)
+    config = SiteConfig(
+        site_id="LOT-1",
+        phases=3,
+        voltage=230,
+        limit_amps=(64.0, 64.0, 64.0),
+        chargers=("A", "B", "C"),
+        charger_max_amps=32,
+    )
+    await sites.put(config, T0)
+    for cid in "ABC":
+        readings.connected[cid] = Link("2.0.1", T0 - timedelta(hours=1))
+    _start(readings, "A", T0)
+    _start(readings, "B", T0)
+    await manager.run_round("LOT-1")
+    assert sorted(profiles.calls) == [
+        ("A", "ChargingStationMaxProfile", 32.0),
+        ("B", "ChargingStationMaxProfile", 32.0),
+        ("C", "ChargingStationMaxProfile", 0.0),
+    ]
+    profiles.calls.clear()
+
+    clock.advance(seconds=5)
+    _start(readings, "C", clock.now())
+    await manager.run_round("LOT-1")
+    assert [c[0] for c in profiles.calls][-1] == "C"  # raised last, after A and B lowered
+    station = {"A": 32.0, "B": 32.0, "C": 0.0}
+    for charger_id, _, limit in profiles.calls:
+        station[charger_id] = limit
+        assert sum(station.values()) <= 64.0
+    assert station == {"A": 21.3, "B": 21.3, "C": 21.3}
+
+    profiles.calls.clear()
+    await manager.run_round("LOT-1")
+    assert profiles.calls == []  # nothing changed: nothing re-sent
+
+    report = events.named("SiteLoadReported")[-1]
+    assert report["site_id"] == "LOT-1" and report["limit_amps"] == [64.0, 64.0, 64.0]
+    assert report["allocated_amps"] == [63.9, 63.9, 63.9]
+
+
+async def test_a_charger_that_rejects_profiles_is_counted_at_its_rating(clock):
+    clock.at = T0
+    manager, sites, readings, profiles, events = _world(clock)
+    config = SiteConfig(
+        site_id="LOT-2",
+        phases=3,
+        voltage=230,
+        limit_amps=(64.0, 64.0, 64.0),
+        chargers=("A", "B", "C"),
+        charger_max_amps=32,
+    )
+    await sites.put(config, T0)
+    for cid in "ABC":
+        readings.connected[cid] = Link("1.6", T0 - timedelta(hours=1))
+        _start(readings, cid, T0)
+    profiles.answers["C"] = "Rejected"
+    await manager.run_round("LOT-2")
+    refused = events.named("SmartChargingRefused")
+    assert [(e["site_id"], e["charger_id"]) for e in refused] == [("LOT-2", "C")]
+    clock.advance(seconds=1)
+    profiles.calls.clear()
+    await manager.run_round("LOT-2")
+    # C may draw its 32 A: A and B share what is left.
+    assert sorted(profiles.calls) == [
+        ("A", "ChargingStationMaxProfile", 16.0),
+        ("B", "ChargingStationMaxProfile", 16.0),
+    ]
+    figures = await manager.describe("LOT-2")
+    assert figures is not None
+    c = next(d for d in figures[1].demands if d.key == "C/1")
+    assert not c.smart and c.max_amps == 32
+
+
+def test_the_limit_in_force_follows_schedule_external_limit_other_load_and_margin():
+    config = SiteConfig(
+        site_id="S",
+        phases=3,
+        voltage=230,
+        limit_kw=69.0,
+        margin_amps=5,
+        schedule=(ScheduleEntry(22 * 60, limit_amps=(150.0, 150.0, 150.0)),),
+    )
+    day = datetime.fromisoformat("2026-12-07T12:00:00+00:00")
+    night = datetime.fromisoformat("2026-12-07T23:00:00+00:00")
+    early = datetime.fromisoformat("2026-12-07T03:00:00+00:00")
+    site = Site(config)
+    assert limit_in_force(
+        Site(SiteConfig(site_id="S", phases=3, voltage=230, limit_kw=69.0)), day
+    ) == (100.0, 100.0, 100.0)
+    assert limit_in_force(site, night) == (150.0, 150.0, 150.0)
+    assert limit_in_force(site, early) == (150.0, 150.0, 150.0)  # yesterday's last entry
+    curtailed = Site(
+        config, external=LimitOverride(night + timedelta(hours=1), limit_amps=(40.0, 50.0, 60.0))
+    )
+    assert limit_in_force(curtailed, night) == (40.0, 50.0, 60.0)
+    assert limit_in_force(curtailed, night + timedelta(hours=2)) == (150.0, 150.0, 150.0)
+    loaded = Site(config, other_load=OtherLoad((10.0, 20.0, 200.0), night))
+    assert capacity(loaded, (10.0, 20.0, 200.0), night) == (135.0, 125.0, 0.0)
