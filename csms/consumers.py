@@ -9,16 +9,19 @@ from chargepark.clock import Clock, parse_utc
 from chargepark.db.tables import KernelTables
 from chargepark.events.contracts import reads
 from chargepark.events.inbox import Consumer
+from csms.adapters.energy_store import SqlLotLayouts
 from csms.adapters.id_token_cache import UnitIdTokenCache
 from csms.adapters.parked_vehicles import SqlParkedVehicles
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.domain.authorization import Authorization
 from csms.ports.authorization import IdTokenCache
+from csms.ports.energy import Bay, LotLayouts
 from csms.ports.parked_vehicles import BayStay, ParkedVehicles
 
 # The id token cache and the vehicles on bays, in the transaction of the event's unit of work.
 Tokens = Callable[[CsmsUnitOfWork], IdTokenCache]
 Stays = Callable[[CsmsUnitOfWork], ParkedVehicles]
+Layouts = Callable[[CsmsUnitOfWork], LotLayouts]
 
 
 def build_consumer(
@@ -28,6 +31,7 @@ def build_consumer(
     *,
     tokens: Tokens = UnitIdTokenCache,
     stays: Stays = SqlParkedVehicles,
+    layouts: Layouts = SqlLotLayouts,
 ) -> Consumer[CsmsUnitOfWork]:
     async def id_token_changed(event: dict[str, Any], unit: CsmsUnitOfWork) -> None:
         await token_changed(event, tokens(unit), clock)
@@ -38,6 +42,9 @@ def build_consumer(
     async def vehicle_left(event: dict[str, Any], unit: CsmsUnitOfWork) -> None:
         await left(event, stays(unit))
 
+    async def lot_bays_changed(event: dict[str, Any], unit: CsmsUnitOfWork) -> None:
+        await bays_changed(event, layouts(unit))
+
     return Consumer(
         "csms",
         uow,
@@ -47,6 +54,7 @@ def build_consumer(
             "IdTokenChanged": id_token_changed,
             "VehicleParked": vehicle_parked,
             "VehicleLeft": vehicle_left,
+            "LotBaysChanged": lot_bays_changed,
         },
         reads=READS,
         retries=tables.event_retries,
@@ -56,10 +64,13 @@ def build_consumer(
 # What csms reads of each event (tests/contract checks it against the producers).
 READS = {
     "IdTokenChanged": reads(["id_token", "customer_id", "status"], ["expires_at"]),
-    "VehicleParked": reads(["lot_id", "regnum", "slot_ui"], ["charger_id", "connector_id"]),
+    "VehicleParked": reads(
+        ["lot_id", "regnum", "slot_ui"], ["charger_id", "connector_id", "departure_at"]
+    ),
     "VehicleLeft": reads(
         ["lot_id", "regnum", "slot_ui", "arrived_at"], ["charger_id", "connector_id"]
     ),
+    "LotBaysChanged": reads(["lot_id", "bays"], []),
 }
 
 
@@ -85,6 +96,7 @@ async def parked(event: dict[str, Any], stays: ParkedVehicles) -> None:
         slot_ui=event["slot_ui"],
         charger_id=charger_id,
         evse_id=event.get("connector_id"),
+        departure_at=parse_utc(departure) if (departure := event.get("departure_at")) else None,
     )
     if not await stays.arrived(stay):
         return  # it has left already
@@ -104,3 +116,10 @@ async def left(event: dict[str, Any], stays: ParkedVehicles) -> None:
         left_at=parse_utc(event["ts"]),
     )
     await stays.left(stay)
+
+
+async def bays_changed(event: dict[str, Any], layouts: LotLayouts) -> None:
+    """A lot's EV bays, whole: its chargers are the energy manager's site's (the site id is the
+    lot id). An older layout arriving late changes nothing."""
+    bays = [Bay(b["slot_ui"], b["charger_id"], b.get("connector_id")) for b in event["bays"]]
+    await layouts.replace(event["lot_id"], parse_utc(event["ts"]), bays)

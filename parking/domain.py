@@ -224,6 +224,17 @@ class Lot:
         for slot_ui in slot_uis:
             self.slot(slot_ui).in_service = in_service
 
+    def ev_bays(self) -> list[dict[str, Any]]:
+        """The lot's EV bays and their chargers, by slot."""
+        return [
+            {"slot_ui": str(s.slot_ui), "charger_id": s.charger_id, "connector_id": s.connector_id}
+            for s in sorted(self.slots.values(), key=lambda s: s.slot_ui)
+            if s.ev_bay and s.charger_id
+        ]
+
+    def bays_changed(self, at: datetime) -> LotBaysChanged:
+        return LotBaysChanged(lot_id=self.id, ts=at, bays=self.ev_bays())
+
     def slot(self, slot_ui: int) -> Slot:
         slot = self.slots.get(slot_ui)
         if slot is None:
@@ -239,9 +250,11 @@ class Stay:
     slot: Slot
     vehicle: Vehicle
     since: datetime
+    departure_at: datetime | None = None  # declared by the driver when parking
 
     def parked(self) -> VehicleParked:
         return VehicleParked(
+            departure_at=self.departure_at,
             lot_id=self.lot_id,
             level=self.slot.level,
             slot_ui=str(self.slot.slot_ui),
@@ -285,6 +298,13 @@ class VehicleParked(DomainEvent):
     charger_id: str | None
     connector_id: int | None
     ts: datetime
+    departure_at: datetime | None = None
+
+    def fields(self) -> dict[str, Any]:
+        fields = super().fields()
+        if fields["departure_at"] is None:  # optional: absent rather than null
+            del fields["departure_at"]
+        return fields
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -301,3 +321,14 @@ class VehicleLeft(DomainEvent):
     arrived_at: datetime
     duration_sec: int
     ts: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class LotBaysChanged(DomainEvent):
+    """A lot's EV bays and their chargers, whole, after it was created or its layout changed
+    (csms's energy manager takes a lot's bays' chargers as its site's)."""
+
+    name = "LotBaysChanged"
+    lot_id: str
+    ts: datetime
+    bays: list[dict[str, Any]]

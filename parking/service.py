@@ -66,6 +66,7 @@ class ParkVehicle:
     fuel: Fuel
     ts: datetime | None = None  # when the gate saw it; default now
     slot_ui: int | None = None  # an attendant's choice; default the nearest free slot
+    departure_at: datetime | None = None  # when the driver says they leave (in the future)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class ParkingService:
         lot.add_slots(cmd.slots)
         async with self.uow() as uow:
             await uow.lots.add(lot)
+            uow.emit(lot.bays_changed(now))
             await uow.commit()
         return lot
 
@@ -126,6 +128,7 @@ class ParkingService:
             raise Invalid(f"slots {sorted(overlap)} cannot be both in and out of service")
         async with self.uow() as uow:
             lot = await uow.lots.get(cmd.lot_id, for_update=True)
+            bays = lot.ev_bays()
             if cmd.name is not None:
                 lot.name = cmd.name
             if cmd.ev_bays_for_ice is not None:
@@ -136,6 +139,8 @@ class ParkingService:
             lot.set_in_service(cmd.in_service, True)
             lot.add_slots(cmd.add_slots)
             lot.updated_at = self.clock.now()
+            if lot.ev_bays() != bays:  # the energy manager's site follows the lot's EV bays
+                uow.emit(lot.bays_changed(lot.updated_at))
             await uow.lots.save(
                 lot,
                 added=cmd.add_slots,
@@ -152,12 +157,18 @@ class ParkingService:
             if parked:
                 raise LotNotEmpty(f"lot {lot_id!r} has {len(parked)} parked vehicle(s)")
             await uow.lots.remove(lot.id)
+            lot.slots.clear()
+            uow.emit(lot.bays_changed(self.clock.now()))
             await uow.commit()
 
     # --- park and leave --------------------------------------------------------------------
 
     async def park(self, cmd: ParkVehicle) -> Stay:
-        if self.at_once is not None and cmd.slot_ui is None:
+        if cmd.departure_at is not None and cmd.departure_at <= self.clock.now():
+            raise Invalid("departure_at must be in the future")
+        # The one-statement park carries no declared departure: such a park takes the general
+        # path.
+        if self.at_once is not None and cmd.slot_ui is None and cmd.departure_at is None:
             vehicle = Vehicle(normalize_regnum(cmd.regnum), cmd.kind, cmd.fuel)
             now = self.clock.now()
             since = event_time(cmd.ts, now, None)  # the previous event is checked in SQL
@@ -181,7 +192,7 @@ class ParkingService:
                 raise AlreadyParked(vehicle.regnum)
             since = event_time(cmd.ts, now, context.last_ts)
             slot = await self._claim(uow, cmd, vehicle, context.ev_bays_for_ice, since)
-            stay = Stay(cmd.lot_id, slot, vehicle, since)
+            stay = Stay(cmd.lot_id, slot, vehicle, since, departure_at=cmd.departure_at)
             await uow.occupancy.record("PARK", stay, since, now)
             uow.emit(stay.parked())
             await uow.commit()

@@ -63,4 +63,5 @@ def _row(stay: BayStay) -> dict[str, Any]:
         "charger_id": stay.charger_id,
         "evse_id": stay.evse_id,
         "left_at": stay.left_at,
+        "departure_at": stay.departure_at,
     }

@@ -18,6 +18,7 @@ class BayStay:
     charger_id: str | None
     evse_id: int | None
     left_at: datetime | None = None
+    departure_at: datetime | None = None  # the driver's declared departure, if any
 
 
 class ParkedVehicles(Protocol):

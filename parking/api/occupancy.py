@@ -53,6 +53,9 @@ async def park(request: web.Request) -> web.Response:
         fuel=Fuel(body["fuel"]),
         ts=parse_time(body["ts"], "ts") if "ts" in body else None,
         slot_ui=body.get("slot_ui"),
+        departure_at=parse_time(body["departure_at"], "departure_at")
+        if "departure_at" in body
+        else None,
     )
     stay = await service(request).park(cmd)
     slot = stay.slot

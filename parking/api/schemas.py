@@ -83,7 +83,15 @@ LOT_CHANGES = _object(
 )
 
 PARK = _object(
-    {"regnum": REGNUM, "kind": _KIND, "fuel": _FUEL, "ts": _TIMESTAMP, "slot_ui": _SLOT_UI},
+    {
+        "regnum": REGNUM,
+        "kind": _KIND,
+        "fuel": _FUEL,
+        "ts": _TIMESTAMP,
+        "slot_ui": _SLOT_UI,
+        # The driver's declared departure: the energy manager charges towards it.
+        "departure_at": _TIMESTAMP,
+    },
     required=["regnum", "kind", "fuel"],
 )
 

@@ -34,8 +34,38 @@ async def parking(clock):
     await service.create_lot(
         CreateLot("A1", "A", [a_slot(1, ev_bay=True), a_slot(2), a_slot(3, fits=VAN)])
     )
+    # The lot's EV bays go to csms's energy manager; the tests below look at what follows.
+    [bays] = state.outbox
+    assert bays["event"] == "LotBaysChanged" and bays["bays"] == [
+        {"slot_ui": "1", "charger_id": "CP-1", "connector_id": 1}
+    ]
+    state.outbox.clear()
     service.state = state  # type: ignore[attr-defined]
     return service
+
+
+async def test_a_declared_departure_rides_on_vehicle_parked_and_must_be_in_the_future(
+    parking, clock
+):
+    with pytest.raises(Invalid):
+        await parking.park(
+            ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=EV, departure_at=T0)
+        )
+    leaving = T0 + timedelta(hours=2)
+    await parking.park(
+        ParkVehicle(lot_id="A1", regnum="AB1", kind=CAR, fuel=EV, departure_at=leaving)
+    )
+    [event] = parking.state.outbox
+    assert event["departure_at"] == "2026-11-27T11:00:00Z"
+    parking.state.outbox.clear()
+    await parking.change_lot(ChangeLot(lot_id="A1", name="renamed"))
+    assert parking.state.outbox == []  # the bays did not change: nothing to tell
+    await parking.change_lot(ChangeLot(lot_id="A1", add_slots=[a_slot(4, ev_bay=True)]))
+    [event] = parking.state.outbox
+    assert event["event"] == "LotBaysChanged" and [b["charger_id"] for b in event["bays"]] == [
+        "CP-1",
+        "CP-4",
+    ]
 
 
 async def test_a_park_records_history_and_emits_vehicle_parked_in_one_commit(parking):
