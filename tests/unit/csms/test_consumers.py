@@ -64,3 +64,12 @@ async def test_an_id_token_change_replaces_the_cache_entry(clock):
     await token_changed({**changed, "expires_at": "2027-01-01T00:00:00Z"}, cache, clock)
     auth, fetched_at = cache.entries["RFID-1"]
     assert (auth.status, auth.expires_at.year, fetched_at) == ("Blocked", 2027, clock.now())
+
+
+async def test_a_declared_departure_is_kept_with_the_stay():
+    stays = InMemoryParkedVehicles([])
+    await parked(
+        event(charger_id="CP-1", connector_id=1, departure_at="2026-11-27T18:00:00Z"), stays
+    )
+    [stay] = stays.stays.values()
+    assert stay.departure_at is not None and stay.departure_at.hour == 18

@@ -1,0 +1,101 @@
+"""The energy manager's SQL side on SQLite and PostgreSQL: a lot's bays from parking's event
+make the site's chargers, a declared departure and the typical stay reach the manager, what is
+in force survives, and a site's lease passes to another node only once its holder stops
+renewing it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from chargepark.db import migrate
+from csms.adapters.energy_readings import SqlEnergyReadings
+from csms.adapters.energy_store import SqlInForce, SqlSiteLeases, SqlSiteStore
+from csms.adapters.repository import CsmsUnitOfWork
+from csms.adapters.tables import kernel
+from csms.consumers import build_consumer
+from csms.ports.energy import InForce, SiteConfig
+from csms.services.energy_runner import LEASE_TTL
+from tests.conftest import T0
+
+
+def _event(name: str, **fields):
+    return {
+        "event": name,
+        "event_id": str(uuid.uuid4()),
+        "schema_version": 1,
+        "correlation_id": None,
+        **fields,
+    }
+
+
+async def test_bays_departures_in_force_and_leases(any_db, clock):
+    await migrate.upgrade("csms", any_db)
+
+    def uow() -> CsmsUnitOfWork:
+        return CsmsUnitOfWork(any_db, kernel.outbox, clock, lambda: None)
+
+    consumer = build_consumer(uow, kernel, clock)
+    bays = [
+        {"slot_ui": "1", "charger_id": "CP-1", "connector_id": 1},
+        {"slot_ui": "2", "charger_id": "CP-2", "connector_id": 1},
+    ]
+    await consumer.deliver(
+        _event("LotBaysChanged", lot_id="LOT-1", ts="2026-11-27T09:00:00Z", bays=bays), 1
+    )
+    # An older layout arriving late changes nothing.
+    await consumer.deliver(
+        _event("LotBaysChanged", lot_id="LOT-1", ts="2026-11-27T08:00:00Z", bays=[]), 1
+    )
+    sites = SqlSiteStore(any_db)
+    await sites.put(
+        SiteConfig(
+            site_id="LOT-1",
+            phases=3,
+            voltage=230,
+            limit_amps=(63.0, 63.0, 63.0),
+            chargers=("CP-9",),
+        ),
+        T0,
+    )
+    assert await sites.members("LOT-1") == ["CP-1", "CP-2", "CP-9"]
+    site = await sites.get("LOT-1")
+    assert site is not None and site.config.limit_amps == (63.0, 63.0, 63.0)
+
+    parked = _event(
+        "VehicleParked",
+        lot_id="LOT-1",
+        level="L0",
+        slot_ui="1",
+        regnum="AB1",
+        kind="CAR",
+        fuel="EV",
+        charger_id="CP-1",
+        connector_id=1,
+        ts="2026-11-27T09:00:00Z",
+        departure_at="2026-11-27T17:30:00Z",
+    )
+    await consumer.deliver(parked, 1)
+    readings = SqlEnergyReadings(any_db)
+    stays = await readings.stays(["CP-1"])
+    assert stays[("CP-1", 1)].departure_at is not None
+    assert stays[("CP-1", 1)].departure_at.hour == 17
+    assert await readings.typical_stay("LOT-1", 9, T0) is None  # no history yet
+
+    in_force = SqlInForce(any_db)
+    await in_force.save("LOT-1", {("CP-1", 0): InForce(16.0, T0), ("CP-1", 1): InForce(16.0, T0)})
+    await in_force.save("LOT-1", {("CP-1", 0): InForce(10.0, T0, refused=True)})
+    rows = await in_force.load(["CP-1"])
+    assert rows[("CP-1", 0)] == InForce(10.0, T0, refused=True)
+    assert rows[("CP-1", 1)].limit_amps == 16.0
+
+    leases = SqlSiteLeases(any_db, LEASE_TTL)
+    assert await leases.hold(["LOT-1", "LOT-2"], "node-a", T0) == {"LOT-1", "LOT-2"}
+    assert await leases.hold(["LOT-1", "LOT-2"], "node-b", T0 + timedelta(seconds=5)) == set()
+    assert await leases.hold(["LOT-1"], "node-a", T0 + timedelta(seconds=10)) == {"LOT-1"}
+    # node-a stops renewing: node-b takes over each site once its lease ran out.
+    later = T0 + timedelta(seconds=10) + LEASE_TTL + timedelta(seconds=1)
+    assert await leases.hold(["LOT-1", "LOT-2"], "node-b", later) == {"LOT-1", "LOT-2"}
+    assert await leases.hold(["LOT-1"], "node-a", later) == set()
+    await leases.release("node-b")
+    assert await leases.hold(["LOT-1"], "node-a", later) == {"LOT-1"}
