@@ -31,6 +31,7 @@ from csms.consumers import build_consumer
 from csms.ocpp.gateway import OcppGateway
 from csms.ocpp.gateway.local import LocalCommandPort
 from csms.ocpp.server import OcppServer
+from csms.ports.energy import SmartChargingFacts
 from csms.services.authorization import Authorizer
 from csms.services.chargers import ChargingService
 from csms.services.energy import EnergyManager, EnergyPorts
@@ -80,7 +81,8 @@ def build(ctx: ServiceContext) -> ServiceParts:
         live_version=whereabouts.version_of,
     )
     app[api.REMOTE] = remote
-    energy = _energy(ctx, app)
+    # The chargers' smart charging facts: the smart charging edge's reads where it is wired.
+    energy = _energy(ctx, app, AssumedSmartCharging())
     app.add_routes(api.routes)
     ocpp, accounts = _ocpp_server(ctx, service, presence)
     housekeeping = _housekeeping(
@@ -133,7 +135,7 @@ def _housekeeping(
     return Housekeeping(jobs, every_sec=min(rounds))
 
 
-def _energy(ctx: ServiceContext, app: web.Application) -> EnergyRunner:
+def _energy(ctx: ServiceContext, app: web.Application, facts: SmartChargingFacts) -> EnergyRunner:
     """The energy manager: each site's rounds on the node holding its lease; its commands go
     through the same gateway as everyone's (routed to the node holding each socket)."""
     own = CSMS.of(ctx.settings)
@@ -143,7 +145,7 @@ def _energy(ctx: ServiceContext, app: web.Application) -> EnergyRunner:
         sites=sites,
         readings=readings,
         in_force=SqlInForce(ctx.db),
-        facts=AssumedSmartCharging(),
+        facts=facts,
         commands=app[api.GATEWAY],
         links=readings,
         events=OutboxEnergyEvents(ctx.units_of_work(CsmsUnitOfWork)),

@@ -15,7 +15,7 @@ from csms.domain.charging_profiles import (
 
 
 class AssumedSmartCharging:
-    async def limits(self, charger_id: str) -> SmartChargingLimits:
+    async def limits(self, charger_id: str) -> SmartChargingLimits | None:
         return UNKNOWN_LIMITS
 
     async def ev_needs(self, charger_id: str, evse_id: int) -> EvChargingNeeds | None:

@@ -208,7 +208,9 @@ class ProfileCommands(Protocol):
 class SmartChargingFacts(Protocol):
     """What chargers said of their smart charging (csms/ports/smart_charging.py)."""
 
-    async def limits(self, charger_id: str) -> SmartChargingLimits: ...
+    async def limits(self, charger_id: str) -> SmartChargingLimits | None:
+        """None: not read yet (the charger is taken as able, until it refuses)."""
+        ...
 
     async def ev_needs(self, charger_id: str, evse_id: int) -> EvChargingNeeds | None: ...
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chargepark.clock import Clock
-from csms.domain.charging_profiles import EvChargingNeeds
+from csms.domain.charging_profiles import UNKNOWN_LIMITS, EvChargingNeeds
 from csms.domain.energy import (
     Allocation,
     Capacity,
@@ -207,7 +207,7 @@ class EnergyManager:
                 charger_id=charger_id, version=None, evses=evses, rating=rating, smart=False
             )
         facts = self.ports.facts
-        limits = await facts.limits(charger_id)
+        limits = await facts.limits(charger_id) or UNKNOWN_LIMITS
         station = rows.get((charger_id, 0))
         # A refusal holds until the charger connects again (it may have been fixed).
         refused = (
