@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 # Our profiles' ids and stack level: fixed, so each new limit replaces the previous one on the
 # charger (same id, same purpose, same level) instead of piling up; an operator's own profiles
-# (other ids) are left alone.
-STATION_PROFILE_ID = 1_700_000
-TX_PROFILE_ID = 1_700_100  # + the EVSE id
+# (other ids; REST hands out ids from 1 000 000 up) are left alone.
+STATION_PROFILE_ID = 900_000
+TX_PROFILE_ID = 900_100  # + the EVSE id
 STACK_LEVEL = 1
 REQUESTED_BY = "energy-manager"
 
