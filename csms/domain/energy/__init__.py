@@ -14,6 +14,7 @@ from csms.domain.energy.model import (
     RotationState,
     Transition,
 )
+from csms.domain.energy.site import ExternalLimit, ScheduleEntry, SiteConnection
 from csms.domain.energy.transitions import clip_raises, load_per_phase, plan_transition
 
 __all__ = [
@@ -22,8 +23,11 @@ __all__ = [
     "Allocation",
     "Capacity",
     "Demand",
+    "ExternalLimit",
     "Policy",
     "RotationState",
+    "ScheduleEntry",
+    "SiteConnection",
     "Transition",
     "allocate",
     "clip_raises",
