@@ -3,6 +3,7 @@ Pure."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 from csms.domain.energy.model import Capacity, Demand, Transition
@@ -43,20 +44,38 @@ def clip_raises(
     in_force: Mapping[str, float],
     demands: Iterable[Demand],
     raises: Mapping[str, float],
+    *,
+    resolution_amps: float = 0.1,
 ) -> dict[str, float]:
-    """The raises that fit next to the limits really in force (some lowers may have been
-    refused). Provisional body: raises that fit whole, in key order."""
+    """The raises that fit next to the limits really in force (after some lowers were refused,
+    or the capacity fell): each raise whole if it fits, else as far as the room on its phases
+    allows (rounded down to the resolution), else not at all. A paused session is never raised
+    to less than its minimum. Sessions starting from below their minimum go first (a car that
+    cannot charge at all gains more than one that charges a little faster), then the others,
+    each group in key order, so the same input gives the same answer. Keys with no demand or
+    of non-smart demands are dropped. A smart demand with nothing in `in_force` counts as 0:
+    put its max_amps there while nothing is known."""
     demands = list(demands)
     by_key = {demand.key: demand for demand in demands}
     load = list(load_per_phase(in_force, demands))
+    steps = max(1, round(1.0 / resolution_amps)) if resolution_amps > 0 else 0
+    order = sorted(
+        (key for key in raises if key in by_key and by_key[key].smart),
+        key=lambda key: (in_force.get(key, 0.0) >= by_key[key].min_amps, key),
+    )
     granted: dict[str, float] = {}
-    for key in sorted(raises):
-        demand = by_key.get(key)
-        if demand is None or not demand.smart:
+    for key in order:
+        demand = by_key[key]
+        old = in_force.get(key, 0.0)
+        room = min(capacity.per_phase[p - 1] - load[p - 1] for p in demand.phases)
+        new = raises[key]
+        if new - old > room:
+            new = old + max(0.0, room)
+            if steps:
+                new = max(old, math.floor(new * steps + 1e-10) / steps)
+        if new <= old or (new < demand.min_amps and new > 0):
             continue
-        step = raises[key] - in_force.get(key, 0.0)
-        if all(load[p - 1] + step <= capacity.per_phase[p - 1] for p in demand.phases):
-            granted[key] = raises[key]
-            for p in demand.phases:
-                load[p - 1] += step
+        granted[key] = new
+        for phase in demand.phases:
+            load[phase - 1] += new - old
     return granted
