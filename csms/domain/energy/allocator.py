@@ -117,8 +117,8 @@ def _ranked(
 ) -> list[tuple[Demand, bool]]:
     """The demands in the order they are admitted, each with whether it is due (paused for the
     rotation period). A running session keeps its turn for the rotation period; then the
-    sessions paused that long go first, longest waiting (then most urgent) first; then the rest by urgency.
-    started_at and the key break ties, so the order is the same for the same input."""
+    sessions paused that long go first, longest waiting (then most urgent) first; then the rest
+    by urgency. started_at and the key break ties, so the same input gives the same order."""
     period = state.policy.rotation_period
     ranked: list[tuple[tuple[int, float, float, float, str], Demand, bool]] = []
     for demand in candidates:
@@ -171,7 +171,9 @@ def _round_down(amps: float, demand: Demand, steps: int) -> float:
     return float(min(demand.max_amps, max(demand.min_amps, amps)))
 
 
-def _settle(admitted: list[Demand], limits: dict[str, float], room: list[float], steps: int) -> None:
+def _settle(
+    admitted: list[Demand], limits: dict[str, float], room: list[float], steps: int
+) -> None:
     """Where the rounded limits end above a phase's room (only ever by float hairs), lower the
     last admitted above their minimum by a step until they fit."""
     step = 1.0 / steps if steps else 0.0
@@ -203,7 +205,8 @@ def _next_state(
         amps = limits[key]
         granted[key] = amps
         if amps > 0:
-            running[key] = state.running_since.get(key, now) if key not in state.paused_since else now
+            resumed = key in state.paused_since
+            running[key] = now if resumed else state.running_since.get(key, now)
         else:
             paused[key] = state.paused_since.get(key, now)
     return RotationState(

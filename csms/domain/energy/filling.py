@@ -33,8 +33,7 @@ def water_fill(
     open_phases = {p for p in range(3) if on_phase[p]}
     while open_phases:
         levels = {
-            p: _level_filling(on_phase[p], events[p], frozen, low, room[p])
-            for p in open_phases
+            p: _level_filling(on_phase[p], events[p], frozen, low, room[p]) for p in open_phases
         }
         level = min(levels.values())
         if math.isinf(level):

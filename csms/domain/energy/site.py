@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chargepark.errors import Invalid
@@ -207,10 +208,10 @@ def _windows(schedule: tuple[ScheduleEntry, ...]) -> tuple[tuple[int, int, float
             else:
                 found.append((begin, finish, entry.limit, index))
     found.sort()
-    for (_, end_a, _, a), (start_b, _, _, b) in zip(found, found[1:], strict=False):
+    for (_, end_a, _, a), (start_b, _, _, b) in pairwise(found):
         if start_b < end_a:
-            day = _WEEKDAYS[start_b // _DAY]
-            raise Invalid(f"schedule[{min(a, b)}] and schedule[{max(a, b)}] overlap on {day}")
+            weekday = _WEEKDAYS[start_b // _DAY]
+            raise Invalid(f"schedule[{min(a, b)}] and schedule[{max(a, b)}] overlap on {weekday}")
     return tuple((start, end, limit) for start, end, limit, _ in found)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 import pytest
@@ -17,8 +18,8 @@ from csms.domain.energy.allocator import urgency
 from tests.support.energy import T0, demand
 
 
-def fits(capacity: Capacity, limits: dict[str, float] | object, demands: list[Demand]) -> bool:
-    load = load_per_phase(limits, demands)  # type: ignore[arg-type]
+def fits(capacity: Capacity, limits: Mapping[str, float], demands: list[Demand]) -> bool:
+    load = load_per_phase(limits, demands)
     return all(load[p] <= capacity.per_phase[p] + TOLERANCE_AMPS for p in range(3))
 
 
