@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from csms.domain.energy.model import Capacity, Demand, Transition
+from csms.domain.energy.model import TOLERANCE_AMPS, Capacity, Demand, Transition
 
 
 def load_per_phase(
@@ -69,7 +69,7 @@ def clip_raises(
         old = in_force.get(key, 0.0)
         room = min(capacity.per_phase[p - 1] - load[p - 1] for p in demand.phases)
         new = raises[key]
-        if new - old > room:
+        if new - old > room + TOLERANCE_AMPS:
             new = old + max(0.0, room)
             if steps:
                 new = max(old, math.floor(new * steps + 1e-10) / steps)
