@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
+from chargepark.errors import Invalid
 from csms.domain.energy.filling import water_fill
 from csms.domain.energy.model import Allocation, Capacity, Demand, Policy, RotationState
 
@@ -55,6 +56,8 @@ def allocate(
     (non-smart at max_amps) sum to at most the capacity (every smart demand is paused on a phase
     where the non-smart load alone exceeds it). Returns the next round's state with them."""
     policy = state.policy
+    if len({d.key for d in demands}) != len(demands):
+        raise Invalid("each demand must have its own key (one per EVSE)")
     limits: dict[str, float] = {}
     room = list(capacity.per_phase)
     candidates: list[Demand] = []

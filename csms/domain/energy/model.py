@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from chargepark.errors import Invalid
+
 PHASES = (1, 2, 3)
 # Loads are compared with the capacity to within this (float sums of tenths of amps are not
 # exact); the allocator itself aims this far under the capacity so that it never needs it.
@@ -31,6 +33,15 @@ class Demand:
     energy_needed_wh: float | None = None
     departure: datetime | None = None
     started_at: datetime  # when the session started (ties, rotation)
+
+    def __post_init__(self) -> None:
+        # A wrong phase would silently load no phase at all (or the wrong one): refuse it here.
+        if not self.phases or len(set(self.phases)) != len(self.phases):
+            raise Invalid(f"{self.key}: phases must name each phase it loads once: {self.phases}")
+        if any(phase not in PHASES for phase in self.phases):
+            raise Invalid(f"{self.key}: phases are 1, 2 or 3, not {self.phases}")
+        if not (self.min_amps >= 0 and self.max_amps >= 0):  # also refuses NaN
+            raise Invalid(f"{self.key}: min_amps and max_amps must be >= 0")
 
 
 @dataclass(frozen=True)

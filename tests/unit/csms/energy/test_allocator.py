@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from chargepark.errors import Invalid
 from csms.domain.energy import (
     TOLERANCE_AMPS,
     Capacity,
@@ -179,3 +180,14 @@ def test_the_result_is_the_same_for_the_same_input_and_the_state_is_not_changed(
     assert one.limits == two.limits and one.paused == two.paused
     assert (dict(state.paused_since), dict(state.running_since)) == before
     assert "c0/1" not in one.paused  # paused an hour: due, goes first
+
+
+def test_demands_that_would_break_the_count_are_refused() -> None:
+    with pytest.raises(Invalid, match="phases are 1, 2 or 3"):
+        demand("a/1", phases=(0,))
+    with pytest.raises(Invalid, match="each phase it loads once"):
+        demand("a/1", phases=(1, 1))
+    with pytest.raises(Invalid, match="must be >= 0"):
+        demand("a/1", max_amps=float("nan"))
+    with pytest.raises(Invalid, match="its own key"):
+        allocate(Capacity((10.0, 10.0, 10.0)), [demand("a/1"), demand("a/1")], T0, RotationState())
