@@ -191,3 +191,20 @@ def test_demands_that_would_break_the_count_are_refused() -> None:
         demand("a/1", max_amps=float("nan"))
     with pytest.raises(Invalid, match="its own key"):
         allocate(Capacity((10.0, 10.0, 10.0)), [demand("a/1"), demand("a/1")], T0, RotationState())
+
+
+def test_small_drifts_of_share_keep_last_rounds_limits_and_real_changes_go_out() -> None:
+    leaving = demand("leaving/1", energy_needed_wh=20_000, departure=T0 + timedelta(hours=1))
+    demands = [leaving, demand("other/1")]
+    capacity = Capacity((40.0, 40.0, 40.0))
+    first = allocate(capacity, demands, T0, RotationState())
+    assert first.limits == {"leaving/1": 19.0, "other/1": 20.9}
+    later = T0 + timedelta(minutes=2)
+    drifting = allocate(capacity, demands, later, RotationState(policy=Policy(hysteresis_amps=0)))
+    assert drifting.limits["leaving/1"] > 19.0  # its departure nears: its share grows a little
+    steady = allocate(capacity, demands, later, first.state)
+    assert steady.limits == first.limits
+    arrival = [*demands, demand("new/1")]
+    changed = allocate(capacity, arrival, later, steady.state)
+    assert changed.limits["leaving/1"] < 15.0 and changed.limits["new/1"] >= 6.0
+    assert fits(capacity, changed.limits, arrival)
