@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -117,3 +118,16 @@ def test_a_whole_day_entry_and_back_to_back_entries_are_fine() -> None:
     assert connection.limit_at(MONDAY_NOON)[0] == 70.0
     assert connection.limit_at(MONDAY_NOON - timedelta(minutes=1))[0] == 90.0
     assert connection.limit_at(MONDAY_NOON - timedelta(days=1))[0] == 80.0
+
+
+def test_the_lowest_capacity_is_the_lowest_of_base_schedule_and_external_limit() -> None:
+    connection = site(
+        margin_amps=2.0,
+        schedule=(ScheduleEntry("17:00", "20:00", 60.0), ScheduleEntry("22:00", "06:00", 160.0)),
+    )
+    assert connection.lowest_capacity(MONDAY_NOON, 8.0) == Capacity((50.0, 50.0, 50.0))
+    curtailed = replace(
+        connection, external=ExternalLimit(until=MONDAY_NOON + timedelta(hours=1), limit_amps=40.0)
+    )
+    assert curtailed.lowest_capacity(MONDAY_NOON) == Capacity((38.0, 38.0, 38.0))
+    assert curtailed.lowest_capacity(MONDAY_NOON + timedelta(hours=2)) == Capacity((58.0,) * 3)
