@@ -7,6 +7,8 @@ One round (docs/energy.md, "The allocator"):
 3. Demands are ranked (rotation first, then urgency) and admitted at their minimum in that
    order while the minimums fit on every phase; the others are paused (0).
 4. What is left is shared among the admitted by urgency-weighted water-filling (filling.py).
+5. Limits are rounded down to the policy's resolution, and a running session whose limit moved
+   by less than the hysteresis keeps last round's where that fits.
 """
 
 from __future__ import annotations
