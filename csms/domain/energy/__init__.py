@@ -4,6 +4,7 @@ docs/energy.md, "The allocator", explains the model and its guarantee.
 """
 
 from csms.domain.energy.allocator import allocate
+from csms.domain.energy.failsafe import failsafe_limits
 from csms.domain.energy.model import (
     PHASES,
     TOLERANCE_AMPS,
@@ -31,6 +32,7 @@ __all__ = [
     "Transition",
     "allocate",
     "clip_raises",
+    "failsafe_limits",
     "load_per_phase",
     "plan_transition",
 ]

@@ -7,6 +7,8 @@ One round (docs/energy.md, "The allocator"):
 3. Demands are ranked (rotation first, then urgency) and admitted at their minimum in that
    order while the minimums fit on every phase; the others are paused (0).
 4. What is left is shared among the admitted by urgency-weighted water-filling (filling.py).
+5. Limits are rounded down to the policy's resolution, and a running session whose limit moved
+   by less than the hysteresis keeps last round's where that fits.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def allocate(
     for demand, amps in zip(admitted, granted, strict=True):
         limits[demand.key] = _round_down(amps, demand, steps)
     _settle(admitted, limits, room, steps)
+    _keep_steady(admitted, limits, room, ceilings, state)
     paused = frozenset(d.key for d in candidates if d.key not in limits)
     for key in paused:
         limits[key] = 0.0
@@ -189,6 +192,40 @@ def _settle(
             lowered = max(demand.min_amps, limits[demand.key] - max(step, excess))
             excess -= limits[demand.key] - lowered
             limits[demand.key] = lowered
+
+
+def _keep_steady(
+    admitted: list[Demand],
+    limits: dict[str, float],
+    room: list[float],
+    ceilings: dict[str, float],
+    state: RotationState,
+) -> None:
+    """A running session whose new limit differs from last round's by less than the policy's
+    hysteresis keeps last round's, so that shares drifting with time do not become a stream of
+    profiles. Keeping a lower one always fits; a higher one only where its phases have room
+    (checked in admission order), so the guarantee holds as before."""
+    hysteresis = state.policy.hysteresis_amps
+    if hysteresis <= 0:
+        return
+    load = [0.0, 0.0, 0.0]
+    higher: list[tuple[Demand, float]] = []
+    for demand in admitted:
+        new = limits[demand.key]
+        before = state.granted.get(demand.key, 0.0)
+        keep = before >= demand.min_amps and abs(new - before) < hysteresis
+        if keep and before < new:
+            limits[demand.key] = new = before
+        elif keep and before <= ceilings.get(demand.key, demand.max_amps):
+            higher.append((demand, before))
+        for phase in demand.phases:
+            load[phase - 1] += new
+    for demand, before in higher:
+        more = before - limits[demand.key]
+        if all(load[p - 1] + more <= room[p - 1] for p in demand.phases):
+            limits[demand.key] = before
+            for phase in demand.phases:
+                load[phase - 1] += more
 
 
 def _next_state(

@@ -72,6 +72,9 @@ class Policy:
     # Limits are granted in steps of this (round down), so that small changes of share do not
     # become a stream of profiles; 0 disables the rounding.
     resolution_amps: float = 0.1
+    # A running session keeps last round's limit when the new one differs by less than this
+    # (and it still fits): shares drift as departures near; each change is a profile to send.
+    hysteresis_amps: float = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -90,12 +90,29 @@ class SiteConnection:
     ) -> Capacity:
         """What the chargers may share: the limit in force - other load - margin, per phase,
         never negative. `other_load_amps`: one value for every phase or one per phase (L1..)."""
-        limit = self.limit_at(now)
+        return self._left(self.limit_at(now), other_load_amps)
+
+    def lowest_capacity(
+        self, now: datetime, other_load_amps: float | tuple[float, ...] = 0.0
+    ) -> Capacity:
+        """The least the site may leave the chargers from `now` on, whatever the time: the lowest
+        of the base limit and every schedule entry, and of an external limit not yet expired,
+        minus the other load and the margin (for the failsafe, which must hold at any time)."""
+        in_kw = self.limit_kw is not None
+        base = self.limit_kw if in_kw else self.limit_amps
+        limits = [self._to_amps(base, in_kw), self.limit_at(now)]  # now: with an external
+        limits += [self._to_amps(limit, in_kw) for _, _, limit in self._windows]
+        lowest = [min(limit[i] for limit in limits) for i in range(3)]
+        return self._left((lowest[0], lowest[1], lowest[2]), other_load_amps)
+
+    def _left(
+        self, limit: tuple[float, float, float], other_load_amps: float | tuple[float, ...]
+    ) -> Capacity:
         other = _per_phase(other_load_amps, 3, "other_load_amps")
-        per_phase = tuple(
+        per_phase = [
             max(0.0, limit[i] - other[i] - self.margin_amps) if i < self.phases else 0.0
             for i in range(3)
-        )
+        ]
         return Capacity((per_phase[0], per_phase[1], per_phase[2]))
 
     def _scheduled(self, now: datetime) -> float | tuple[float, ...] | None:
