@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from chargepark.errors import UpstreamFailed, UpstreamTimeout
+from csms.domain.charging_profiles import ChargingProfile, ProfilePurpose, RateUnit
 
 DEFAULT_TIMEOUT_SEC = 30.0
 # The ocpp library gives up on any CALL after its per-connection response timeout (30 s by
@@ -61,6 +62,11 @@ class CommandOutcome:
     def answered(self) -> bool:
         return self.status is CommandStatus.ANSWERED
 
+    @property
+    def accepted(self) -> bool:
+        """Answered, and the answer's status says Accepted (both versions spell it so)."""
+        return self.answered and (self.response or {}).get("status") == "Accepted"
+
 
 class CommandSender(Protocol):
     """Sends one command; commands to one charger go out one at a time (OCPP allows a single
@@ -93,6 +99,9 @@ class StartCharging:
     id_token: str
     remote_start_id: int  # the CSMS's number for this start (2.0.1 sends it; 1.6 has none)
     evse_id: int | None = None  # None: the charger picks
+    # Sent with the start (1.6 RemoteStartTransaction / 2.0.1 RequestStartTransaction
+    # chargingProfile): a TxProfile the transaction charges under from its first second.
+    charging_profile: ChargingProfile | None = None
 
 
 class ChargerGateway(Protocol):
@@ -126,6 +135,48 @@ class ChargerGateway(Protocol):
         *,
         requested_by: str | None = None,
     ) -> CommandOutcome: ...
+
+    async def set_charging_profile(
+        self,
+        charger_id: str,
+        version: str,
+        profile: ChargingProfile,
+        *,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        """SetChargingProfile. The caller checks the profile against the charger's limits
+        first (csms.domain.charging_profiles.check_against); the outcome is INVALID when the
+        built payload breaks the version's schema."""
+        ...
+
+    async def clear_charging_profile(
+        self,
+        charger_id: str,
+        version: str,
+        *,
+        profile_id: int | None = None,
+        evse_id: int | None = None,
+        purpose: ProfilePurpose | None = None,
+        stack_level: int | None = None,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        """ClearChargingProfile: by id, or every profile matching the other criteria (none
+        given: every profile the charger holds)."""
+        ...
+
+    async def get_composite_schedule(
+        self,
+        charger_id: str,
+        version: str,
+        *,
+        evse_id: int,
+        duration: int,
+        unit: RateUnit | None = None,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        """GetCompositeSchedule; `composite_schedule(version, outcome)` of the gateway reads
+        the answer version-free."""
+        ...
 
     async def send(
         self,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+from csms.domain.charging_profiles import ChargingProfile, ProfilePurpose, RateUnit
 from csms.ocpp.gateway import v16, v201
 from csms.ports.gateway import (
     DEFAULT_TIMEOUT_SEC,
@@ -61,6 +62,46 @@ class OcppGateway:
         requested_by: str | None = None,
     ) -> CommandOutcome:
         action, payload = VERSIONS[version].stop_charging(transaction_id)
+        return await self.sender.send(charger_id, action, payload, requested_by=requested_by)
+
+    async def set_charging_profile(
+        self,
+        charger_id: str,
+        version: str,
+        profile: ChargingProfile,
+        *,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        action, payload = VERSIONS[version].set_charging_profile(profile)
+        return await self.sender.send(charger_id, action, payload, requested_by=requested_by)
+
+    async def clear_charging_profile(
+        self,
+        charger_id: str,
+        version: str,
+        *,
+        profile_id: int | None = None,
+        evse_id: int | None = None,
+        purpose: ProfilePurpose | None = None,
+        stack_level: int | None = None,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        action, payload = VERSIONS[version].clear_charging_profile(
+            profile_id=profile_id, evse_id=evse_id, purpose=purpose, stack_level=stack_level
+        )
+        return await self.sender.send(charger_id, action, payload, requested_by=requested_by)
+
+    async def get_composite_schedule(
+        self,
+        charger_id: str,
+        version: str,
+        *,
+        evse_id: int,
+        duration: int,
+        unit: RateUnit | None = None,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        action, payload = VERSIONS[version].get_composite_schedule(evse_id, duration, unit)
         return await self.sender.send(charger_id, action, payload, requested_by=requested_by)
 
     async def send(
