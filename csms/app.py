@@ -21,14 +21,17 @@ from csms.adapters.recorded_commands import RecordedCommandPort
 from csms.adapters.remote_starts import SqlRemoteStarts
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.session_queries import SessionQueries
+from csms.adapters.smart_charging_store import SqlOperatorProfiles, SqlSmartCharging
 from csms.adapters.tables import charger_notifications, kernel, metadata, meter_samples
 from csms.adapters.telemetry import TelemetryOutbox
 from csms.consumers import build_consumer
 from csms.ocpp.gateway import OcppGateway
 from csms.ocpp.gateway.local import LocalCommandPort
 from csms.ocpp.server import OcppServer
+from csms.ocpp.smart_charging import SmartChargingEdge
 from csms.services.authorization import Authorizer
 from csms.services.chargers import ChargingService
+from csms.services.charging_profiles import ChargingProfiles
 from csms.services.housekeeping import Housekeeping
 from csms.services.remote import RemoteControl
 from csms.services.sessions import SessionService
@@ -73,8 +76,9 @@ def build(ctx: ServiceContext) -> ServiceParts:
         live_version=whereabouts.version_of,
     )
     app[api.REMOTE] = remote
+    smart_charging = _smart_charging(ctx, app, whereabouts)
     app.add_routes(api.routes)
-    ocpp, accounts = _ocpp_server(ctx, service, presence)
+    ocpp, accounts = _ocpp_server(ctx, service, presence, smart_charging)
     housekeeping = _housekeeping(
         ctx, remote, command_log, presence, presence_table, service, ocpp, node_timeout
     )
@@ -142,8 +146,31 @@ def _commands(
     return local_commands, command_log
 
 
+def _smart_charging(
+    ctx: ServiceContext, app: web.Application, whereabouts: Whereabouts
+) -> SmartChargingEdge:
+    """Operator profiles (REST) and what the OCPP edge does for smart charging: limits read
+    after boot, profiles sent again, the charger's reports kept. `app[api.SMART_CHARGING]`
+    offers its reads (`.store`) and `add_listener` (told after each charger's setup)."""
+    store = SqlSmartCharging(ctx.db)
+    profiles = ChargingProfiles(
+        SqlOperatorProfiles(ctx.db),
+        store,
+        app[api.GATEWAY],
+        ctx.clock,
+        live_version=whereabouts.version_of,
+    )
+    app[api.PROFILES] = profiles
+    edge = SmartChargingEdge(app[api.GATEWAY], store, profiles, ctx.clock)
+    app[api.SMART_CHARGING] = edge
+    return edge
+
+
 def _ocpp_server(
-    ctx: ServiceContext, service: ChargingService, presence: Presence
+    ctx: ServiceContext,
+    service: ChargingService,
+    presence: Presence,
+    smart_charging: SmartChargingEdge | None = None,
 ) -> tuple[OcppServer, ServiceClient | None]:
     settings = ctx.settings
     auth = settings.auth
@@ -177,6 +204,7 @@ def _ocpp_server(
         presence=presence,
         clock=ctx.clock,
         tls=settings.ocpp_tls,
+        smart_charging=smart_charging,
     )
     return ocpp, accounts
 

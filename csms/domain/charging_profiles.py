@@ -9,10 +9,14 @@ goes out (its own shape, and the limits the charger announced) live here, so a r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import pairwise
+from typing import Any
 
+from chargepark.clock import isoformat_utc, parse_utc
 from chargepark.errors import Invalid
 
 # The charger's own numbers bound these, but every charger must take at least this much
@@ -167,7 +171,7 @@ def _check_periods(periods: tuple[SchedulePeriod, ...]) -> None:
         raise ProfileRefused(f"a schedule has 1..{PERIODS_MAX} periods")
     if periods[0].start_period != 0:
         raise ProfileRefused("the first period starts at 0")
-    for before, after in zip(periods, periods[1:], strict=False):
+    for before, after in pairwise(periods):
         if after.start_period <= before.start_period:
             raise ProfileRefused("periods are in increasing start_period order")
     for period in periods:
@@ -199,3 +203,96 @@ def check_against(profile: ChargingProfile, limits: SmartChargingLimits) -> None
         raise ProfileRefused(
             f"{len(profile.periods)} periods: this charger takes at most {limits.max_periods}"
         )
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """An operator's profile for one charger, and where it stands with the charger."""
+
+    charger_id: str
+    profile: ChargingProfile
+    delivery: Delivery
+    detail: str | None  # why, when not accepted (the charger's status, an error, offline)
+    updated_at: datetime
+
+
+def delivery_of(status: str, response_status: str | None) -> Delivery:
+    """A command's ending (a `CommandStatus` value, and the answer's status when answered) as
+    a delivery state: a charger that said anything but Accepted rejected the profile."""
+    if status == "answered":
+        return Delivery.ACCEPTED if response_status == "Accepted" else Delivery.REJECTED
+    if status == "offline":
+        return Delivery.PENDING
+    if status == "invalid":
+        return Delivery.REJECTED
+    return Delivery.SENT  # a CALLERROR or no answer: it may or may not hold it
+
+
+def profile_as_dict(profile: ChargingProfile) -> dict[str, Any]:
+    """The profile's fields in snake_case JSON (REST bodies, stored rows)."""
+    return {
+        "profile_id": profile.profile_id,
+        "stack_level": profile.stack_level,
+        "purpose": profile.purpose.value,
+        "kind": profile.kind.value,
+        "recurrency": profile.recurrency.value if profile.recurrency else None,
+        "valid_from": _iso(profile.valid_from),
+        "valid_to": _iso(profile.valid_to),
+        "evse_id": profile.evse_id,
+        "transaction_id": profile.transaction_id,
+        "unit": profile.unit.value,
+        "periods": [
+            {
+                "start_period": p.start_period,
+                "limit": p.limit,
+                "number_phases": p.number_phases,
+                "phase_to_use": p.phase_to_use,
+            }
+            for p in profile.periods
+        ],
+        "start_schedule": _iso(profile.start_schedule),
+        "duration": profile.duration,
+        "min_rate": profile.min_rate,
+    }
+
+
+def profile_from_dict(raw: Mapping[str, Any], profile_id: int | None = None) -> ChargingProfile:
+    """The profile a `profile_as_dict` (or a REST body of that shape, already checked against
+    its JSON schema) describes; `check_profile` is the caller's next step."""
+    return ChargingProfile(
+        profile_id=int(profile_id if profile_id is not None else raw["profile_id"]),
+        stack_level=int(raw["stack_level"]),
+        purpose=ProfilePurpose(raw["purpose"]),
+        kind=ProfileKind(raw["kind"]),
+        unit=RateUnit(raw["unit"]),
+        periods=tuple(
+            SchedulePeriod(
+                start_period=int(p["start_period"]),
+                limit=float(p["limit"]),
+                number_phases=p.get("number_phases"),
+                phase_to_use=p.get("phase_to_use"),
+            )
+            for p in raw["periods"]
+        ),
+        evse_id=int(raw.get("evse_id") or 0),
+        recurrency=Recurrency(raw["recurrency"]) if raw.get("recurrency") else None,
+        valid_from=_when(raw.get("valid_from")),
+        valid_to=_when(raw.get("valid_to")),
+        transaction_id=raw.get("transaction_id"),
+        start_schedule=_when(raw.get("start_schedule")),
+        duration=raw.get("duration"),
+        min_rate=float(raw["min_rate"]) if raw.get("min_rate") is not None else None,
+    )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return isoformat_utc(at) if at is not None else None
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_utc(text)
+    except ValueError as exc:
+        raise ProfileRefused(f"{text[:40]!r} is no date-time with a time zone") from exc

@@ -114,8 +114,10 @@ class FakeGateway:
         return self._answer(action, charger_id)
 
     def _answer(self, action: str, charger_id: str = "") -> CommandOutcome:
-        return self.outcomes.get(charger_id) or self.outcome or CommandOutcome(
-            CommandStatus.ANSWERED, action, response={"status": "Accepted"}
+        return (
+            self.outcomes.get(charger_id)
+            or self.outcome
+            or CommandOutcome(CommandStatus.ANSWERED, action, response={"status": "Accepted"})
         )
 
 
