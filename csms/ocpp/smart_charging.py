@@ -21,9 +21,11 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from chargepark.clock import Clock, parse_utc
+from csms.domain.chargers import UnknownCharger
 from csms.domain.charging_profiles import (
     EvChargingNeeds,
     ExternalLimit,
@@ -100,14 +102,16 @@ class SmartChargingEdge:
         task.add_done_callback(self._tasks.discard)
 
     async def _setup(self, charger_id: str, version: str, *, booted: bool) -> None:
+        began = self.clock.now()
         if booted:
             limits = await self._read_limits(charger_id, version)
             if limits is not None:
                 await self.store.save_limits(charger_id, limits, self.clock.now())
         if version == gateway201.VERSION:
-            await self._check_held(charger_id, version)
+            await self._check_held(charger_id, version, began)
         elif booted:  # a 1.6 charger may forget its profiles when it restarts: sent again
-            await self.profiles.resend(charger_id, version)
+            with contextlib.suppress(UnknownCharger):  # admitted without registration
+                await self.profiles.resend(charger_id, version, since=began)
         for listener in self.listeners:
             await listener(charger_id, version, booted)
 
@@ -122,10 +126,13 @@ class SmartChargingEdge:
             return None
         return capabilities.limits_of(version, outcome.response)
 
-    async def _check_held(self, charger_id: str, version: str) -> None:
+    async def _check_held(self, charger_id: str, version: str, began: datetime) -> None:
         """Asks a 2.0.1 charger which of the operator's profiles it holds and sends the rest
         (only when there are any to check: a charger without operator profiles is not asked)."""
-        stored = await self.profiles.of_charger(charger_id)
+        try:
+            stored = await self.profiles.of_charger(charger_id)
+        except UnknownCharger:  # admitted without registration (CHARGEPARK_OCPP_UNKNOWN)
+            return
         if not stored:
             return
         request_id = secrets.randbelow(2**31 - 1) + 1
@@ -149,7 +156,7 @@ class SmartChargingEdge:
         finally:
             self._reports.pop((charger_id, request_id), None)
         held = {p.profile_id for p in await self.store.installed(charger_id)}
-        await self.profiles.resend(charger_id, version, held=held)
+        await self.profiles.resend(charger_id, version, held=held, since=began)
 
     async def report_seen(self, charger_id: str, payload: Mapping[str, Any]) -> None:
         """A NotifyReport: SmartChargingCtrlr variables it carries update the charger's limits."""

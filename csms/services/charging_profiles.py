@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from chargepark.clock import Clock
 from chargepark.errors import NotFound
@@ -97,15 +98,23 @@ class ChargingProfiles:
         return outcome
 
     async def resend(
-        self, charger_id: str, version: str, *, held: Collection[int] | None = None
+        self,
+        charger_id: str,
+        version: str,
+        *,
+        held: Collection[int] | None = None,
+        since: datetime | None = None,
     ) -> int:
         """Sends the stored profiles the charger does not hold (`held`: the ids it reported;
-        None: it is taken to hold none, as a 1.6 charger after a boot). Returns how many
-        went out. One at a time, in id order: OCPP allows one CALL at a time anyway."""
+        None: it is taken to hold none, as a 1.6 charger after a boot), except those stored or
+        settled after `since` (their creation sends them itself). Returns how many went out.
+        One at a time, in id order: OCPP allows one CALL at a time anyway."""
         sent = 0
         for stored in await self.store.of_charger(charger_id):
             if held is not None and stored.profile.profile_id in held:
                 continue
+            if since is not None and stored.updated_at >= since:
+                continue  # created (and sent) or settled since the charger came back
             if stored.delivery is Delivery.REJECTED:
                 continue  # the charger said no once: the operator decides, not a retry loop
             settled = await self._send(charger_id, version, stored.profile, REQUESTED_BY)
