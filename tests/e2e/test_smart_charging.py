@@ -174,7 +174,7 @@ async def test_bad_bodies_offline_chargers_and_a_charger_that_rejects(http, csms
     charger = await connect_smart(csms, "CP-R", "1.6", answer="Rejected")
     await charger.client.boot()
     await until(lambda: charger.client.sent("SetChargingProfile"))
-    [profile] = await until(lambda: _with_delivery(http, csms, "CP-R", "rejected"), timeout=5)
+    [profile] = await until(lambda: _with_delivery(http, csms, "CP-R", "rejected"))
     assert "Rejected" in profile["detail"]
     # Rejected once is not sent again on the next boot: the operator decides.
     await charger.client.boot()
