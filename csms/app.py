@@ -15,7 +15,6 @@ from csms import api
 from csms.adapters.cluster import PresenceTable, Whereabouts
 from csms.adapters.command_log import SqlCommandLog
 from csms.adapters.command_routing import CommandResponder, RoutedCommandPort
-from csms.adapters.energy_facts import AssumedSmartCharging
 from csms.adapters.energy_outbox import OutboxEnergyEvents
 from csms.adapters.energy_readings import SqlEnergyReadings
 from csms.adapters.energy_store import SqlInForce, SqlSiteLeases, SqlSiteStore
@@ -25,15 +24,18 @@ from csms.adapters.recorded_commands import RecordedCommandPort
 from csms.adapters.remote_starts import SqlRemoteStarts
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.session_queries import SessionQueries
+from csms.adapters.smart_charging_store import SqlOperatorProfiles, SqlSmartCharging
 from csms.adapters.tables import charger_notifications, kernel, metadata, meter_samples
 from csms.adapters.telemetry import TelemetryOutbox
 from csms.consumers import build_consumer
 from csms.ocpp.gateway import OcppGateway
 from csms.ocpp.gateway.local import LocalCommandPort
 from csms.ocpp.server import OcppServer
+from csms.ocpp.smart_charging import SmartChargingEdge
 from csms.ports.energy import SmartChargingFacts
 from csms.services.authorization import Authorizer
 from csms.services.chargers import ChargingService
+from csms.services.charging_profiles import ChargingProfiles
 from csms.services.energy import EnergyManager, EnergyPorts
 from csms.services.energy_admin import SiteAdmin
 from csms.services.energy_runner import LEASE_TTL, EnergyRunner
@@ -81,10 +83,10 @@ def build(ctx: ServiceContext) -> ServiceParts:
         live_version=whereabouts.version_of,
     )
     app[api.REMOTE] = remote
-    # The chargers' smart charging facts: the smart charging edge's reads where it is wired.
-    energy = _energy(ctx, app, AssumedSmartCharging())
+    smart_charging = _smart_charging(ctx, app, whereabouts)
+    energy = _energy(ctx, app, smart_charging.store)
     app.add_routes(api.routes)
-    ocpp, accounts = _ocpp_server(ctx, service, presence)
+    ocpp, accounts = _ocpp_server(ctx, service, presence, smart_charging)
     housekeeping = _housekeeping(
         ctx, remote, command_log, presence, presence_table, service, ocpp, node_timeout
     )
@@ -180,8 +182,31 @@ def _commands(
     return local_commands, command_log
 
 
+def _smart_charging(
+    ctx: ServiceContext, app: web.Application, whereabouts: Whereabouts
+) -> SmartChargingEdge:
+    """Operator profiles (REST) and what the OCPP edge does for smart charging: limits read
+    after boot, profiles sent again, the charger's reports kept. `app[api.SMART_CHARGING]`
+    offers its reads (`.store`) and `add_listener` (told after each charger's setup)."""
+    store = SqlSmartCharging(ctx.db)
+    profiles = ChargingProfiles(
+        SqlOperatorProfiles(ctx.db),
+        store,
+        app[api.GATEWAY],
+        ctx.clock,
+        live_version=whereabouts.version_of,
+    )
+    app[api.PROFILES] = profiles
+    edge = SmartChargingEdge(app[api.GATEWAY], store, profiles, ctx.clock)
+    app[api.SMART_CHARGING] = edge
+    return edge
+
+
 def _ocpp_server(
-    ctx: ServiceContext, service: ChargingService, presence: Presence
+    ctx: ServiceContext,
+    service: ChargingService,
+    presence: Presence,
+    smart_charging: SmartChargingEdge | None = None,
 ) -> tuple[OcppServer, ServiceClient | None]:
     settings = ctx.settings
     auth = settings.auth
@@ -215,6 +240,7 @@ def _ocpp_server(
         presence=presence,
         clock=ctx.clock,
         tls=settings.ocpp_tls,
+        smart_charging=smart_charging,
     )
     return ocpp, accounts
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -208,4 +209,75 @@ csms_nodes = Table(
     metadata,
     Column("node_id", String(64), primary_key=True),
     Column("seen_at", _TS, nullable=False),
+)
+
+# Smart charging (OCPP 1.6 Smart Charging profile, 2.0.1 block K).
+# What each charger said it can hold: read after every accepted boot.
+smart_charging_limits = Table(
+    "smart_charging_limits",
+    metadata,
+    Column("charger_id", String(48), primary_key=True),
+    Column("supported", Boolean, nullable=False),
+    Column("max_stack_level", Integer, nullable=True),
+    Column("units", String(8), nullable=False),  # "A,W", "A", ... ("": not said)
+    Column("max_periods", Integer, nullable=True),
+    Column("max_profiles", Integer, nullable=True),
+    Column("read_at", _TS, nullable=False),
+)
+
+# The operator's profiles per charger (REST), sent again when the charger lost them.
+charging_profiles = Table(
+    "charging_profiles",
+    metadata,
+    Column("charger_id", String(48), primary_key=True),
+    Column("profile_id", Integer, primary_key=True),
+    Column("profile", Text, nullable=False),  # the version-free fields' JSON
+    Column("delivery", String(16), nullable=False),  # pending | sent | accepted | rejected
+    Column("detail", String(512), nullable=True),
+    Column("updated_at", _TS, nullable=False),
+)
+
+# The profiles a 2.0.1 charger reported holding (ReportChargingProfiles).
+installed_charging_profiles = Table(
+    "installed_charging_profiles",
+    metadata,
+    Column("charger_id", String(48), primary_key=True),
+    Column("profile_id", Integer, primary_key=True),
+    Column("evse_id", Integer, nullable=False),
+    Column("source", String(8), nullable=False),  # chargingLimitSource: CSO, EMS, SO, Other
+    Column("request_id", Integer, nullable=False),
+    Column("profile", Text, nullable=False),
+    Column("reported_at", _TS, nullable=False),
+)
+
+# Limits a 2.0.1 charger reports from elsewhere (NotifyChargingLimit), until it clears them.
+external_charging_limits = Table(
+    "external_charging_limits",
+    metadata,
+    Column("charger_id", String(48), primary_key=True),
+    Column("evse_id", Integer, primary_key=True),  # 0: the whole charger
+    Column("source", String(8), primary_key=True),
+    Column("limit_value", Float, nullable=True),
+    Column("unit", String(2), nullable=True),
+    Column("grid_critical", Boolean, nullable=True),
+    Column("schedule", Text, nullable=True),  # the reported schedules' JSON
+    Column("reported_at", _TS, nullable=False),
+)
+
+# What an ISO 15118 car said it needs (NotifyEVChargingNeeds) and the schedule it chose
+# (NotifyEVChargingSchedule), the newest per EVSE.
+ev_charging_needs = Table(
+    "ev_charging_needs",
+    metadata,
+    Column("charger_id", String(48), primary_key=True),
+    Column("evse_id", Integer, primary_key=True),
+    Column("requested_transfer", String(16), nullable=True),
+    Column("departure", _TS, nullable=True),
+    Column("energy_wh", Float, nullable=True),
+    Column("max_current", Float, nullable=True),
+    Column("min_current", Float, nullable=True),
+    Column("needs", Text, nullable=True),  # the chargingNeeds JSON as received
+    Column("reported_at", _TS, nullable=True),
+    Column("ev_schedule", Text, nullable=True),
+    Column("ev_schedule_at", _TS, nullable=True),
 )

@@ -83,7 +83,7 @@ async def send_command(request: web.Request) -> web.Response:
         timeout_sec,
         requested_by=principal.subject if principal else None,
     )
-    return _answer(outcome)
+    return command_answer(outcome)
 
 
 @routes.get("/chargers/{charger_id}/commands")
@@ -105,7 +105,7 @@ async def list_commands(request: web.Request) -> web.Response:
     )
 
 
-def _answer(outcome: CommandOutcome) -> web.Response:
+def command_answer(outcome: CommandOutcome) -> web.Response:
     ids: dict[str, Any] = {"command_id": outcome.command_id, "action": outcome.action}
     if outcome.status is CommandStatus.ANSWERED:
         return web.json_response(

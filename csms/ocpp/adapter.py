@@ -14,6 +14,7 @@ from chargepark.clock import Clock, isoformat_utc
 from chargepark.db.group_commit import GroupCommitWriter
 from csms.adapters.presence import Presence
 from csms.ocpp.readings import sample_rows
+from csms.ocpp.smart_charging import SmartChargingEdge
 from csms.services.authorization import Authorizer
 from csms.services.chargers import ChargingService
 from csms.services.sessions import SessionService
@@ -46,6 +47,7 @@ class Adapter:
         presence: Presence,
         clock: Clock,
         ocpp_version: str,
+        smart_charging: SmartChargingEdge | None = None,
     ) -> None:
         super().__init__(charger_id, connection)  # type: ignore[call-arg]  # the library ChargePoint, later in the MRO
         self.service = service
@@ -57,11 +59,18 @@ class Adapter:
         self.clock = clock
         self.ocpp_version = ocpp_version
         self._skews: list[dict[str, Any]] = []  # clock skews to keep (`within_clock`)
+        self.smart_charging = smart_charging
+        # The first message of a connection that is not a BootNotification means the charger
+        # came back without restarting: smart charging checks what it still holds.
+        self._fresh = smart_charging is not None
+        self._booted = False  # an accepted boot answered: smart charging setup follows
 
     async def route_message(self, raw: str | bytes) -> None:
         # Any frame is a sign of life: presence is in memory, flushed in batches.
         self.presence.seen(self.id, self.clock.now())
         await super().route_message(raw)  # type: ignore[misc]  # ProtocolEdge, later in the MRO
+        if self._fresh or self._booted:
+            self._after_answer()
         if self._skews:
             # Kept like a security event, for operators; before this charger's next message
             # is read. A failure here is ours: logged, the connection stays.
@@ -71,6 +80,21 @@ class Adapter:
                     await self.keep("ClockSkew", note)
             except Exception:
                 log.exception("clock skew not kept", extra={"charger_id": self.id})
+
+    def _after_answer(self) -> None:
+        """Smart charging setup, once the boot's (or the first message's) answer went out:
+        as a task, never awaited here (its commands' answers come through this very loop)."""
+        assert self.smart_charging is not None
+        if self._booted:
+            self.smart_charging.after_boot(self.id, self.ocpp_version)
+        elif self._fresh:
+            self.smart_charging.after_reconnect(self.id, self.ocpp_version)
+        self._fresh = self._booted = False
+
+    def booted(self, accepted: bool) -> None:
+        """A BootNotification was answered (Accepted or not): no reconnect check follows."""
+        self._fresh = False
+        self._booted = accepted and self.smart_charging is not None
 
     async def store_samples(
         self,

@@ -37,6 +37,7 @@ from chargepark.errors import ConfigError
 from chargepark.net import bind_error
 from csms.adapters.presence import Presence
 from csms.ocpp import v16, v201
+from csms.ocpp.smart_charging import SmartChargingEdge
 from csms.services.authorization import Authorizer
 from csms.services.chargers import Admission, ChargingService
 from csms.services.sessions import SessionService
@@ -75,8 +76,10 @@ class OcppServer:
         presence: Presence,
         clock: Clock,
         tls: OcppTls | None = None,
+        smart_charging: SmartChargingEdge | None = None,
     ) -> None:
         self.notifications = notifications
+        self.smart_charging = smart_charging
         self.transactions = transactions
         self.samples = samples
         self.tls = tls
@@ -125,6 +128,8 @@ class OcppServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), timeout=5)
         self._servers = []
+        if self.smart_charging is not None:
+            await self.smart_charging.close()
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -203,6 +208,7 @@ class OcppServer:
             presence=self.presence,
             clock=self.clock,
             ocpp_version=version.removeprefix("ocpp"),
+            smart_charging=self.smart_charging,
         )
         self.presence.attach(cp_id, conn, charge_point)
         log.info("charger connected", extra={"charger_id": cp_id, "ocpp": version})

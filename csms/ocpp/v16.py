@@ -43,6 +43,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         )
         status = await self.service.boot(self.id, info, self.ocpp_version)
         interval = HEARTBEAT_INTERVAL_SEC if status == Registration.ACCEPTED else PENDING_RETRY_SEC
+        self.booted(status == Registration.ACCEPTED)
         return call_result.BootNotification(
             current_time=isoformat_utc(self.clock.now()), interval=interval, status=str(status)
         )

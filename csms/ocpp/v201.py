@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint as _ChargePoint
 from ocpp.v201 import call_result
@@ -35,6 +36,7 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
         )
         status = await self.service.boot(self.id, info, self.ocpp_version)
         interval = HEARTBEAT_INTERVAL_SEC if status == Registration.ACCEPTED else PENDING_RETRY_SEC
+        self.booted(status == Registration.ACCEPTED)
         return call_result.BootNotification(
             current_time=isoformat_utc(self.clock.now()), interval=interval, status=str(status)
         )
@@ -148,4 +150,45 @@ class ChargePoint(Adapter, ProtocolEdge, _ChargePoint):
     @on(Action.notify_report)
     async def on_notify_report(self, **payload: Any) -> Any:
         await self.keep("NotifyReport", payload)
+        if self.smart_charging is not None and payload.get("report_data"):
+            await self.smart_charging.report_seen(self.id, snake_to_camel_case(payload))
         return call_result.NotifyReport()
+
+    # K: smart charging. What the charger reports is kept per charger (and EVSE) for the
+    # energy manager; without smart charging wired, each is acknowledged only.
+
+    @on(Action.report_charging_profiles)
+    async def on_report_charging_profiles(self, **payload: Any) -> Any:
+        if self.smart_charging is not None:
+            await self.smart_charging.profiles_reported(self.id, snake_to_camel_case(payload))
+        return call_result.ReportChargingProfiles()
+
+    @on(Action.notify_charging_limit)
+    async def on_notify_charging_limit(self, **payload: Any) -> Any:
+        if self.smart_charging is not None:
+            await self.smart_charging.limit_reported(self.id, snake_to_camel_case(payload))
+        return call_result.NotifyChargingLimit()
+
+    @on(Action.cleared_charging_limit)
+    async def on_cleared_charging_limit(
+        self, charging_limit_source: str, evse_id: int | None = None, **_: Any
+    ) -> Any:
+        if self.smart_charging is not None:
+            await self.smart_charging.store.clear_external_limit(
+                self.id, charging_limit_source, evse_id
+            )
+        return call_result.ClearedChargingLimit()
+
+    @on(Action.notify_ev_charging_needs)
+    async def on_notify_ev_charging_needs(self, **payload: Any) -> Any:
+        # Accepted: csms answers the car's needs with a TxProfile of its own (the energy
+        # manager's allocation), not with the schedule the car would get on Processing.
+        if self.smart_charging is not None:
+            await self.smart_charging.needs_reported(self.id, snake_to_camel_case(payload))
+        return call_result.NotifyEVChargingNeeds(status="Accepted")
+
+    @on(Action.notify_ev_charging_schedule)
+    async def on_notify_ev_charging_schedule(self, **payload: Any) -> Any:
+        if self.smart_charging is not None:
+            await self.smart_charging.ev_schedule_reported(self.id, snake_to_camel_case(payload))
+        return call_result.NotifyEVChargingSchedule(status="Accepted")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "csms_0014"
-down_revision = "csms_0012"
+down_revision = "csms_0013"
 branch_labels = None
 depends_on = None
 

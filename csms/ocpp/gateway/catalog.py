@@ -45,6 +45,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "SendLocalList",
         "ReserveNow",
         "CancelReservation",
+        "SetChargingProfile",
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
     ),
     "2.0.1": (
         "Reset",
@@ -59,6 +62,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "GetTransactionStatus",
         "ReserveNow",
         "CancelReservation",
+        "SetChargingProfile",
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
+        "GetChargingProfiles",
     ),
 }
 ALL_COMMANDS = frozenset(a for actions in COMMANDS.values() for a in actions)
@@ -69,9 +76,16 @@ SESSION_COMMANDS: dict[str, tuple[str, ...]] = {
     "2.0.1": ("RequestStartTransaction", "RequestStopTransaction"),
 }
 _REQUESTS: dict[str, ModuleType] = {"1.6": call16, "2.0.1": call201}
-# 1.6 charging profiles have multipleOf-0.1 limits, which binary floats fail: the library reads
-# those schemas and payloads with Decimal, and so do we.
-_DECIMAL = frozenset({("1.6", "RemoteStartTransaction")})
+# 1.6 charging profiles have multipleOf-0.1 limits (in the request of these three, and in
+# GetCompositeSchedule's answer), which binary floats fail: the library reads those schemas and
+# payloads with Decimal, and so do we. 2.0.1's limits are plain numbers.
+_DECIMAL = frozenset(
+    {
+        ("1.6", "RemoteStartTransaction"),
+        ("1.6", "SetChargingProfile"),
+        ("1.6", "GetCompositeSchedule"),
+    }
+)
 
 
 class InvalidCommand(Invalid):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from csms.domain.charging_profiles import ChargingProfile, ProfilePurpose, RateUnit
 from csms.ports.gateway import (
     DEFAULT_TIMEOUT_SEC,
     CommandOutcome,
@@ -17,12 +18,15 @@ ID_TOKEN_LIMITS = {"1.6": 20, "2.0.1": 36}
 
 class FakeGateway:
     """`sent` lists (charger_id, what, details) per call: ("start", version, StartCharging),
-    ("stop", version, transaction_id) or (action, payload, requested_by). `outcome` is the
-    answer to the next calls (default: an Accepted answer)."""
+    ("stop", version, transaction_id), ("set_profile", version, ChargingProfile),
+    ("clear_profile", version, criteria dict), ("composite", version, criteria dict) or
+    (action, payload, requested_by). `outcome` is the answer to the next calls (default: an
+    Accepted answer); `outcomes`, when set, answers per charger id first."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, Any, Any]] = []
         self.outcome: CommandOutcome | None = None
+        self.outcomes: dict[str, CommandOutcome] = {}
 
     def speaks(self, version: str | None) -> bool:
         return version in ID_TOKEN_LIMITS
@@ -39,7 +43,7 @@ class FakeGateway:
         requested_by: str | None = None,
     ) -> CommandOutcome:
         self.sent.append((charger_id, "start", version, start))
-        return self._answer("start")
+        return self._answer("start", charger_id)
 
     async def stop_charging(
         self,
@@ -50,7 +54,52 @@ class FakeGateway:
         requested_by: str | None = None,
     ) -> CommandOutcome:
         self.sent.append((charger_id, "stop", version, transaction_id))
-        return self._answer("stop")
+        return self._answer("stop", charger_id)
+
+    async def set_charging_profile(
+        self,
+        charger_id: str,
+        version: str,
+        profile: ChargingProfile,
+        *,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        self.sent.append((charger_id, "set_profile", version, profile))
+        return self._answer("SetChargingProfile", charger_id)
+
+    async def clear_charging_profile(
+        self,
+        charger_id: str,
+        version: str,
+        *,
+        profile_id: int | None = None,
+        evse_id: int | None = None,
+        purpose: ProfilePurpose | None = None,
+        stack_level: int | None = None,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        criteria = {
+            "profile_id": profile_id,
+            "evse_id": evse_id,
+            "purpose": purpose,
+            "stack_level": stack_level,
+        }
+        self.sent.append((charger_id, "clear_profile", version, criteria))
+        return self._answer("ClearChargingProfile", charger_id)
+
+    async def get_composite_schedule(
+        self,
+        charger_id: str,
+        version: str,
+        *,
+        evse_id: int,
+        duration: int,
+        unit: RateUnit | None = None,
+        requested_by: str | None = None,
+    ) -> CommandOutcome:
+        criteria = {"evse_id": evse_id, "duration": duration, "unit": unit}
+        self.sent.append((charger_id, "composite", version, criteria))
+        return self._answer("GetCompositeSchedule", charger_id)
 
     async def send(
         self,
@@ -62,11 +111,13 @@ class FakeGateway:
         requested_by: str | None = None,
     ) -> CommandOutcome:
         self.sent.append((charger_id, action, dict(payload), requested_by))
-        return self._answer(action)
+        return self._answer(action, charger_id)
 
-    def _answer(self, action: str) -> CommandOutcome:
-        return self.outcome or CommandOutcome(
-            CommandStatus.ANSWERED, action, response={"status": "Accepted"}
+    def _answer(self, action: str, charger_id: str = "") -> CommandOutcome:
+        return (
+            self.outcomes.get(charger_id)
+            or self.outcome
+            or CommandOutcome(CommandStatus.ANSWERED, action, response={"status": "Accepted"})
         )
 
 
