@@ -38,7 +38,7 @@ from csms.services.chargers import ChargingService
 from csms.services.charging_profiles import ChargingProfiles
 from csms.services.energy import EnergyManager, EnergyPorts
 from csms.services.energy_admin import SiteAdmin
-from csms.services.energy_runner import LEASE_TTL, EnergyRunner
+from csms.services.energy_runner import LEASE_TTL, EnergyRunner, Nudge
 from csms.services.housekeeping import Housekeeping
 from csms.services.remote import RemoteControl
 from csms.services.sessions import SessionService
@@ -52,9 +52,11 @@ Job = Callable[[], Awaitable[object]]
 def build(ctx: ServiceContext) -> ServiceParts:
     settings = ctx.settings
     own = CSMS.of(settings)
-    service = ChargingService(
-        ctx.units_of_work(CsmsUnitOfWork), ctx.clock, unknown_policy=own.ocpp_unknown
-    )
+    # Commits that emit events (a status changed, a vehicle parked or left) also wake the
+    # energy manager, so new limits go out at once rather than at the next tick.
+    nudge = Nudge()
+    units = _nudging_units(ctx, nudge)
+    service = ChargingService(units, ctx.clock, unknown_policy=own.ocpp_unknown)
     # This node's sockets in memory; shared with the other csms nodes through the database
     # (one write per connect and disconnect), so any node can route a command or say whether
     # a charger is connected.
@@ -85,12 +87,14 @@ def build(ctx: ServiceContext) -> ServiceParts:
     app[api.REMOTE] = remote
     smart_charging = _smart_charging(ctx, app, whereabouts)
     energy = _energy(ctx, app, smart_charging.store)
+    nudge.target = energy.nudge
+    smart_charging.add_listener(energy.charger_ready)
     app.add_routes(api.routes)
     ocpp, accounts = _ocpp_server(ctx, service, presence, smart_charging)
     housekeeping = _housekeeping(
         ctx, remote, command_log, presence, presence_table, service, ocpp, node_timeout
     )
-    consumer = build_consumer(ctx.units_of_work(CsmsUnitOfWork), ctx.tables, ctx.clock)
+    consumer = build_consumer(units, ctx.tables, ctx.clock)
     on_stop: list[Callable[[], Awaitable[None]]] = [accounts.close] if accounts else []
     # The presence table starts (clearing this node's old rows) before chargers can connect,
     # and stops (removing this node's rows) first.
@@ -135,6 +139,14 @@ def _housekeeping(
         jobs.append(lambda: ocpp.close_silent(silence))
         rounds.append(silence.total_seconds() / 4)
     return Housekeeping(jobs, every_sec=min(rounds))
+
+
+def _nudging_units(ctx: ServiceContext, nudge: Nudge) -> Callable[[], CsmsUnitOfWork]:
+    def committed() -> None:
+        ctx.relay.notify()
+        nudge()
+
+    return lambda: CsmsUnitOfWork(ctx.db, ctx.tables.outbox, ctx.clock, committed)
 
 
 def _energy(ctx: ServiceContext, app: web.Application, facts: SmartChargingFacts) -> EnergyRunner:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from chargepark.clock import Clock
@@ -21,6 +22,18 @@ RENEW_EVERY = timedelta(seconds=5)
 # Rounds never follow each other closer than this, however often nudged (meter values of many
 # chargers would otherwise keep the loop spinning).
 MIN_GAP_SEC = 0.2
+
+
+class Nudge:
+    """Bound late to the runner: csms's commits call it (a status changed, a vehicle parked or
+    left) before the runner exists. Never waits."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[], None] | None = None
+
+    def __call__(self) -> None:
+        if self.target is not None:
+            self.target()
 
 
 class EnergyRunner:
@@ -53,6 +66,11 @@ class EnergyRunner:
     def renew(self) -> None:
         """A site was added or changed: take its lease and run it now."""
         self._renewed_at = None
+        self._wake.set()
+
+    async def charger_ready(self, charger_id: str, version: str, booted: bool) -> None:
+        """A charger booted or reconnected (and was set up): its station maximum goes out again
+        in the next round (it connected after the limit in force was set)."""
         self._wake.set()
 
     async def start(self) -> None:

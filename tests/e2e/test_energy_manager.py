@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import websockets
 from ocpp.v16 import call as call16
 
-from tests.support.chargers import Csms, register, start_csms
-from tests.support.smart_stations import Smart16, connect_smart, until
+from tests.support.chargers import Charger, Csms, register, start_csms
+from tests.support.smart_stations import Smart16, until
 
 LIMIT = 64.0  # A per phase: two chargers at their full 32 A
 STATION = "ChargePointMaxProfile"
@@ -44,14 +45,16 @@ async def fast_csms(tmp_path) -> AsyncIterator[Csms]:
 
 async def _charger(http, csms: Csms, cp_id: str, answer: str = "Accepted") -> Any:
     await register(http, csms, id=cp_id)
-    import tests.support.smart_stations as stations
+    return await _connect(csms, cp_id, answer)
 
-    original, stations.Smart16 = stations.Smart16, Ordered
-    try:
-        charger = await connect_smart(csms, cp_id, "1.6", answer=answer)
-    finally:
-        stations.Smart16 = original
-    await charger.client.boot()
+
+async def _connect(csms: Csms, cp_id: str, answer: str = "Accepted") -> Any:
+    ws = await websockets.connect(f"{csms.ocpp}/{cp_id}", subprotocols=["ocpp1.6"])
+    client = Ordered(cp_id, ws)
+    client.setup()
+    client.answer = answer
+    charger = Charger(client, ws)
+    await client.boot()
     return charger
 
 
@@ -108,5 +111,12 @@ async def test_a_third_start_lowers_before_raising_and_a_refusing_charger_counts
     chargers = {ch["charger_id"]: ch for ch in view["chargers"]}
     assert chargers["E-D"]["controlled"] is False
     assert chargers["E-D"]["evses"][0]["limit_amps"] == 32
+
+    # A reconnects (it may have lost its profiles): its station maximum goes out again.
+    await a.close()
+    sent = len(ORDER)
+    a = await _connect(csms, "E-A")
+    await until(lambda: any(cp == "E-A" for cp, _, _ in ORDER[sent:]))
+    assert sum(_in_force().values()) <= LIMIT
     for charger in (a, b, c, d):
         await charger.close()
