@@ -6,17 +6,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from chargepark.events.registry import validate_event
 from csms.domain.energy import Allocation, Capacity, Demand, RotationState
 from csms.ports.energy import (
     ActiveSession,
     LimitOverride,
     Link,
+    Measured,
     OtherLoad,
     ScheduleEntry,
     Site,
     SiteConfig,
 )
 from csms.services.energy import EnergyManager, EnergyPorts
+from csms.services.energy_runner import RENEW_EVERY, EnergyRunner
 from csms.services.energy_sites import capacity, limit_in_force
 from tests.support.fakes.csms.energy import (
     FakeReadings,
@@ -163,3 +166,65 @@ def test_the_limit_in_force_follows_schedule_external_limit_other_load_and_margi
     assert limit_in_force(curtailed, night + timedelta(hours=2)) == (150.0, 150.0, 150.0)
     loaded = Site(config, other_load=OtherLoad((10.0, 20.0, 200.0), night))
     assert capacity(loaded, (10.0, 20.0, 200.0), night) == (135.0, 125.0, 0.0)
+
+
+async def test_a_meter_charger_is_other_load_and_two_evses_get_a_tx_profile_each(clock):
+    clock.at = T0
+    manager, sites, readings, profiles, events = _world(clock)
+    config = SiteConfig(
+        site_id="LOT-3",
+        phases=3,
+        voltage=230,
+        limit_amps=(64.0, 64.0, 64.0),
+        chargers=("TWIN",),
+        meter_charger="METER",
+    )
+    await sites.put(config, T0)
+    readings.connected["TWIN"] = Link("2.0.1", T0 - timedelta(hours=1))
+    readings.statuses["TWIN"] = {1: "Charging", 2: "Charging"}
+    readings.active += [
+        ActiveSession("TWIN", 1, "s-1", "tx-1", T0),
+        ActiveSession("TWIN", 2, "s-2", "tx-2", T0),
+    ]
+    readings.amps[("METER", 0)] = Measured((24.0, 24.0, 24.0), None, T0)
+    figures = await manager.run_round("LOT-3")
+    assert figures is not None and figures.capacity == (40.0, 40.0, 40.0)
+    assert ("TWIN", "ChargingStationMaxProfile", 40.0) in profiles.calls
+    assert [c for c in profiles.calls if c[1] == "TxProfile"] == [
+        ("TWIN", "TxProfile", 20.0),
+        ("TWIN", "TxProfile", 20.0),
+    ]
+    [report] = events.named("SiteLoadReported")
+    validate_event(report)  # what ops reads: the schema ops owns
+    assert report["other_load_amps"] == [24.0, 24.0, 24.0]
+    assert [(c["charger_id"], c["evse_id"], c["limit_amps"]) for c in report["chargers"]] == [
+        ("TWIN", 1, 20.0),
+        ("TWIN", 2, 20.0),
+    ]
+
+
+async def test_a_site_runs_only_on_the_node_holding_its_lease(clock):
+    clock.at = T0
+    manager, sites, _, _, _ = _world(clock)
+    await sites.put(SiteConfig(site_id="LOT-4", phases=1, voltage=230, limit_kw=7.4), T0)
+
+    class Leases:
+        def __init__(self) -> None:
+            self.holder: str | None = None
+
+        async def hold(self, site_ids, node_id, now):
+            self.holder = self.holder or node_id
+            return set(site_ids) if self.holder == node_id else set()
+
+        async def release(self, node_id):
+            if self.holder == node_id:
+                self.holder = None
+
+    leases = Leases()
+    first = EnergyRunner(manager, sites, leases, "node-a", clock)
+    second = EnergyRunner(manager, sites, leases, "node-b", clock)
+    assert await first.run_once() == {"LOT-4"}
+    assert await second.run_once() == set()
+    await first.stop()  # releases its leases
+    clock.advance(seconds=RENEW_EVERY.total_seconds())
+    assert await second.run_once() == {"LOT-4"}
