@@ -254,7 +254,10 @@ class EnergyManager:
             else d
             for d in snap.demands
         ]
-        raises = clip_raises(cap, in_force, demands, plan.raise_)
+        # A charger whose lower did not go out (it went offline meanwhile) may draw anything
+        # up to its maximum: the raises must fit next to that.
+        basis = {d.key: in_force.get(d.key, d.max_amps) for d in demands if d.smart}
+        raises = clip_raises(cap, basis, demands, plan.raise_)
         await self._step(site, raises, in_force, snap, links, changed, now)
         if changed:
             await self.ports.in_force.save(site.config.site_id, changed)
