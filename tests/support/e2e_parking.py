@@ -43,6 +43,8 @@ class Parking:
         self.events: list[dict[str, Any]] = []
         self.operator = {"Authorization": f"Bearer {issuer.issue('parking:read parking:write')}"}
         self.reader = {"Authorization": f"Bearer {issuer.issue('parking:read')}"}
+        charging = issuer.issue("charging:read charging:write")
+        self.charging = {"Authorization": f"Bearer {charging}"}  # csms's sites, in the same run
         token = issuer.issue("parking:read", sub="c-1", role="customer")
         self.customer = {"Authorization": f"Bearer {token}"}
 
