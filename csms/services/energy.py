@@ -96,6 +96,9 @@ class EnergyManager:
         self.sender = LimitSender(ports.commands)
         self.urgency = Urgency(ports.readings, default_stay)
         self._memory: dict[str, _Memory] = {}
+        # Chargers found without smart charging, and the connection it was told to ops for.
+        self._unsupported: dict[str, datetime] = {}
+        self._told: dict[str, datetime] = {}
 
     async def run_round(self, site_id: str) -> LoadFigures | None:
         """One allocation round of the site; its figures (None: no such site)."""
@@ -121,6 +124,7 @@ class EnergyManager:
             paused=allocation.paused,
         )
         await self._report(figures, memory, now)
+        await self._tell_unsupported(site_id, snapshot, now)
         return figures
 
     async def describe(self, site_id: str) -> tuple[Site, LoadFigures] | None:
@@ -208,6 +212,8 @@ class EnergyManager:
             )
         facts = self.ports.facts
         limits = await facts.limits(charger_id) or UNKNOWN_LIMITS
+        if not limits.supported:
+            self._unsupported[charger_id] = link.connected_at
         station = rows.get((charger_id, 0))
         # A refusal holds until the charger connects again (it may have been fixed).
         refused = (
@@ -318,6 +324,18 @@ class EnergyManager:
                 phases=site.config.phases,
             )
         return out
+
+    async def _tell_unsupported(self, site_id: str, snap: _Snapshot, now: datetime) -> None:
+        """SmartChargingRefused once per connection of a charger without smart charging."""
+        events = []
+        for charger_id in snap.chargers:
+            since = self._unsupported.get(charger_id)
+            if since is not None and self._told.get(charger_id) != since:
+                self._told[charger_id] = since
+                reason = "does not support smart charging"
+                events.append(refused_report(site_id, charger_id, reason, now))
+        if events:
+            await self.ports.events.publish(events)
 
     async def _report(self, figures: LoadFigures, memory: _Memory, now: datetime) -> None:
         """SiteLoadReported when the limits changed, else at least every REPORT_EVERY."""

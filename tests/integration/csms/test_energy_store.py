@@ -15,7 +15,7 @@ from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.tables import kernel
 from csms.consumers import build_consumer
 from csms.ports.energy import InForce, SiteConfig
-from csms.services.energy_runner import LEASE_TTL
+from csms.services.energy_runner import LEASE_TTL, RENEW_EVERY, EnergyRunner
 from tests.conftest import T0
 
 
@@ -99,3 +99,63 @@ async def test_bays_departures_in_force_and_leases(any_db, clock):
     assert await leases.hold(["LOT-1"], "node-a", later) == set()
     await leases.release("node-b")
     assert await leases.hold(["LOT-1"], "node-a", later) == {"LOT-1"}
+
+
+async def test_the_typical_stay_is_the_median_of_the_hours_stays(any_db, clock):
+    await migrate.upgrade("csms", any_db)
+
+    def uow() -> CsmsUnitOfWork:
+        return CsmsUnitOfWork(any_db, kernel.outbox, clock, lambda: None)
+
+    consumer = build_consumer(uow, kernel, clock)
+    for n, (arrived, minutes) in enumerate(
+        [("08:10", 60), ("08:20", 120), ("08:50", 90), ("14:00", 600), ("08:30", 30)]
+    ):
+        fields = {"lot_id": "LOT-1", "level": "L0", "slot_ui": str(n), "regnum": f"AB{n}"}
+        fields |= {"kind": "CAR", "fuel": "EV", "charger_id": f"CP-{n}", "connector_id": 1}
+        at = T0.replace(hour=int(arrived[:2]), minute=int(arrived[3:])) - timedelta(days=1)
+        left = at + timedelta(minutes=minutes)
+        await consumer.deliver(
+            _event(
+                "VehicleLeft",
+                **fields,
+                arrived_at=at.isoformat(),
+                duration_sec=minutes * 60,
+                ts=left.isoformat(),
+            ),
+            1,
+        )
+    readings = SqlEnergyReadings(any_db)
+    assert await readings.typical_stay("LOT-1", 8, T0) == timedelta(minutes=75)
+    assert await readings.typical_stay("LOT-1", 14, T0) is None  # one stay is not a habit
+
+
+async def test_another_node_takes_a_site_over_once_its_holders_lease_lapses(postgres_db, clock):
+    await migrate.upgrade("csms", postgres_db)
+    sites = SqlSiteStore(postgres_db)
+    config = SiteConfig(site_id="LOT-1", phases=3, voltage=230, limit_amps=(32.0, 32.0, 32.0))
+    await sites.put(config, clock.now())
+
+    class Rounds:
+        def __init__(self) -> None:
+            self.ran: list[str] = []
+
+        async def run_round(self, site_id: str) -> None:
+            self.ran.append(site_id)
+
+    a, b = Rounds(), Rounds()
+    leases = SqlSiteLeases(postgres_db, LEASE_TTL)
+    node_a = EnergyRunner(a, sites, leases, "node-a", clock)  # type: ignore[arg-type]
+    node_b = EnergyRunner(b, sites, leases, "node-b", clock)  # type: ignore[arg-type]
+    assert await node_a.run_once() == {"LOT-1"}
+    assert await node_b.run_once() == set()
+    # node-a dies (renews no more): node-b holds the site within the lease and one renewal.
+    waited = timedelta()
+    while not await node_b.run_once():
+        clock.advance(seconds=1)
+        waited += timedelta(seconds=1)
+    assert waited <= LEASE_TTL + RENEW_EVERY < timedelta(seconds=30)
+    assert a.ran == ["LOT-1"] and b.ran == ["LOT-1"]
+    # node-a comes back: it sees the site is no longer its own and stays idle.
+    clock.advance(seconds=RENEW_EVERY.total_seconds())
+    assert await node_a.run_once() == set()

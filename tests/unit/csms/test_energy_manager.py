@@ -135,10 +135,19 @@ async def test_a_charger_that_rejects_profiles_is_counted_at_its_rating(clock):
         ("A", "ChargingStationMaxProfile", 16.0),
         ("B", "ChargingStationMaxProfile", 16.0),
     ]
+    # A charger without smart charging at all: counted at its rating, told to ops once.
+    manager.ports.facts.unsupported.add("B")  # type: ignore[attr-defined]
+    await manager.run_round("LOT-2")
+    await manager.run_round("LOT-2")
+    refused = events.named("SmartChargingRefused")
+    assert [(e["charger_id"], e["reason"]) for e in refused[1:]] == [
+        ("B", "does not support smart charging")
+    ]
     figures = await manager.describe("LOT-2")
     assert figures is not None
     c = next(d for d in figures[1].demands if d.key == "C/1")
     assert not c.smart and c.max_amps == 32
+    assert figures[1].in_force["A/1"] == 0.0  # B and C take their full 32 A: A gets nothing
 
 
 def test_the_limit_in_force_follows_schedule_external_limit_other_load_and_margin():
