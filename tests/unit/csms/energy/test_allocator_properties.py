@@ -101,7 +101,7 @@ def check_allocation(
             assert amps == 0.0 or d.min_amps <= amps <= d.max_amps
 
 
-@settings(max_examples=70, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     evses=st.integers(1, 24),

@@ -70,6 +70,7 @@ def test_an_external_limit_applies_when_lower_and_until_it_expires() -> None:
     ("fields", "message"),
     [
         ({"phases": 2}, "phases must be 1 or 3, not 2"),
+        ({"phases": True}, "phases must be 1 or 3, not True"),
         ({"voltage": 0.0}, "voltage must be over 0"),
         ({"limit_amps": -1.0}, "limit_amps must be a finite number >= 0, not -1.0"),
         ({"limit_amps": (10.0, 20.0)}, "limit_amps must have one value or one per phase (3)"),
