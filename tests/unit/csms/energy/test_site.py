@@ -145,9 +145,9 @@ entries = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
-    schedule=st.lists(entries, max_size=4),
+    schedule=st.lists(entries, max_size=3),
     base=st.floats(0, 200),
     external=st.none() | st.floats(0, 200),
     in_kw=st.booleans(),
