@@ -161,7 +161,7 @@ def _check_amount(value: float, name: str) -> None:
 
 
 def _check_site(site: SiteConnection) -> None:
-    if site.phases not in (1, 3):
+    if isinstance(site.phases, bool) or site.phases not in (1, 3):
         raise Invalid(f"phases must be 1 or 3, not {site.phases}")
     _check_amount(site.voltage, "voltage")
     if not 0 < site.voltage <= _MAX_VOLTAGE:

@@ -101,7 +101,7 @@ def check_allocation(
             assert amps == 0.0 or d.min_amps <= amps <= d.max_amps
 
 
-@settings(max_examples=70, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     evses=st.integers(1, 24),
@@ -124,6 +124,8 @@ def test_the_guarantee_holds_for_every_allocation_and_every_step_of_every_transi
         capacity = random_capacity(rnd, single_phase_site)
         allocation = allocate(capacity, demands, now, state)
         check_allocation(capacity, demands, allocation.limits)
+        shuffled = rnd.sample(demands, len(demands))  # the order of the demands does not matter
+        assert allocate(capacity, shuffled, now, state).limits == allocation.limits
         target = {d.key: allocation.limits[d.key] for d in demands if d.smart}
         transition = plan_transition(in_force, target)
         refused = {key for key in transition.lower if rnd.random() < refusals}
