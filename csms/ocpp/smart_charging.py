@@ -70,10 +70,10 @@ class SmartChargingEdge:
         self.listeners.append(listener)
 
     def after_boot(self, charger_id: str, version: str) -> None:
-        self._spawn(self._setup(charger_id, version, booted=True), charger_id)
+        self._spawn(lambda: self._setup(charger_id, version, booted=True), charger_id)
 
     def after_reconnect(self, charger_id: str, version: str) -> None:
-        self._spawn(self._setup(charger_id, version, booted=False), charger_id)
+        self._spawn(lambda: self._setup(charger_id, version, booted=False), charger_id)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -87,11 +87,11 @@ class SmartChargingEdge:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _spawn(self, work: Awaitable[None], charger_id: str) -> None:
+    def _spawn(self, work: Callable[[], Awaitable[None]], charger_id: str) -> None:
         async def run() -> None:
             try:
                 async with self._turns:
-                    await work
+                    await work()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -113,7 +113,10 @@ class SmartChargingEdge:
             with contextlib.suppress(UnknownCharger):  # admitted without registration
                 await self.profiles.resend(charger_id, version, since=began)
         for listener in self.listeners:
-            await listener(charger_id, version, booted)
+            try:
+                await listener(charger_id, version, booted)
+            except Exception:  # one listener's failure is its own: the others still hear
+                log.exception("smart charging listener failed", extra={"charger_id": charger_id})
 
     async def _read_limits(self, charger_id: str, version: str) -> SmartChargingLimits | None:
         action, payload = capabilities.request(version)

@@ -206,10 +206,17 @@ async def test_a_16_charger_gets_its_profiles_again_after_every_boot(http, csms)
 
 async def test_a_201_charger_that_reconnects_without_its_profiles_gets_them_again(http, csms):
     await register(http, csms, id="CS-L")
+    told: list[tuple[str, str, bool]] = []
+
+    async def listener(charger_id: str, version: str, booted: bool) -> None:
+        told.append((charger_id, version, booted))
+
+    app(csms)[SMART_CHARGING].add_listener(listener)
     charger = await connect_smart(csms, "CS-L", "2.0.1")
     await charger.client.boot()
     status, stored = await post(http, csms, "CS-L", STATION_MAX)
     assert status == 201 and stored["delivery"] == "accepted"
+    await app(csms)[SMART_CHARGING].idle()  # the boot's setup is over before it goes away
     await charger.close()
 
     # Back without a reboot, still holding it: it says so (ReportChargingProfiles): not sent.
@@ -232,6 +239,9 @@ async def test_a_201_charger_that_reconnects_without_its_profiles_gets_them_agai
     await until(lambda: charger.client.held)
     assert [a for a, _ in charger.client.received] == ["GetChargingProfiles", "SetChargingProfile"]
     assert await store.installed("CS-L") == []
+    await app(csms)[SMART_CHARGING].idle()
+    # Told after each setup: the boot's, and each reconnect's (in whichever order they ended).
+    assert sorted(told) == [("CS-L", "2.0.1", False)] * 2 + [("CS-L", "2.0.1", True)]
     await charger.close()
 
 
