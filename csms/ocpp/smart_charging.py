@@ -186,8 +186,7 @@ class SmartChargingEdge:
             waiting.set()
 
     async def limit_reported(self, charger_id: str, payload: Mapping[str, Any]) -> None:
-        """NotifyChargingLimit: the limit in force now is the first period of the first
-        schedule (the one that starts first, for a report with several)."""
+        """NotifyChargingLimit: kept with the limit its first schedule sets now."""
         limit = payload["chargingLimit"]
         schedules = payload.get("chargingSchedule") or []
         first = schedules[0] if schedules else None
@@ -196,7 +195,7 @@ class SmartChargingEdge:
             ExternalLimit(
                 evse_id=int(payload.get("evseId") or 0),
                 source=limit["chargingLimitSource"],
-                limit=_limit_now(first),
+                limit=_limit_now(first, self.clock.now()),
                 unit=RateUnit(first["chargingRateUnit"]) if first else None,
                 grid_critical=limit.get("isGridCritical"),
                 reported_at=self.clock.now(),
@@ -229,11 +228,19 @@ class SmartChargingEdge:
         )
 
 
-def _limit_now(schedule: Mapping[str, Any] | None) -> float | None:
+def _limit_now(schedule: Mapping[str, Any] | None, now: datetime) -> float | None:
+    """The schedule's limit in force at `now`: the last period started by then (a schedule
+    without a start, or not started yet, by its first period)."""
     if not schedule:
         return None
     periods = sorted(schedule["chargingSchedulePeriod"], key=lambda p: p["startPeriod"])
-    return float(periods[0]["limit"])
+    start = schedule.get("startSchedule")
+    elapsed = (now - parse_utc(start)).total_seconds() if start else 0.0
+    current = periods[0]
+    for period in periods:
+        if period["startPeriod"] <= elapsed:
+            current = period
+    return float(current["limit"])
 
 
 def _number(value: Any) -> float | None:
