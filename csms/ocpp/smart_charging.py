@@ -70,10 +70,10 @@ class SmartChargingEdge:
         self.listeners.append(listener)
 
     def after_boot(self, charger_id: str, version: str) -> None:
-        self._spawn(self._setup(charger_id, version, booted=True), charger_id)
+        self._spawn(lambda: self._setup(charger_id, version, booted=True), charger_id)
 
     def after_reconnect(self, charger_id: str, version: str) -> None:
-        self._spawn(self._setup(charger_id, version, booted=False), charger_id)
+        self._spawn(lambda: self._setup(charger_id, version, booted=False), charger_id)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -87,11 +87,11 @@ class SmartChargingEdge:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _spawn(self, work: Awaitable[None], charger_id: str) -> None:
+    def _spawn(self, work: Callable[[], Awaitable[None]], charger_id: str) -> None:
         async def run() -> None:
             try:
                 async with self._turns:
-                    await work
+                    await work()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -113,7 +113,10 @@ class SmartChargingEdge:
             with contextlib.suppress(UnknownCharger):  # admitted without registration
                 await self.profiles.resend(charger_id, version, since=began)
         for listener in self.listeners:
-            await listener(charger_id, version, booted)
+            try:
+                await listener(charger_id, version, booted)
+            except Exception:  # one listener's failure is its own: the others still hear
+                log.exception("smart charging listener failed", extra={"charger_id": charger_id})
 
     async def _read_limits(self, charger_id: str, version: str) -> SmartChargingLimits | None:
         action, payload = capabilities.request(version)
@@ -183,8 +186,7 @@ class SmartChargingEdge:
             waiting.set()
 
     async def limit_reported(self, charger_id: str, payload: Mapping[str, Any]) -> None:
-        """NotifyChargingLimit: the limit in force now is the first period of the first
-        schedule (the one that starts first, for a report with several)."""
+        """NotifyChargingLimit: kept with the limit its first schedule sets now."""
         limit = payload["chargingLimit"]
         schedules = payload.get("chargingSchedule") or []
         first = schedules[0] if schedules else None
@@ -193,7 +195,7 @@ class SmartChargingEdge:
             ExternalLimit(
                 evse_id=int(payload.get("evseId") or 0),
                 source=limit["chargingLimitSource"],
-                limit=_limit_now(first),
+                limit=_limit_now(first, self.clock.now()),
                 unit=RateUnit(first["chargingRateUnit"]) if first else None,
                 grid_critical=limit.get("isGridCritical"),
                 reported_at=self.clock.now(),
@@ -226,11 +228,19 @@ class SmartChargingEdge:
         )
 
 
-def _limit_now(schedule: Mapping[str, Any] | None) -> float | None:
+def _limit_now(schedule: Mapping[str, Any] | None, now: datetime) -> float | None:
+    """The schedule's limit in force at `now`: the last period started by then (a schedule
+    without a start, or not started yet, by its first period)."""
     if not schedule:
         return None
     periods = sorted(schedule["chargingSchedulePeriod"], key=lambda p: p["startPeriod"])
-    return float(periods[0]["limit"])
+    start = schedule.get("startSchedule")
+    elapsed = (now - parse_utc(start)).total_seconds() if start else 0.0
+    current = periods[0]
+    for period in periods:
+        if period["startPeriod"] <= elapsed:
+            current = period
+    return float(current["limit"])
 
 
 def _number(value: Any) -> float | None:

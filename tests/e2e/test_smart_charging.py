@@ -144,7 +144,8 @@ async def test_limits_read_at_boot_bound_the_profiles_sent_cleared_and_composite
     await charger.close()
 
 
-async def test_bad_bodies_offline_chargers_and_a_charger_that_rejects(http, csms):
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_bad_bodies_offline_chargers_and_a_charger_that_rejects(http, csms, version):
     await register(http, csms, id="CP-R")
     bad = [
         {**STATION_MAX, "periods": []},
@@ -171,14 +172,17 @@ async def test_bad_bodies_offline_chargers_and_a_charger_that_rejects(http, csms
     # Stored while the charger is away: pending; at its boot it is sent, and rejected.
     status, stored = await post(http, csms, "CP-R", STATION_MAX)
     assert status == 201 and stored["delivery"] == "pending"
-    charger = await connect_smart(csms, "CP-R", "1.6", answer="Rejected")
+    charger = await connect_smart(csms, "CP-R", version, answer="Rejected")
     await charger.client.boot()
     await until(lambda: charger.client.sent("SetChargingProfile"))
     [profile] = await until(lambda: _with_delivery(http, csms, "CP-R", "rejected"))
     assert "Rejected" in profile["detail"]
     # Rejected once is not sent again on the next boot: the operator decides.
+    await app(csms)[SMART_CHARGING].idle()
     await charger.client.boot()
-    await until(lambda: len(charger.client.sent("GetConfiguration")) == 2)
+    read = "GetConfiguration" if version == "1.6" else "GetVariables"
+    await until(lambda: len(charger.client.sent(read)) == 2)
+    await app(csms)[SMART_CHARGING].idle()
     assert len(charger.client.sent("SetChargingProfile")) == 1
     await charger.close()
 
@@ -206,10 +210,17 @@ async def test_a_16_charger_gets_its_profiles_again_after_every_boot(http, csms)
 
 async def test_a_201_charger_that_reconnects_without_its_profiles_gets_them_again(http, csms):
     await register(http, csms, id="CS-L")
+    told: list[tuple[str, str, bool]] = []
+
+    async def listener(charger_id: str, version: str, booted: bool) -> None:
+        told.append((charger_id, version, booted))
+
+    app(csms)[SMART_CHARGING].add_listener(listener)
     charger = await connect_smart(csms, "CS-L", "2.0.1")
     await charger.client.boot()
     status, stored = await post(http, csms, "CS-L", STATION_MAX)
     assert status == 201 and stored["delivery"] == "accepted"
+    await app(csms)[SMART_CHARGING].idle()  # the boot's setup is over before it goes away
     await charger.close()
 
     # Back without a reboot, still holding it: it says so (ReportChargingProfiles): not sent.
@@ -232,6 +243,9 @@ async def test_a_201_charger_that_reconnects_without_its_profiles_gets_them_agai
     await until(lambda: charger.client.held)
     assert [a for a, _ in charger.client.received] == ["GetChargingProfiles", "SetChargingProfile"]
     assert await store.installed("CS-L") == []
+    await app(csms)[SMART_CHARGING].idle()
+    # Told after each setup: the boot's, and each reconnect's (in whichever order they ended).
+    assert sorted(told) == [("CS-L", "2.0.1", False)] * 2 + [("CS-L", "2.0.1", True)]
     await charger.close()
 
 

@@ -368,3 +368,14 @@ async def test_delete_clears_a_connected_chargers_profile_then_forgets_it(servic
         await profiles.delete("CP-1", 1)
     with pytest.raises(NotFound):
         await profiles.delete("CP-NONE", 1)
+
+
+def test_a_reported_external_limit_is_the_one_in_force_now():
+    from csms.ocpp.smart_charging import _limit_now
+
+    periods = [{"startPeriod": 600, "limit": 10.0}, {"startPeriod": 0, "limit": 20.0}]
+    assert _limit_now({"chargingSchedulePeriod": periods}, T0) == 20.0
+    started = {"chargingSchedulePeriod": periods, "startSchedule": "2026-11-27T08:50:00Z"}
+    assert _limit_now(started, T0) == 10.0  # ten minutes in
+    assert _limit_now(started, T0 - timedelta(minutes=5)) == 20.0
+    assert _limit_now(None, T0) is None
