@@ -71,6 +71,17 @@ class EnergyQueries(QueryBase):
             for r in sorted(reports, key=lambda r: r.site_id)
         ]
 
+    async def site_gauges(self) -> list[tuple[str, float, float, float]]:
+        """Each site's newest (site_id, power_kw, limit_kw, allocated_kw), by site id."""
+        s = site_loads.c
+        query = (
+            select(s.site_id, s.power_kw, s.limit_kw, s.allocated_kw)
+            .join(sites, and_(s.site_id == sites.c.site_id, s.ts == sites.c.last_at))
+            .order_by(s.site_id)
+        )
+        async with self.db.engine.connect() as conn:
+            return [(r[0], r[1], r[2], r[3]) for r in await conn.execute(query)]
+
     async def site_series(
         self, site_id: str, since: datetime, until: datetime, bucket_sec: int
     ) -> dict[str, Any]:

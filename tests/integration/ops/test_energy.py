@@ -71,6 +71,10 @@ async def test_site_load_and_refusals_become_series_alerts_and_an_incident(any_d
         assert cp1["buckets"][0]["over_amps_max"] == 4.0
         missing = await client.get("/metrics/sites/B9", headers=reader)
         assert missing.status == 404
+        assert (await client.get("/metrics/sites/A1")).status == 401
+        exposition = await (await client.get("/metrics")).text()
+        assert 'chargepark_site_power_kw{site_id="A1"} 20.24' in exposition
+        assert 'chargepark_site_limit_kw{site_id="A1"} 22.08' in exposition
 
         answer = await client.get("/incidents", headers=reader)
         incidents = {(i["rule_kind"], i["subject"]): i for i in (await answer.json())["items"]}
