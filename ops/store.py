@@ -188,6 +188,8 @@ site_loads = Table(
     Column("allocated_kw", Float, nullable=False),
     PrimaryKeyConstraint("site_id", "ts"),
 )
+# Rules read every site's reports of a period (no site filter): by time.
+Index("ix_site_loads_ts", site_loads.c.ts)
 
 # Each site's newest report time (one row each), so "now" never scans the reports.
 sites = Table(
@@ -211,6 +213,7 @@ charger_loads = Table(
     PrimaryKeyConstraint("charger_id", "evse_id", "ts"),
 )
 Index("ix_charger_loads_site_ts", charger_loads.c.site_id, charger_loads.c.ts)
+Index("ix_charger_loads_ts", charger_loads.c.ts)
 
 # Chargers that refused smart charging (SmartChargingRefused), in event time.
 smart_charging_refusals = Table(

@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("allocated_kw", sa.Float, nullable=False),
         sa.PrimaryKeyConstraint("site_id", "ts", name="pk_site_loads"),
     )
+    op.create_index("ix_site_loads_ts", "site_loads", ["ts"])
     op.create_table(
         "sites",
         sa.Column("site_id", sa.String(128), primary_key=True),
@@ -73,6 +74,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("charger_id", "evse_id", "ts", name="pk_charger_loads"),
     )
     op.create_index("ix_charger_loads_site_ts", "charger_loads", ["site_id", "ts"])
+    op.create_index("ix_charger_loads_ts", "charger_loads", ["ts"])
     op.create_table(
         "smart_charging_refusals",
         sa.Column("charger_id", sa.String(128), nullable=False),
@@ -133,7 +135,9 @@ def downgrade() -> None:
         batch.drop_column("tolerance_amps")
     op.drop_index("ix_smart_charging_refusals_ts", table_name="smart_charging_refusals")
     op.drop_table("smart_charging_refusals")
+    op.drop_index("ix_charger_loads_ts", table_name="charger_loads")
     op.drop_index("ix_charger_loads_site_ts", table_name="charger_loads")
     op.drop_table("charger_loads")
     op.drop_table("sites")
+    op.drop_index("ix_site_loads_ts", table_name="site_loads")
     op.drop_table("site_loads")
