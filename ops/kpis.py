@@ -3,8 +3,9 @@
 A collector in the process's default registry yields the newest snapshot; the snapshot is taken
 by the alert job on each run and by ops' /metrics before each scrape (at most every
 MIN_REFRESH_SEC), from the newest status per connector, the stays still open, the active
-sessions and the running invoice totals: never a scan of a growing table. Every /metrics of the
-process (all services, embedded) exposes the same values. docs/ops.md lists the metrics.
+sessions, the running invoice totals and each site's newest load report: never a scan of a
+growing table. Every /metrics of the process (all services, embedded) exposes the same values.
+docs/ops.md lists the metrics.
 """
 
 from __future__ import annotations
@@ -82,12 +83,39 @@ class OpsCollector(Collector):
                 amounts.add_metric([name.removesuffix("_minor"), currency], value)
         yield invoices
         yield amounts
-        incidents = GaugeMetricFamily(
-            "chargepark_incidents_open", "Open alert incidents per rule kind", labels=["rule_kind"]
+        yield _incidents(snap["incidents_open"])
+        yield from _site_families(snap.get("sites", []))
+
+
+def _incidents(open_by_kind: dict[str, int]) -> GaugeMetricFamily:
+    incidents = GaugeMetricFamily(
+        "chargepark_incidents_open", "Open alert incidents per rule kind", labels=["rule_kind"]
+    )
+    for kind in domain.RuleKind:
+        incidents.add_metric([kind.value], open_by_kind.get(kind.value, 0))
+    return incidents
+
+
+def _site_families(sites: list[tuple[str, float, float, float]]) -> Iterator[Any]:
+    """Each energy-managed site's newest report: what it draws, may draw, and has handed out."""
+    families = [
+        GaugeMetricFamily(name, doc, labels=["site_id"])
+        for name, doc in (
+            ("chargepark_site_power_kw", "What a site's chargers draw now, kW (newest report)"),
+            (
+                "chargepark_site_limit_kw",
+                "What a site's chargers may draw now: its limit minus margin and other load, kW",
+            ),
+            (
+                "chargepark_site_allocated_kw",
+                "The sum of the limits in force on a site's chargers, kW",
+            ),
         )
-        for kind in domain.RuleKind:
-            incidents.add_metric([kind.value], snap["incidents_open"].get(kind.value, 0))
-        yield incidents
+    ]
+    for site_id, *values in sites:
+        for family, value in zip(families, values, strict=True):
+            family.add_metric([site_id], value)
+    yield from families
 
 
 _collector = OpsCollector()

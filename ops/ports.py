@@ -13,6 +13,7 @@ from chargepark.ports import Transaction
 from ops.domain import RuleData, RuleSpec
 from ops.domain.alerts import Delivery, Incident, Rule
 from ops.domain.capacity import SlotCount
+from ops.domain.energy import ChargerLoad, Refusal, SiteLoad
 from ops.domain.facts import InvoiceFact, Reading, SessionFact, StatusFact, StayFact
 
 # --- inside a unit of work --------------------------------------------------------------------
@@ -99,6 +100,13 @@ class FactStore(Protocol):
 
     async def add_total(self, name: str, currency: str, value: int) -> None: ...
 
+    async def site_load(self, site: SiteLoad, chargers: list[ChargerLoad]) -> None:
+        """Keeps a site's report and its chargers' lines (a repeat changes nothing); the
+        site's newest report time moves to it if it is newer."""
+
+    async def smart_charging_refused(self, refusal: Refusal) -> None:
+        """Keeps the refusal (one per charger and time)."""
+
 
 class CapacityRepository(Protocol):
     async def replace(self, lot_id: str, counts: list[SlotCount], now: datetime) -> None: ...
@@ -176,6 +184,14 @@ class MetricsReads(RuleFacts, Protocol):
     ) -> dict[str, Any]: ...
 
     async def summary(self) -> dict[str, Any]: ...
+
+    async def sites_now(self, site_id: str | None = None) -> list[dict[str, Any]]:
+        """Each site's newest report (with its chargers' lines), by site id."""
+
+    async def site_series(
+        self, site_id: str, since: datetime, until: datetime, bucket_sec: int
+    ) -> dict[str, Any]:
+        """A site's reports over [since, until) per bucket, and its chargers'."""
 
     async def gauges(self) -> dict[str, Any]: ...
 

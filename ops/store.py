@@ -3,7 +3,8 @@
 Ingested facts (from other services' events), each keyed so that a late or repeated event
 lands where it belongs: stays (a vehicle in a slot, from VehicleParked/VehicleLeft), connector
 status changes and the newest status per connector, charging sessions, meter register readings,
-invoices, and running totals. Then ops' own state: lot capacities, alert rules, incidents and
+invoices, running totals, and the energy manager's site load reports and smart charging
+refusals. Then ops' own state: lot capacities, alert rules, incidents and
 webhook deliveries.
 """
 
@@ -29,6 +30,8 @@ from chargepark.db.metadata import service_metadata
 from chargepark.db.tables import kernel_tables
 
 metadata = service_metadata()
+# The per-phase figures of a site load report: columns <name>_l1, _l2, _l3.
+PER_PHASE = ("limit_amps", "other_load_amps", "allocated_amps", "drawn_amps")
 kernel = kernel_tables(metadata)
 
 
@@ -170,6 +173,60 @@ totals = Table(
     PrimaryKeyConstraint("name", "currency"),
 )
 
+# A site's load per SiteLoadReported (per phase L1-L3, amps; power in kW at its voltage), one
+# row per site and report time: a repeated report changes nothing.
+site_loads = Table(
+    "site_loads",
+    metadata,
+    Column("site_id", String(128), nullable=False),
+    Column("ts", _TS, nullable=False),
+    Column("phases", Integer, nullable=False),
+    Column("voltage", Float, nullable=False),
+    *(Column(f"{name}_l{n}", Float, nullable=False) for name in PER_PHASE for n in (1, 2, 3)),
+    Column("power_kw", Float, nullable=False),
+    Column("limit_kw", Float, nullable=False),
+    Column("allocated_kw", Float, nullable=False),
+    PrimaryKeyConstraint("site_id", "ts"),
+)
+# Rules read every site's reports of a period (no site filter): by time.
+Index("ix_site_loads_ts", site_loads.c.ts)
+
+# Each site's newest report time (one row each), so "now" never scans the reports.
+sites = Table(
+    "sites",
+    metadata,
+    Column("site_id", String(128), primary_key=True),
+    Column("last_at", _TS, nullable=False),
+)
+
+# Each charger's (EVSE's) line of a site's report: its limit in force and what it drew.
+charger_loads = Table(
+    "charger_loads",
+    metadata,
+    Column("charger_id", String(128), nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("ts", _TS, nullable=False),
+    Column("site_id", String(128), nullable=False),
+    Column("limit_amps", Float, nullable=False),
+    Column("drawn_amps", Float, nullable=True),
+    Column("paused", Boolean, nullable=False),
+    PrimaryKeyConstraint("charger_id", "evse_id", "ts"),
+)
+Index("ix_charger_loads_site_ts", charger_loads.c.site_id, charger_loads.c.ts)
+Index("ix_charger_loads_ts", charger_loads.c.ts)
+
+# Chargers that refused smart charging (SmartChargingRefused), in event time.
+smart_charging_refusals = Table(
+    "smart_charging_refusals",
+    metadata,
+    Column("charger_id", String(128), nullable=False),
+    Column("ts", _TS, nullable=False),
+    Column("site_id", String(128), nullable=False),
+    Column("reason", String(512), nullable=False),
+    PrimaryKeyConstraint("charger_id", "ts"),
+)
+Index("ix_smart_charging_refusals_ts", smart_charging_refusals.c.ts)
+
 alert_rules = Table(
     "alert_rules",
     metadata,
@@ -183,6 +240,7 @@ alert_rules = Table(
     Column("threshold_percent", Float, nullable=True),
     Column("ev_only", Boolean, nullable=False),
     Column("enabled", Boolean, nullable=False),
+    Column("tolerance_amps", Float, nullable=True),
     Column("created_at", _TS, nullable=False),
     Column("updated_at", _TS, nullable=False),
     # Conditions that fired and cleared after this are still reported on the next evaluation.

@@ -13,14 +13,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from chargepark.db.uow import UnitOfWork
 from ops.adapters.rows import invoice_of, session_of
 from ops.domain.capacity import SlotCount
+from ops.domain.energy import ChargerLoad, Refusal, SiteLoad
 from ops.domain.facts import InvoiceFact, Reading, SessionFact, StatusFact, StayFact
 from ops.store import (
+    PER_PHASE,
+    charger_loads,
     chargers,
     connectors,
     invoices,
     lot_capacity,
     meter_readings,
     sessions,
+    site_loads,
+    sites,
+    smart_charging_refusals,
     status_changes,
     stays,
     totals,
@@ -172,6 +178,54 @@ class SqlFacts:
             index_elements=["name", "currency"],
             set_={"value": totals.c.value + insert.excluded.value},
         )
+        await self.uow.session.execute(statement)
+
+    async def site_load(self, site: SiteLoad, lines: list[ChargerLoad]) -> None:
+        row: dict[str, Any] = {
+            "site_id": site.site_id,
+            "ts": site.at,
+            "phases": site.phases,
+            "voltage": site.voltage,
+            "power_kw": site.power_kw,
+            "limit_kw": site.limit_kw,
+            "allocated_kw": site.allocated_kw,
+        }
+        for name in PER_PHASE:
+            for n, value in enumerate(getattr(site, name), 1):
+                row[f"{name}_l{n}"] = value
+        session = self.uow.session
+        await session.execute(self._insert(site_loads).values(row).on_conflict_do_nothing())
+        insert = self._insert(sites)
+        await session.execute(
+            insert.values(site_id=site.site_id, last_at=site.at).on_conflict_do_update(
+                index_elements=["site_id"],
+                set_={"last_at": insert.excluded.last_at},
+                where=insert.excluded.last_at > sites.c.last_at,
+            )
+        )
+        if lines:
+            rows = [
+                {
+                    "charger_id": c.charger_id,
+                    "evse_id": c.evse_id,
+                    "ts": c.at,
+                    "site_id": c.site_id,
+                    "limit_amps": c.limit_amps,
+                    "drawn_amps": c.drawn_amps,
+                    "paused": c.paused,
+                }
+                for c in lines
+            ]
+            await session.execute(self._insert(charger_loads).on_conflict_do_nothing(), rows)
+
+    async def smart_charging_refused(self, refusal: Refusal) -> None:
+        row = {
+            "charger_id": refusal.charger_id,
+            "ts": refusal.at,
+            "site_id": refusal.site_id,
+            "reason": refusal.reason,
+        }
+        statement = self._insert(smart_charging_refusals).values(row).on_conflict_do_nothing()
         await self.uow.session.execute(statement)
 
 

@@ -25,6 +25,7 @@ def spec_columns(spec: RuleSpec) -> dict[str, Any]:
         "threshold_percent": spec.threshold_percent,
         "ev_only": spec.ev_only,
         "enabled": spec.enabled,
+        "tolerance_amps": spec.tolerance_amps,
     }
 
 
@@ -49,6 +50,7 @@ def rule_of(row: Any) -> Rule:
         threshold_percent=row.threshold_percent,
         ev_only=bool(row.ev_only),
         enabled=bool(row.enabled),
+        tolerance_amps=row.tolerance_amps,
     )
     return Rule(
         id=row.id,

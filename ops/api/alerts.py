@@ -33,8 +33,10 @@ async def list_rules(request: web.Request) -> web.Response:
 @requires(WRITE)
 @operation(
     "Create an alert rule: kind (charger_faulted, charger_offline, occupancy_high, bay_idle, "
-    "invoice_unpaid), window_sec the condition must hold for, severity; filters charger_id "
-    "(charger rules) or lot_id (occupancy); threshold_percent and ev_only for occupancy",
+    "invoice_unpaid, site_over_limit, charger_over_limit, smart_charging_refused), window_sec "
+    "the condition must hold for, severity; filters charger_id (charger rules) or lot_id "
+    "(occupancy and energy rules: a site's id is its lot's); threshold_percent and ev_only for "
+    "occupancy; tolerance_amps for the over-limit rules",
     request=RULE,
     responses={201: "Created", 422: "Invalid"},
     tags=TAGS,

@@ -9,7 +9,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from chargepark.auth import requires
-from chargepark.errors import Invalid
+from chargepark.errors import Invalid, NotFound
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
 from chargepark.http.query import TEXT_PARAM, TIME_PARAM, choice_param, int_param, query_int
@@ -102,6 +102,49 @@ async def charger(request: web.Request) -> web.Response:
         raise Invalid("at most 92 days at a time")
     found = await q.charger_metrics(request.match_info["charger_id"], since, until)
     return web.json_response(jsonable(found))
+
+
+@routes.get("/metrics/sites")
+@requires(READ)
+@operation(
+    "Every site of the energy manager now (its newest load report): power, limit and "
+    "allocated kW, drawn, limit, allocated and other load amps per phase (L1-L3), whether it is "
+    "over its limit, and each charger's limit and drawn amps",
+    tags=TAGS,
+)
+async def sites(request: web.Request) -> web.Response:
+    q = queries(request)
+    return web.json_response(jsonable({"at": q.clock.now(), "sites": await q.sites_now()}))
+
+
+@routes.get("/metrics/sites/{site_id}")
+@requires(READ)
+@operation(
+    "One site now and over [from, to) (default the last 24 h) per bucket (seconds, default "
+    "300): reports, power kW (mean, max), limit kW (mean, min), allocated kW (mean, max), drawn "
+    "amps per phase (mean, max), limit amps per phase (mean, min); and per charger and EVSE: "
+    "drawn amps (mean, max) against its limit (mean, min), the most it drew above the limit, "
+    "reports in which it was paused",
+    responses={200: "OK", 404: "ops has no load report of this site", 422: "Bad parameters"},
+    tags=TAGS,
+    query={"from": TIME_PARAM, "to": TIME_PARAM, "bucket": int_param(1, 31 * 24 * 3600)},
+)
+async def site(request: web.Request) -> web.Response:
+    q = queries(request)
+    site_id = request.match_info["site_id"]
+    until = query_time(request, "to") or q.clock.now()
+    since = whole_seconds(query_time(request, "from") or until - DEFAULT_PERIOD)
+    if until <= since:
+        raise Invalid("to must be after from")
+    bucket = query_int(request, "bucket", 300, low=1, high=31 * 24 * 3600)
+    if math.ceil((until - since).total_seconds() / bucket) > MAX_BUCKETS:
+        raise Invalid(f"at most {MAX_BUCKETS} buckets: widen bucket or narrow the period")
+    now = await q.sites_now(site_id)
+    if not now:
+        raise NotFound(f"ops has no load report of site {site_id!r}")
+    series = await q.site_series(site_id, since, until, bucket)
+    body = {"site_id": site_id, "now": now[0], "from": since, "to": until, "bucket_sec": bucket}
+    return web.json_response(jsonable({**body, **series}))
 
 
 @routes.get("/metrics/summary")

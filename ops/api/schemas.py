@@ -20,6 +20,7 @@ RULE: dict[str, Any] = {
         "threshold_percent": {"type": "number", "minimum": 0, "maximum": 100},
         "ev_only": {"type": "boolean"},
         "enabled": {"type": "boolean"},
+        "tolerance_amps": {"type": "number", "minimum": 0, "maximum": 10000},
     },
     "required": ["kind", "window_sec"],
     "additionalProperties": False,

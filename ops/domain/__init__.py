@@ -1,7 +1,8 @@
 """What ops computes, without I/O: connector status intervals, occupancy over time, and when an
 alert rule's condition held long enough to fire. Its submodules add the records of rules,
 incidents and webhook deliveries (alerts), the facts ingestion keeps (facts), lot capacities
-(capacity) and the figures of the metrics routes (metrics).
+(capacity), the figures of the metrics routes (metrics) and the energy manager's site loads and
+refusals with their alert conditions (energy).
 
 Everything works on event time and sorts its input itself, so facts that arrived late or out of
 order give the same answer as facts that arrived in order.

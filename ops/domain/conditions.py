@@ -9,6 +9,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ops.domain.energy import (
+    ChargerLoad,
+    Refusal,
+    SiteLoad,
+    charger_over_limit_spans,
+    refusal_spans,
+    site_over_limit_spans,
+)
 from ops.domain.occupancy import Stay
 from ops.domain.rules import Firing, RuleKind, RuleSpec, Span, adder, firings, setter, spans_of
 from ops.domain.status import FAULTED, OFFLINE, StatusChange, category
@@ -136,6 +144,9 @@ class RuleData:
     capacity_by_lot: dict[str, int] = field(default_factory=dict)
     sessions: list[SessionTime] = field(default_factory=list)
     invoices: list[InvoiceTime] = field(default_factory=list)
+    site_loads: list[SiteLoad] = field(default_factory=list)
+    charger_loads: list[ChargerLoad] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
 
 
 def condition_spans(spec: RuleSpec, data: RuleData) -> list[Span]:
@@ -149,6 +160,12 @@ def condition_spans(spec: RuleSpec, data: RuleData) -> list[Span]:
     if spec.kind is RuleKind.BAY_IDLE:
         stays = [s for lot in data.stays_by_lot.values() for s in lot]
         return idle_bay_spans(stays, data.sessions)
+    if spec.kind is RuleKind.SITE_OVER_LIMIT:
+        return site_over_limit_spans(data.site_loads, spec.tolerance)
+    if spec.kind is RuleKind.CHARGER_OVER_LIMIT:
+        return charger_over_limit_spans(data.site_loads, data.charger_loads, spec.tolerance)
+    if spec.kind is RuleKind.SMART_CHARGING_REFUSED:
+        return refusal_spans(data.refusals)
     return unpaid_spans(data.invoices)
 
 
@@ -168,6 +185,12 @@ def message_of(spec: RuleSpec, firing: Firing) -> str:
         what = f"lot {subject} above {spec.threshold_percent or 0:g}% occupied for {window}"
     elif spec.kind is RuleKind.BAY_IDLE:
         what = f"charger {subject}: a vehicle in its bay and no session for {window}"
+    elif spec.kind is RuleKind.SITE_OVER_LIMIT:
+        what = f"site {subject} over its limit" + (f" for more than {window}" if minutes else "")
+    elif spec.kind is RuleKind.CHARGER_OVER_LIMIT:
+        what = f"charger {subject} drew more than its limit for more than {window}"
+    elif spec.kind is RuleKind.SMART_CHARGING_REFUSED:
+        what = f"charger {subject} cannot be controlled (counted at its rated maximum)"
     else:
         what = f"invoice {subject} not paid {window} after issue"
     return (f"{what}: {firing.detail}" if firing.detail else what)[:1024]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ops.domain.occupancy import Stay, occupancy_buckets, percent
@@ -130,3 +130,22 @@ def revenue(
         }
         for cur in sorted(set(issued) | set(paid))
     ]
+
+
+def every_bucket(
+    found: Mapping[int, dict[str, Any]],
+    since: datetime,
+    until: datetime,
+    bucket_sec: int,
+    empty: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Every bucket of [since, until) with its figures (`found` per bucket index); one without
+    reports has `reports` 0 and the figures of `empty`."""
+    out = []
+    start, i = since, 0
+    while start < until:
+        end = min(start + timedelta(seconds=bucket_sec), until)
+        figures = found.get(i, empty)
+        out.append({"from": start, "to": end, "reports": 0, **figures})
+        start, i = end, i + 1
+    return out

@@ -17,6 +17,31 @@ class RuleKind(StrEnum):
     OCCUPANCY_HIGH = "occupancy_high"  # above threshold_percent for the window
     BAY_IDLE = "bay_idle"  # a vehicle in a charger's bay and no session, for the window
     INVOICE_UNPAID = "invoice_unpaid"  # issued and not paid within the window
+    # lot energy management (the energy manager's events)
+    SITE_OVER_LIMIT = "site_over_limit"  # a site drew more than its limit on a phase
+    CHARGER_OVER_LIMIT = "charger_over_limit"  # a charger drew more than its limit
+    SMART_CHARGING_REFUSED = "smart_charging_refused"  # a charger cannot be controlled
+
+
+CHARGER_KINDS = (
+    RuleKind.CHARGER_FAULTED,
+    RuleKind.CHARGER_OFFLINE,
+    RuleKind.BAY_IDLE,
+    RuleKind.CHARGER_OVER_LIMIT,
+    RuleKind.SMART_CHARGING_REFUSED,
+)
+# lot_id filters these (a site's id is its lot's id)
+LOT_KINDS = (
+    RuleKind.OCCUPANCY_HIGH,
+    RuleKind.SITE_OVER_LIMIT,
+    RuleKind.CHARGER_OVER_LIMIT,
+    RuleKind.SMART_CHARGING_REFUSED,
+)
+TOLERANCE_KINDS = (RuleKind.SITE_OVER_LIMIT, RuleKind.CHARGER_OVER_LIMIT)
+# A charger's default tolerance: meters round, and a car takes a moment to follow a new limit
+# (the window covers the moment; this covers the rounding). A site's limit has the energy
+# manager's margin inside it already: its default is 0.
+CHARGER_TOLERANCE_AMPS = 1.0
 
 
 SEVERITIES = ("info", "warning", "critical")
@@ -35,6 +60,14 @@ class RuleSpec:
     threshold_percent: float | None = None  # occupancy
     ev_only: bool = False  # occupancy: the EV bays only
     enabled: bool = True
+    tolerance_amps: float | None = None  # over-limit rules: amps above the limit tolerated
+
+    @property
+    def tolerance(self) -> float:
+        """The tolerance in force: the rule's, else its kind's default."""
+        if self.tolerance_amps is not None:
+            return self.tolerance_amps
+        return CHARGER_TOLERANCE_AMPS if self.kind is RuleKind.CHARGER_OVER_LIMIT else 0.0
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> RuleSpec:
@@ -52,6 +85,7 @@ class RuleSpec:
             threshold_percent=body.get("threshold_percent"),
             ev_only=bool(body.get("ev_only", False)),
             enabled=bool(body.get("enabled", True)),
+            tolerance_amps=body.get("tolerance_amps"),
         )
         spec.check()
         return spec
@@ -59,20 +93,17 @@ class RuleSpec:
     def check(self) -> None:
         if self.severity not in SEVERITIES:
             raise Invalid(f"severity must be one of {', '.join(SEVERITIES)}")
-        charger_rule = self.kind in (
-            RuleKind.CHARGER_FAULTED,
-            RuleKind.CHARGER_OFFLINE,
-            RuleKind.BAY_IDLE,
-        )
         if self.kind is RuleKind.OCCUPANCY_HIGH:
             if self.threshold_percent is None:
                 raise Invalid("an occupancy_high rule needs threshold_percent")
         elif self.threshold_percent is not None or self.ev_only:
             raise Invalid("threshold_percent and ev_only are for occupancy_high rules")
-        if self.charger_id is not None and not charger_rule:
-            raise Invalid("charger_id filters charger_faulted, charger_offline and bay_idle rules")
-        if self.lot_id is not None and self.kind not in (RuleKind.OCCUPANCY_HIGH,):
-            raise Invalid("lot_id filters occupancy_high rules")
+        if self.charger_id is not None and self.kind not in CHARGER_KINDS:
+            raise Invalid("charger_id filters " + ", ".join(CHARGER_KINDS) + " rules")
+        if self.lot_id is not None and self.kind not in LOT_KINDS:
+            raise Invalid("lot_id filters " + ", ".join(LOT_KINDS) + " rules")
+        if self.tolerance_amps is not None and self.kind not in TOLERANCE_KINDS:
+            raise Invalid("tolerance_amps is for site_over_limit and charger_over_limit rules")
 
     @property
     def window(self) -> timedelta:
@@ -89,6 +120,7 @@ class RuleSpec:
             "threshold_percent": self.threshold_percent,
             "ev_only": self.ev_only,
             "enabled": self.enabled,
+            "tolerance_amps": self.tolerance_amps,
         }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from chargepark.clock import parse_utc
 from chargepark.events.contracts import reads
+from ops.domain.energy import ChargerLoad, Refusal, SiteLoad
 from ops.domain.facts import (
     Reading,
     SessionFact,
@@ -40,6 +41,19 @@ READS = {
     "MeterTelemetry": reads(["readings"]),
     "InvoiceIssued": reads(["invoice_id", "currency", "total_minor"]),
     "InvoicePaid": reads(["invoice_id", "currency", "amount_minor"]),
+    "SiteLoadReported": reads(
+        [
+            "site_id",
+            "phases",
+            "voltage",
+            "limit_amps",
+            "other_load_amps",
+            "allocated_amps",
+            "drawn_amps",
+            "chargers",
+        ]
+    ),
+    "SmartChargingRefused": reads(["site_id", "charger_id", "reason"]),
 }
 
 
@@ -147,6 +161,49 @@ async def invoice_paid(event: Event, unit: OpsUnitOfWork) -> None:
         await unit.facts.add_total("paid_minor", event["currency"], amount)
 
 
+def _amps(values: list[float]) -> tuple[float, float, float]:
+    return (float(values[0]), float(values[1]), float(values[2]))
+
+
+async def site_load_reported(event: Event, unit: OpsUnitOfWork) -> None:
+    """A site's load as metric series, and its chargers' limits and draws."""
+    at = parse_utc(event["ts"])
+    site_id = event["site_id"]
+    site = SiteLoad(
+        site_id=site_id,
+        at=at,
+        phases=event["phases"],
+        voltage=float(event["voltage"]),
+        limit_amps=_amps(event["limit_amps"]),
+        other_load_amps=_amps(event["other_load_amps"]),
+        allocated_amps=_amps(event["allocated_amps"]),
+        drawn_amps=_amps(event["drawn_amps"]),
+    )
+    lines = [
+        ChargerLoad(
+            site_id=site_id,
+            charger_id=c["charger_id"],
+            evse_id=c["evse_id"],
+            at=at,
+            limit_amps=float(c["limit_amps"]),
+            drawn_amps=None if c["drawn_amps"] is None else float(c["drawn_amps"]),
+            paused=bool(c["paused"]),
+        )
+        for c in event["chargers"]
+    ]
+    await unit.facts.site_load(site, lines)
+
+
+async def smart_charging_refused(event: Event, unit: OpsUnitOfWork) -> None:
+    refusal = Refusal(
+        site_id=event["site_id"],
+        charger_id=event["charger_id"],
+        at=parse_utc(event["ts"]),
+        reason=event["reason"],
+    )
+    await unit.facts.smart_charging_refused(refusal)
+
+
 HANDLERS: Mapping[str, Callable[[Event, OpsUnitOfWork], Awaitable[None]]] = {
     "VehicleParked": vehicle_parked,
     "VehicleLeft": vehicle_left,
@@ -156,4 +213,6 @@ HANDLERS: Mapping[str, Callable[[Event, OpsUnitOfWork], Awaitable[None]]] = {
     "MeterTelemetry": meter_telemetry,
     "InvoiceIssued": invoice_issued,
     "InvoicePaid": invoice_paid,
+    "SiteLoadReported": site_load_reported,
+    "SmartChargingRefused": smart_charging_refused,
 }

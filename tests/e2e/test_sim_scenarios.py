@@ -32,6 +32,12 @@ def _t(raw: str) -> datetime:
     return datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
 
+def _whole_seconds(start: datetime, end: datetime) -> int:
+    """Billing counts durations in whole seconds (docs/billing.md) before rounding up to started
+    minutes or periods: a stay 9 min 0.4 s past its idle start is 9 idle minutes, not 10."""
+    return max(0, int((end - start).total_seconds()))
+
+
 def _round(x: Decimal) -> int:
     return int(x.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
@@ -43,11 +49,11 @@ def expected_invoice(visit: dict[str, Any]) -> dict[str, int]:
     lines = {"CHARGING": 0, "PARKING": 0, "IDLE": 0}
     for s in visit["sessions"]:
         lines["CHARGING"] += _round(Decimal(s["kwh"]) * ENERGY_PER_KWH) + SESSION_FEE
-    minutes = (left - arrived).total_seconds() / 60
+    minutes = _whole_seconds(arrived, left) / 60
     if minutes > GRACE_MIN:
         lines["PARKING"] = min(math.ceil(minutes / PERIOD_MIN) * PARKING_PER_PERIOD, DAILY_CAP)
     ended = max(_t(s["ended_at"]) for s in visit["sessions"])
-    idle = (left - ended).total_seconds() / 60 - IDLE_AFTER_MIN
+    idle = _whole_seconds(ended, left) / 60 - IDLE_AFTER_MIN
     if idle > 0:
         lines["IDLE"] = math.ceil(idle) * IDLE_PER_MIN
     net = sum(lines.values())

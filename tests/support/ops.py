@@ -229,3 +229,39 @@ def paid(invoice: str, ts: datetime, amount: int, currency: str = "EUR") -> dict
         provider="local",
         provider_ref=None,
     )
+
+
+def site_load(
+    site: str,
+    ts: datetime,
+    drawn: tuple[float, float, float],
+    limit: tuple[float, float, float] = (32.0, 32.0, 32.0),
+    *chargers: tuple[str, int, float, float | None],
+    voltage: float = 230.0,
+) -> dict:
+    """A SiteLoadReported: `chargers` as (charger, evse, limit A, drawn A or None)."""
+    return event(
+        "SiteLoadReported",
+        ts,
+        site_id=site,
+        phases=3,
+        voltage=voltage,
+        limit_amps=list(limit),
+        other_load_amps=[0.0, 0.0, 0.0],
+        allocated_amps=[sum(c[2] for c in chargers)] * 3,
+        drawn_amps=list(drawn),
+        chargers=[
+            {
+                "charger_id": charger,
+                "evse_id": evse,
+                "limit_amps": limit_a,
+                "drawn_amps": drawn_a,
+                "paused": limit_a == 0,
+            }
+            for charger, evse, limit_a, drawn_a in chargers
+        ],
+    )
+
+
+def refused(site: str, charger: str, ts: datetime, reason: str = "Rejected") -> dict:
+    return event("SmartChargingRefused", ts, site_id=site, charger_id=charger, reason=reason)

@@ -83,7 +83,8 @@ class OpsQueries(RuleFactQueries):
 
     async def gauges(self) -> dict[str, Any]:
         """What the Prometheus gauges show: read from the small tables only (the newest status
-        per connector, the stays still open, the active sessions, the running totals)."""
+        per connector, the stays still open, the active sessions, the running totals, each
+        site's newest load report)."""
         async with self.db.engine.connect() as conn:
             statuses: dict[str, list[str]] = defaultdict(list)
             for r in await conn.execute(select(connectors.c.charger_id, connectors.c.status)):
@@ -110,4 +111,5 @@ class OpsQueries(RuleFactQueries):
             "lots": lots,
             "totals": kept,
             "incidents_open": open_by_kind,
+            "sites": await self.site_gauges(),
         }

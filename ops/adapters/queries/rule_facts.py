@@ -10,11 +10,13 @@ from sqlalchemy import or_, select
 from chargepark.clock import as_utc
 from ops import domain
 from ops.adapters.queries.chargers import ChargerQueries
+from ops.adapters.queries.energy import EnergyQueries
 from ops.domain import RuleData, RuleKind, RuleSpec, Stay
+from ops.domain.energy import REFUSAL_HOLD, STALE
 from ops.store import invoices, sessions
 
 
-class RuleFactQueries(ChargerQueries):
+class RuleFactQueries(ChargerQueries, EnergyQueries):
     async def rule_data(self, spec: RuleSpec, since: datetime, now: datetime) -> RuleData:
         """The facts of [since, now], `now` included (the periods below exclude their end)."""
         until = now + timedelta(microseconds=1)
@@ -39,9 +41,28 @@ class RuleFactQueries(ChargerQueries):
                 found = [s for s in found if s.charger_id == spec.charger_id]
             data.stays_by_lot = {"": found}
             data.sessions = await self.sessions_between(since, until, spec.charger_id)
+        elif spec.kind in (RuleKind.SITE_OVER_LIMIT, RuleKind.CHARGER_OVER_LIMIT):
+            await self._load_data(data, spec, since, until)
+        elif spec.kind is RuleKind.SMART_CHARGING_REFUSED:
+            # from a hold back: a refusal keeps its condition for that long
+            data.refusals = await self.refusals_between(
+                since - REFUSAL_HOLD, until, spec.lot_id, spec.charger_id
+            )
         else:
             data.invoices = await self.unpaid_between(since, until)
         return data
+
+    async def _load_data(
+        self, data: RuleData, spec: RuleSpec, since: datetime, until: datetime
+    ) -> None:
+        """Reports are samples, not changes: the ones from a window and a staleness back show
+        whether a condition was already holding at `since`, and since when."""
+        back = since - spec.window - STALE
+        data.site_loads = await self.site_loads_between(back, until, spec.lot_id)
+        if spec.kind is RuleKind.CHARGER_OVER_LIMIT:
+            data.charger_loads = await self.charger_loads_between(
+                back, until, spec.lot_id, spec.charger_id
+            )
 
     async def sessions_between(
         self, since: datetime, until: datetime, charger_id: str | None

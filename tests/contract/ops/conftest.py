@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import delete
 
 from chargepark.db import migrate
 from chargepark.db.engine import Database
@@ -13,7 +14,7 @@ from ops.adapters.alert_store import SqlAlertReads
 from ops.adapters.queries import OpsQueries
 from ops.adapters.sql_uow import SqlOpsUnitOfWork
 from ops.ports import AlertReads, OpsUnitOfWork, RuleFacts
-from ops.store import kernel
+from ops.store import alert_rules, kernel
 from tests.conftest import FixedClock
 from tests.support.fakes.ops import FakeOps
 
@@ -36,6 +37,10 @@ async def store(ops_db: Database | None, clock: FixedClock) -> Store:
         fake = FakeOps()
         return Store(fake.units, fake.reads, fake.facts)
     await migrate.upgrade("ops", ops_db)
+    # The port's cases start from an empty store, as the fake does: without the built-in rules
+    # the migrations ship (tests/integration/ops covers those).
+    async with ops_db.engine.begin() as conn:
+        await conn.execute(delete(alert_rules))
     return Store(
         lambda: SqlOpsUnitOfWork(ops_db, kernel.outbox, clock, lambda: None),
         SqlAlertReads(ops_db),

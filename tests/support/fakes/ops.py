@@ -23,6 +23,7 @@ from ops.domain import (
 )
 from ops.domain.alerts import OPEN, RESOLVED, Delivery, Incident, Rule, UnknownRule
 from ops.domain.capacity import SlotCount
+from ops.domain.energy import REFUSAL_HOLD, STALE, ChargerLoad, Refusal, SiteLoad
 from ops.domain.facts import InvoiceFact, Reading, SessionFact, StatusFact, StayFact
 from ops.services.alerts import AlertService
 from ops.services.ingestion import HANDLERS
@@ -46,6 +47,10 @@ class OpsState:
     invoices: dict[str, InvoiceFact] = field(default_factory=dict)
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
     capacity: dict[tuple[str, str, bool], int] = field(default_factory=dict)
+    site_loads: dict[tuple[str, datetime], SiteLoad] = field(default_factory=dict)
+    site_last: dict[str, datetime] = field(default_factory=dict)
+    charger_loads: dict[tuple[str, int, datetime], ChargerLoad] = field(default_factory=dict)
+    refusals: dict[tuple[str, datetime], Refusal] = field(default_factory=dict)
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -229,6 +234,16 @@ class FakeFacts:
         key = (name, currency)
         self.state.totals[key] = self.state.totals.get(key, 0) + value
 
+    async def site_load(self, site: SiteLoad, chargers: list[ChargerLoad]) -> None:
+        self.state.site_loads.setdefault((site.site_id, site.at), site)
+        if site.at > self.state.site_last.get(site.site_id, site.at - timedelta(1)):
+            self.state.site_last[site.site_id] = site.at
+        for c in chargers:
+            self.state.charger_loads.setdefault((c.charger_id, c.evse_id, c.at), c)
+
+    async def smart_charging_refused(self, refusal: Refusal) -> None:
+        self.state.refusals.setdefault((refusal.charger_id, refusal.at), refusal)
+
 
 class FakeCapacities:
     def __init__(self, state: OpsState) -> None:
@@ -348,6 +363,29 @@ class FakeRuleFacts:
                 found = [s for s in found if s.charger_id == spec.charger_id]
             data.stays_by_lot = {"": found}
             data.sessions = self.sessions_between(since, until, spec.charger_id)
+        elif spec.kind in (RuleKind.SITE_OVER_LIMIT, RuleKind.CHARGER_OVER_LIMIT):
+            back = since - spec.window - STALE
+            data.site_loads = [
+                x
+                for x in self.state.site_loads.values()
+                if back <= x.at < until and spec.lot_id in (None, x.site_id)
+            ]
+            if spec.kind is RuleKind.CHARGER_OVER_LIMIT:
+                data.charger_loads = [
+                    c
+                    for c in self.state.charger_loads.values()
+                    if back <= c.at < until
+                    and spec.lot_id in (None, c.site_id)
+                    and spec.charger_id in (None, c.charger_id)
+                ]
+        elif spec.kind is RuleKind.SMART_CHARGING_REFUSED:
+            data.refusals = [
+                r
+                for r in self.state.refusals.values()
+                if since - REFUSAL_HOLD <= r.at < until
+                and spec.lot_id in (None, r.site_id)
+                and spec.charger_id in (None, r.charger_id)
+            ]
         else:
             data.invoices = self.unpaid_between(since, until)
         return data

@@ -105,6 +105,36 @@ EXAMPLES = {
         "status": "Blocked",
         "expires_at": None,
     },
+    "SiteLoadReported": {
+        "site_id": "A1",
+        "phases": 3,
+        "voltage": 230.0,
+        "limit_amps": [90.0, 90.0, 90.0],
+        "other_load_amps": [10.0, 8.5, 12.0],
+        "allocated_amps": [64.0, 64.0, 48.0],
+        "drawn_amps": [61.2, 60.8, 31.0],
+        "chargers": [
+            {
+                "charger_id": "CP-1",
+                "evse_id": 1,
+                "limit_amps": 32.0,
+                "drawn_amps": 31.2,
+                "paused": False,
+            },
+            {
+                "charger_id": "CP-2",
+                "evse_id": 1,
+                "limit_amps": 0.0,
+                "drawn_amps": None,
+                "paused": True,
+            },
+        ],
+    },
+    "SmartChargingRefused": {
+        "site_id": "A1",
+        "charger_id": "CP-2",
+        "reason": "SetChargingProfile ChargePointMaxProfile: Rejected",
+    },
     "AlertRaised": {
         "incident_id": "i-1",
         "rule_id": "r-1",
