@@ -157,25 +157,6 @@ EXAMPLES = {
         "lot_id": "A1",
         "bays": [{"slot_ui": "12", "charger_id": "CP-1", "connector_id": 1}],
     },
-    "SiteLoadReported": {
-        "site_id": "A1",
-        "phases": 3,
-        "voltage": 230.0,
-        "limit_amps": [59.0, 59.0, 59.0],
-        "other_load_amps": [0.0, 0.0, 0.0],
-        "allocated_amps": [32.0, 32.0, 32.0],
-        "drawn_amps": [30.5, 30.1, 30.9],
-        "chargers": [
-            {
-                "charger_id": "CP-1",
-                "evse_id": 1,
-                "limit_amps": 32.0,
-                "drawn_amps": 30.9,
-                "paused": False,
-            }
-        ],
-    },
-    "SmartChargingRefused": {"site_id": "A1", "charger_id": "CP-1", "reason": "Rejected"},
 }
 
 
