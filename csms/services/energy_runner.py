@@ -103,11 +103,20 @@ class EnergyRunner:
         return set(self._held)
 
     async def _run(self) -> None:
+        failing_since: float | None = None
         while True:
             try:
                 await self.run_once()
+                failing_since = None
             except Exception:  # the database may be down for a while: next tick
-                log.exception("energy manager round failed")
+                # Once with the traceback, then a line a minute while it lasts.
+                now = asyncio.get_running_loop().time()
+                if failing_since is None:
+                    log.exception("energy manager round failed")
+                    failing_since = now
+                elif now - failing_since >= 60:
+                    log.warning("energy manager rounds still failing")
+                    failing_since = now
                 self._renewed_at = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.tick_sec)
