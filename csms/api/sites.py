@@ -88,7 +88,12 @@ def _admin(request: web.Request) -> SiteAdmin:
     "Create or replace a site: a lot's connection (phases, voltage, limit per phase in A or in "
     "kW, margin, daily schedule, chargers assigned besides the lot's EV bays)",
     request=SITE,
-    responses={200: "Replaced", 201: "Created", 422: "Invalid"},
+    responses={
+        200: "Replaced",
+        201: "Created",
+        409: "A charger is in another site",
+        422: "Invalid",
+    },
     tags=TAGS,
 )
 async def put_site(request: web.Request) -> web.Response:

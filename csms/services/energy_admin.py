@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from chargepark.clock import Clock
-from chargepark.errors import Invalid, NotFound
+from chargepark.errors import Conflict, Invalid, NotFound
 from csms.ports.energy import LimitOverride, OtherLoad, Site, SiteConfig, SiteStore
 from csms.services.energy import EnergyManager
 from csms.services.energy_events import LoadFigures
@@ -38,9 +38,20 @@ class SiteAdmin:
             raise Invalid("a site needs limit_amps or limit_kw")
         if config.meter_charger is not None and config.meter_charger in config.chargers:
             raise Invalid("the meter charger measures other load: it is not one of the chargers")
+        await self._check_free(config)
         new = await self.sites.put(config, self.clock.now())
         self.nudge()
         return new
+
+    async def _check_free(self, config: SiteConfig) -> None:
+        """A charger belongs to one site: two managers of its limit would fight over it."""
+        wanted = set(config.chargers)
+        for site in await self.sites.all():
+            if site.config.site_id == config.site_id or not wanted:
+                continue
+            taken = wanted & set(await self.sites.members(site.config.site_id))
+            if taken:
+                raise Conflict(f"charger {sorted(taken)[0]} is in site {site.config.site_id!r}")
 
     async def set_external(self, site_id: str, limit: LimitOverride | None) -> Site:
         await self.get(site_id)

@@ -51,6 +51,9 @@ async def test_sites_are_created_read_limited_and_listed(http, csms):
     async with http.get(csms.url("/sites"), headers=csms.headers) as r:
         assert r.status == 200
         assert [s["site_id"] for s in (await r.json())["items"]] == ["LOT-9"]
+    other = {"phases": 1, "voltage": 230, "limit_kw": 7.4, "chargers": ["CP-2"]}
+    async with http.put(csms.url("/sites/LOT-10"), json=other, headers=csms.headers) as r:
+        assert r.status == 409 and "CP-2" in (await r.json())["detail"]
     async with http.get(csms.url("/sites/NOPE"), headers=csms.headers) as r:
         assert r.status == 404 and r.content_type == "application/problem+json"
 
