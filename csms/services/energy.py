@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 Allocator = Callable[[Capacity, Sequence[Demand], datetime, RotationState], Allocation]
 REPORT_EVERY = timedelta(seconds=15)  # SiteLoadReported at least this often per site
+RETRY_REFUSED = timedelta(minutes=10)
 MEASURED_WITHIN = timedelta(minutes=2)  # older samples say nothing of the draw now
 
 
@@ -215,9 +216,13 @@ class EnergyManager:
         if not limits.supported:
             self._unsupported[charger_id] = link.connected_at
         station = rows.get((charger_id, 0))
-        # A refusal holds until the charger connects again (it may have been fixed).
+        # A refusal holds until the charger connects again (it may have been fixed), or for
+        # RETRY_REFUSED (a charger that once did not answer in time is tried again).
         refused = (
-            station is not None and station.refused and station.changed_at >= link.connected_at
+            station is not None
+            and station.refused
+            and station.changed_at >= link.connected_at
+            and self.clock.now() - station.changed_at < RETRY_REFUSED
         )
         needs: dict[int, EvChargingNeeds] = {}
         for session in sessions:
