@@ -5,6 +5,7 @@ a fault and its recovery; the CSMS's verdict on a transaction's id token."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 from simulators.chargepoint.errors import Offline, SimulatorError
@@ -113,6 +114,9 @@ class Transactions(Station):
             e.target_wh = None
         e.car_satisfied = False
         self.protocol.tx_started(e, tx, trigger)
+        profile, e.start_profile = e.start_profile, None
+        if profile is not None:
+            self.set_profile(replace(profile, evse=e.id, transaction_id=tx.transaction_id))
         self.emit(
             "tx_started",
             f"transaction started ({id_token}, meter {meter} Wh)",
@@ -188,6 +192,8 @@ class Transactions(Station):
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         self.protocol.tx_ended(e, tx, reason, id_token, trigger)
+        self.tx_profiles_end(e)
+        e.limited, e.amps, e.sampled_limit = False, 0.0, None
         kwh = (e.meter_wh - tx.meter_start_wh) / 1000
         self.emit(
             "tx_ended",

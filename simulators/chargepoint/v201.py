@@ -9,6 +9,7 @@ from typing import Any
 from ocpp.v201 import call
 
 from simulators.chargepoint import settings as keys
+from simulators.chargepoint import v201_smart as smart
 from simulators.chargepoint.client import VersionAdapter
 from simulators.chargepoint.evse import Evse, Transaction
 from simulators.chargepoint.v201_commands import Client201
@@ -45,6 +46,17 @@ def sampled(e: Evse, context: str, measurands: str) -> list[dict[str, Any]]:
                 "unit_of_measure": {"unit": "W"},
             }
         )
+    if "Current.Import" in wanted:
+        for phase, amps in e.currents():
+            values.append(
+                {
+                    "value": amps,
+                    "context": context,
+                    "measurand": "Current.Import",
+                    "phase": phase,
+                    "unit_of_measure": {"unit": "A"},
+                }
+            )
     if "SoC" in wanted and e.vehicle is not None:
         values.append(
             {
@@ -172,6 +184,11 @@ class V201(VersionAdapter):
             with_evse=True,
             on_answer=answered,
         )
+        if e.vehicle is not None and e.vehicle.iso15118:
+            self.sim.spawn(smart.ev_needs(self.sim, e))
+
+    def report_external(self, amps: float | None, evse_id: int) -> None:
+        self.sim.spawn(smart.external_limit(self.sim, amps, evse_id))
 
     def tx_meter(self, e: Evse, tx: Transaction) -> None:
         self._event(e, tx, "Updated", "MeterValuePeriodic", "Sample.Periodic")
