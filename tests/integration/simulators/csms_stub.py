@@ -5,6 +5,7 @@ lets the test send commands to the charger."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -147,10 +148,8 @@ class Stub:
         cp.rec = self.rec
         self.cp = cp
         self.connected.set()
-        try:
+        with contextlib.suppress(websockets.ConnectionClosed):
             await cp.start()
-        except websockets.ConnectionClosed:
-            pass
 
 
 @asynccontextmanager
