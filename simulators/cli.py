@@ -106,6 +106,9 @@ def _add_charger(sim_sub: Any) -> None:
     )
     charger.add_argument("--ca-file", metavar="PEM", help="wss://: the CA to trust")
     _add_charger_behaviour(charger)
+    from simulators.cli_smart import add_smart_flags
+
+    add_smart_flags(charger)
 
 
 def _add_charger_behaviour(charger: Any) -> None:
@@ -241,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _charger(args: argparse.Namespace) -> int:
-    from simulators.chargepoint import ChargePointSimulator, ChargerConfig, PowerCurve, Vehicle
+    from simulators.chargepoint import ChargePointSimulator, ChargerConfig, PowerCurve
+    from simulators.cli_smart import plugged_car, smart_options
     from simulators.clock import SimClock
 
     if args.ocpp == "1.6" and args.connectors_per_evse != 1:
@@ -260,6 +264,7 @@ def _charger(args: argparse.Namespace) -> int:
         model=args.model or ("SIM-DC" if args.dc else "SIM-AC"),
         meter_interval=args.meter_interval,
         heartbeat_interval=args.heartbeat,
+        **smart_options(args),
     )
     quiet = set() if args.verbose else {"heartbeat", "meter"}
 
@@ -282,7 +287,7 @@ def _charger(args: argparse.Namespace) -> int:
         await cp.start()
         if args.plugged:
             for evse in cp.evses:
-                await cp.plug(evse, Vehicle(60, 0.2))
+                await cp.plug(evse, plugged_car(args))
         try:
             await stop.wait()
         finally:
