@@ -202,6 +202,14 @@ def _add_run(sim_sub: Any) -> None:
     )
     run.add_argument("--ca-file", metavar="PEM", help="wss://: the CA to trust")
     run.add_argument("--verbose", action="store_true", help="every charger event")
+    run.add_argument(
+        "--plot", metavar="PNG", help="energy scenarios: draw site power, limit, cars to this PNG"
+    )
+    run.add_argument(
+        "--short",
+        action="store_true",
+        help="energy scenarios: the short, fast form (fewer cars, a shorter evening) for CI",
+    )
 
 
 def _add_demo(sub: Any) -> None:
@@ -314,6 +322,8 @@ def _scenario(args: argparse.Namespace) -> int:
             "the one `chargepark up` prints at its first start, or `chargepark clients create`)"
         )
     scenario = load(resolve(args.scenario))
+    if args.short:
+        scenario = scenario.shortened()
     if args.ocpp:
         scenario = scenario.with_version(args.ocpp)
     tag = secrets.token_hex(2).upper() if args.tag is None else args.tag.upper()
@@ -345,6 +355,7 @@ def _scenario(args: argparse.Namespace) -> int:
                 invoice_wait=args.invoice_wait,
                 ca_file=args.ca_file,
                 retry_for=args.retry_for,
+                plot=args.plot,
             )
             summary = await runner.run()
         for line in render_summary(summary, args.url.rstrip("/")):
