@@ -22,7 +22,7 @@ def energy(raw: Any) -> EnergySpec | None:
     only(raw, "energy", {"phases", "voltage", "limit_amps", "margin_amps", "sample_sec",
                          "grace_sec", "short"})  # fmt: skip
     short = value_of(raw, "short", dict, "energy", {})
-    only(short, "energy.short", {"cars", "chargers", "scale", "speed"})
+    only(short, "energy.short", {"cars", "chargers", "scale", "speed", "limit_amps"})
     spec = EnergySpec(
         phases=value_of(raw, "phases", int, "energy", 3),
         voltage=float(value_of(raw, "voltage", NUMBERS, "energy", 230.0)),
@@ -34,6 +34,7 @@ def energy(raw: Any) -> EnergySpec | None:
         short_chargers=value_of(short, "chargers", int, "energy.short", 6),
         short_scale=float(value_of(short, "scale", NUMBERS, "energy.short", 0.25)),
         short_speed=float(value_of(short, "speed", NUMBERS, "energy.short", 1200.0)),
+        short_limit_amps=value_of(short, "limit_amps", NUMBERS, "energy.short", None),
     )
     if spec.phases not in (1, 3) or not 100 <= spec.voltage <= 1000:
         raise ScenarioError("energy: phases 1 or 3, voltage 100 to 1000")

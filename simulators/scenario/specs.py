@@ -102,6 +102,7 @@ class EnergySpec:
     short_chargers: int = 6
     short_scale: float = 0.25  # every offset and wait times this
     short_speed: float = 1200.0
+    short_limit_amps: float | None = None  # fewer bays share a smaller connection
 
     @property
     def limit_w(self) -> float:
@@ -173,7 +174,8 @@ class Scenario:
             if any(s.args.get("charger") not in (None, *known) for s in steps):
                 continue
             cars.append(replace(car, steps=steps))
-        return replace(self, chargers=chargers, cars=cars, speed=e.short_speed)
+        energy = replace(e, limit_amps=e.short_limit_amps or e.limit_amps)
+        return replace(self, chargers=chargers, cars=cars, speed=e.short_speed, energy=energy)
 
     def with_version(self, version: str) -> Scenario:
         """Every charger speaking `version` (a test drives each scenario in both)."""
