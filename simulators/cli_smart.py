@@ -90,6 +90,10 @@ def add_smart_flags(charger: Any) -> None:
         metavar="AMPS",
         help="an outside limit in force from the boot (2.0.1: NotifyChargingLimit)",
     )
+    _add_limits_and_car(g)
+
+
+def _add_limits_and_car(g: Any) -> None:
     limits = "; a profile beyond it is Rejected"
     g.add_argument(
         "--max-stack-level", type=_whole(0, 1000), default=10, metavar="N", help="(10)" + limits
