@@ -149,6 +149,11 @@ def check(p: Profile, limits: Limits) -> str | None:
     return None
 
 
+def lowest(*limits: Limit | None) -> Limit | None:
+    found = [x for x in limits if x is not None]
+    return min(found, key=lambda x: x.amps) if found else None
+
+
 class ProfileStore:
     def __init__(self, limits: Limits | None = None, electrical: Electrical | None = None) -> None:
         self.limits = limits or Limits()
@@ -248,22 +253,19 @@ class ProfileStore:
 
     def limit_at(self, evse: int, at: datetime, tx_start: datetime | None = None) -> Limit | None:
         """The limit on `evse` at `at` (None: no limit); `tx_start` when a transaction runs."""
-        tx = self._winner(TX, evse, at, tx_start) if evse else None
-        if tx is None and evse:
-            tx = self._winner(TX_DEFAULT, evse, at, tx_start)
-        found = [
-            x
-            for x in (
-                tx,
-                self._winner(STATION_MAX, 0, at, tx_start),
-                self.external.get(0),
-                self.external.get(evse) if evse else None,
-            )
-            if x is not None
-        ]
-        if not found:
-            return None
-        return min(found, key=lambda x: x.amps)
+        return lowest(*self.parts_at(evse, at, tx_start))
+
+    def parts_at(
+        self, evse: int, at: datetime, tx_start: datetime | None = None
+    ) -> tuple[Limit | None, Limit | None]:
+        """(the EVSE's own limit, the whole charger's limit) at `at`: a charger with several
+        EVSEs shares the second between them."""
+        own = self._winner(TX, evse, at, tx_start) if evse else None
+        if own is None and evse:
+            own = self._winner(TX_DEFAULT, evse, at, tx_start)
+        own = lowest(own, self.external.get(evse) if evse else None)
+        station = lowest(self._winner(STATION_MAX, 0, at, tx_start), self.external.get(0))
+        return own, station
 
     def _edges(self, start: datetime, end: datetime, tx_start: datetime | None) -> list[datetime]:
         """Every instant in [start, end) at which some profile's limit may change."""

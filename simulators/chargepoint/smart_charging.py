@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from simulators.chargepoint.evse import Evse
-from simulators.chargepoint.profiles import TX, Limit, Limits, Period, Profile
+from simulators.chargepoint.profiles import TX, Limit, Limits, Period, Profile, lowest
 from simulators.chargepoint.station import Station
 
 # 1.6 configuration keys (read-only); settings.py maps the SmartChargingCtrlr variables
@@ -121,7 +121,13 @@ class SmartCharging(Station):
         if e.hold_until is not None and at < e.hold_until:
             return e.held
         lag = timedelta(seconds=self.config.reaction_time)
-        return self.schedule_limit(e, at - lag)
+        own, station = self.profiles.parts_at(e.id, at - lag, self._tx_start(e))
+        if station is not None:
+            # the charger's maximum is shared by the EVSEs drawing now
+            drawing = [x for x in self.evses.values() if x.flowing and not x.limited]
+            n = max(1, len(drawing) + (0 if e in drawing else 1))
+            station = Limit(station.amps / n, station.phases)
+        return lowest(own, station)
 
     def next_limit_change(self, e: Evse, at: datetime) -> datetime | None:
         """When the limit the car obeys may change next after `at` (None: not within days)."""

@@ -96,7 +96,15 @@ class Transactions(Station):
             self.emit("authorize", f"{pending.id_token}: no car plugged in in time", e.id)
             await self.report(e)
 
+    def _settle(self) -> None:
+        """Before a car starts or stops drawing: the other EVSEs' meters up to now (they
+        share the charger's maximum, so their share changes), and a fresh look at it."""
+        for x in self.evses.values():
+            self.advance(x)
+            x.poke()
+
     def _start(self, e: Evse, id_token: str, remote_start_id: int | None, trigger: str) -> None:
+        self._settle()
         now = self.clock.now()
         meter = round(e.meter_wh)
         e.meter_wh = float(meter)
@@ -181,7 +189,7 @@ class Transactions(Station):
         tx = e.tx
         if tx is None:
             return None
-        self.advance(e)
+        self._settle()
         tx.ended_at = self.clock.now()
         tx.stop_reason = reason
         e.tx = None
