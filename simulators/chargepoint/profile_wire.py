@@ -68,7 +68,10 @@ def parse201(evse_id: int, raw: dict[str, Any]) -> Profile:
 def periods_out(periods: list[Period]) -> list[dict[str, Any]]:
     out = []
     for x in periods:
-        item: dict[str, Any] = {"start_period": x.start, "limit": x.limit}
+        # a whole number goes out as one: 1.6's schema has multipleOf 0.1 on limits, which
+        # some CSMS validators cannot check on a float
+        limit = int(x.limit) if float(x.limit).is_integer() else x.limit
+        item: dict[str, Any] = {"start_period": x.start, "limit": limit}
         if x.phases is not None:
             item["number_phases"] = x.phases
         out.append(item)
