@@ -215,3 +215,41 @@ async def test_ocpp201_profiles_reports_iso15118_and_external_limit() -> None:
             await cp.stop_transaction(1)
             assert cp.profiles.select(purpose="TxProfile") == []
             await asyncio.sleep(0)
+
+
+async def test_ocpp201_start_with_a_profile_no_smart_charging_and_kept_profiles() -> None:
+    async with csms_stub() as stub:
+        config = ChargerConfig("SC-201K", stub.url, ocpp="2.0.1", curve=BAY, keep_profiles=True)
+        async with ChargePointSimulator(config, clock=SimClock(120)) as cp:
+            await cp.wait_booted()
+            await cp.plug(1, Vehicle(battery_kwh=80, soc=0.2, phases=1))
+            start = await stub.cp.call(c201.RequestStartTransaction(
+                id_token={"id_token": "T3", "type": "Central"}, remote_start_id=4, evse_id=1,
+                charging_profile=tx201(8, 12)))  # fmt: skip
+            assert start.status == "Accepted"
+            await cp.wait_for(lambda: 0 < cp.evses[1].power_w <= 12 * 230 + 1, 10)
+            assert cp.evses[1].currents() == [("L1", 12.0)]
+            wrong = await stub.cp.call(c201.RequestStartTransaction(
+                id_token={"id_token": "T4", "type": "Central"}, remote_start_id=5, evse_id=1,
+                charging_profile=tx201(9, 12, "TxDefaultProfile")))  # fmt: skip
+            assert wrong.status == "Rejected"
+            station_max = tx201(10, 20, "ChargingStationMaxProfile")
+            kept = await stub.cp.call(
+                c201.SetChargingProfile(evse_id=0, charging_profile=station_max)
+            )
+            assert kept.status == "Accepted"
+            await stub.cp.call(c201.Reset(type="Immediate"))
+            await cp.wait_event("reboot")
+            await cp.wait_booted()
+            assert list(cp.profiles.profiles) == [10]  # kept; the TxProfile went with its tx
+    async with csms_stub() as stub:
+        config = ChargerConfig("SC-201N", stub.url, ocpp="2.0.1", smart_charging=False)
+        async with ChargePointSimulator(config, clock=SimClock(60)) as cp:
+            await cp.wait_booted()
+            with pytest.raises(OCPPError):
+                await stub.cp.call(
+                    c201.SetChargingProfile(
+                        evse_id=0, charging_profile=tx201(1, 16, "TxDefaultProfile")
+                    ),
+                    suppress=False,
+                )
