@@ -25,6 +25,7 @@ STOP_TRIGGER = {
 KNOWN_COMPONENTS = {c for c, _ in keys.VARIABLES} | {"SecurityCtrlr", "ClockCtrlr"}
 COMPUTED = {("SecurityCtrlr", "Identity"), ("SecurityCtrlr", "SecurityProfile")}
 COMPUTED |= {("ClockCtrlr", "DateTime")}
+COMPUTED |= {("SmartChargingCtrlr", "Available"), ("SmartChargingCtrlr", "Enabled")}
 
 
 def sampled(e: Evse, context: str, measurands: str) -> list[dict[str, Any]]:
@@ -224,6 +225,8 @@ class V201(VersionAdapter):
         if (component, variable) in COMPUTED:
             if variable == "Identity":
                 return self.sim.id, None
+            if component == "SmartChargingCtrlr":
+                return str(self.sim.config.smart_charging).lower(), None
             if variable == "DateTime":
                 return self.now(), None
             cfg = self.sim.config

@@ -171,6 +171,10 @@ async def test_ocpp201_profiles_reports_iso15118_and_external_limit() -> None:
                 )
             )
             assert got.get_variable_result[0]["attribute_value"] == "10"
+            enabled = await csms.call(c201.GetVariables(get_variable_data=[{
+                "component": {"name": "SmartChargingCtrlr"},
+                "variable": {"name": "Enabled"}}]))  # fmt: skip
+            assert enabled.get_variable_result[0]["attribute_value"] == "true"
             default = await csms.call(
                 c201.SetChargingProfile(
                     evse_id=0, charging_profile=tx201(5, 16, "TxDefaultProfile")
