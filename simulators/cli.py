@@ -106,6 +106,9 @@ def _add_charger(sim_sub: Any) -> None:
     )
     charger.add_argument("--ca-file", metavar="PEM", help="wss://: the CA to trust")
     _add_charger_behaviour(charger)
+    from simulators.cli_smart import add_smart_flags
+
+    add_smart_flags(charger)
 
 
 def _add_charger_behaviour(charger: Any) -> None:
@@ -199,6 +202,14 @@ def _add_run(sim_sub: Any) -> None:
     )
     run.add_argument("--ca-file", metavar="PEM", help="wss://: the CA to trust")
     run.add_argument("--verbose", action="store_true", help="every charger event")
+    run.add_argument(
+        "--plot", metavar="PNG", help="energy scenarios: draw site power, limit, cars to this PNG"
+    )
+    run.add_argument(
+        "--short",
+        action="store_true",
+        help="energy scenarios: the short, fast form (fewer cars, a shorter evening) for CI",
+    )
 
 
 def _add_demo(sub: Any) -> None:
@@ -241,7 +252,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _charger(args: argparse.Namespace) -> int:
-    from simulators.chargepoint import ChargePointSimulator, ChargerConfig, PowerCurve, Vehicle
+    from simulators.chargepoint import ChargePointSimulator, ChargerConfig, PowerCurve
+    from simulators.cli_smart import plugged_car, smart_options
     from simulators.clock import SimClock
 
     if args.ocpp == "1.6" and args.connectors_per_evse != 1:
@@ -260,6 +272,7 @@ def _charger(args: argparse.Namespace) -> int:
         model=args.model or ("SIM-DC" if args.dc else "SIM-AC"),
         meter_interval=args.meter_interval,
         heartbeat_interval=args.heartbeat,
+        **smart_options(args),
     )
     quiet = set() if args.verbose else {"heartbeat", "meter"}
 
@@ -282,7 +295,7 @@ def _charger(args: argparse.Namespace) -> int:
         await cp.start()
         if args.plugged:
             for evse in cp.evses:
-                await cp.plug(evse, Vehicle(60, 0.2))
+                await cp.plug(evse, plugged_car(args))
         try:
             await stop.wait()
         finally:
@@ -309,6 +322,8 @@ def _scenario(args: argparse.Namespace) -> int:
             "the one `chargepark up` prints at its first start, or `chargepark clients create`)"
         )
     scenario = load(resolve(args.scenario))
+    if args.short:
+        scenario = scenario.shortened()
     if args.ocpp:
         scenario = scenario.with_version(args.ocpp)
     tag = secrets.token_hex(2).upper() if args.tag is None else args.tag.upper()
@@ -340,6 +355,7 @@ def _scenario(args: argparse.Namespace) -> int:
                 invoice_wait=args.invoice_wait,
                 ca_file=args.ca_file,
                 retry_for=args.retry_for,
+                plot=args.plot,
             )
             summary = await runner.run()
         for line in render_summary(summary, args.url.rstrip("/")):

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from simulators.chargepoint import settings as keys
+from simulators.chargepoint import smart_charging as smart
 from simulators.clock import isoformat
 
 if TYPE_CHECKING:
@@ -33,7 +34,11 @@ class VersionAdapter:
 
     def default_settings(self) -> dict[str, str]:
         cfg = self.sim.config
-        return keys.defaults(cfg.evses, cfg.meter_interval, cfg.curve.dc)
+        found = keys.defaults(cfg.evses, cfg.meter_interval, cfg.curve.dc or cfg.ocpp != "1.6")
+        found.update(smart.settings_of(cfg.profile_limits, cfg.ocpp))
+        if cfg.smart_charging:
+            found["SupportedFeatureProfiles"] += ",SmartCharging"
+        return found
 
     def now(self) -> str:
         return isoformat(self.sim.clock.now())

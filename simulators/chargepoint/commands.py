@@ -6,14 +6,20 @@ from __future__ import annotations
 import functools
 
 from simulators.chargepoint.evse import Evse
+from simulators.chargepoint.profiles import Profile
 from simulators.chargepoint.station import Station
 
 
 class RemoteCommands(Station):
     def remote_start(
-        self, evse_id: int | None, id_token: str, remote_start_id: int | None
+        self,
+        evse_id: int | None,
+        id_token: str,
+        remote_start_id: int | None,
+        profile: Profile | None = None,
     ) -> tuple[bool, Evse | None]:
-        """Accept a remote start on `evse_id` (or the first EVSE that can take it)."""
+        """Accept a remote start on `evse_id` (or the first EVSE that can take it); a
+        TxProfile sent with it is installed once the transaction has started."""
         candidates = [self.evses.get(evse_id)] if evse_id else list(self.evses.values())
         for e in candidates:
             if e is None or e.tx is not None or e.fault is not None or not e.operative:
@@ -27,6 +33,7 @@ class RemoteCommands(Station):
             ):
                 continue  # prefer the EVSE where a car waits
             self.emit("remote_start", f"remote start for {id_token}", e.id, id_token=id_token)
+            e.start_profile = profile
             self.later(functools.partial(self._remote_begin, e, id_token, remote_start_id))
             return True, e
         return False, None

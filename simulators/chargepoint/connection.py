@@ -103,6 +103,7 @@ class Connection(Station):
         if self._need_boot or self.registration != "Accepted":
             await self._boot()
         await self._report_all()
+        self.after_boot()
         pump = asyncio.create_task(self._pump())
         try:
             while True:
@@ -199,6 +200,7 @@ class Connection(Station):
                     e.id, self.protocol.reset_reason(kind), trigger="ResetCommand"
                 )
         self.emit("reboot", f"rebooting ({kind} reset)")
+        self.profiles_lost()
         self._need_boot = True
         self._boot_reason = "RemoteReset"
         self._want_online.clear()

@@ -8,6 +8,7 @@ Version-free behaviour lives in the charger's parts, which `ChargePointSimulator
 - metering.py: the meter along the car's power curve, periodic meter samples
 - commands.py: what the CSMS asks (remote start, availability, unlock, reset)
 - reservations.py: reserve and cancel
+- smart_charging.py: charging profiles (profiles.py), the limit the car obeys
 - here: starting and stopping the charger, and the transaction-message queue's delivery
 
 `v16.py` and `v201.py` spell its messages in their protocol; `v16_commands.py` and
@@ -40,6 +41,7 @@ from simulators.chargepoint.errors import Offline, SimulatorError
 from simulators.chargepoint.metering import Metering
 from simulators.chargepoint.queue import Queued
 from simulators.chargepoint.reservations import Reservations
+from simulators.chargepoint.smart_charging import SmartCharging
 from simulators.chargepoint.station import log
 from simulators.chargepoint.transactions import Transactions
 from simulators.clock import SimClock
@@ -49,7 +51,9 @@ __all__ = ["MAX_TX_ATTEMPTS", "ChargePointSimulator", "Offline", "SimulatorError
 MAX_TX_ATTEMPTS = 3  # a transaction message the CSMS answers with an error is dropped after
 
 
-class ChargePointSimulator(Connection, Transactions, Metering, RemoteCommands, Reservations):
+class ChargePointSimulator(
+    Connection, Transactions, Metering, RemoteCommands, Reservations, SmartCharging
+):
     def __init__(
         self,
         config: ChargerConfig,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from simulators.chargepoint.power import PowerCurve, Vehicle
+from simulators.chargepoint.profiles import Limit, Profile
 
 
 @dataclass
@@ -65,6 +66,13 @@ class Evse:
     finished: bool = False  # the transaction ended with the car still plugged in
     car_satisfied: bool = False
     power_w: float = 0.0
+    amps: float = 0.0  # per phase the car loads
+    phases_used: int = 3
+    limited: bool = False  # the limit in force is below the minimum: suspended by the EVSE
+    held: Limit | None = None  # the limit the car obeys until `hold_until` (its reaction)
+    hold_until: datetime | None = None
+    sampled_limit: Limit | None = None  # the limit in force at the last meter sample
+    start_profile: Profile | None = None  # a TxProfile that came with a remote start
     last_advance: datetime | None = None
     sent: str | None = None  # the status the CSMS was last told (None: not on this connection)
     shown: str | None = None  # the status last reported as an event
@@ -89,7 +97,7 @@ class Evse:
             return "Faulted"
         if self.tx is not None:
             if self.flowing:
-                return "Charging"
+                return "SuspendedEVSE" if self.limited else "Charging"
             return "SuspendedEVSE" if not self.operative else "SuspendedEV"
         if not self.operative:
             return "Unavailable"
@@ -112,10 +120,14 @@ class Evse:
         if self.tx is None or self.vehicle is None:
             return "Idle"
         if self.flowing:
-            return "Charging"
+            return "SuspendedEVSE" if self.limited else "Charging"
         if self.fault is not None or not self.operative:
             return "SuspendedEVSE"
         return "SuspendedEV"
+
+    def currents(self) -> list[tuple[str, float]]:
+        """Current.Import per phase the car loads (a single-phase car: L1 only)."""
+        return [(f"L{n}", round(self.amps, 1)) for n in range(1, self.phases_used + 1)]
 
     def poke(self) -> None:
         self.changed.set()

@@ -6,50 +6,94 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from simulators.chargepoint.evse import Evse, Transaction
-from simulators.chargepoint.power import integrate, seconds_to
+from simulators.chargepoint.power import Draw, Vehicle, draw, integrate, seconds_to
 from simulators.chargepoint.station import Station
 
 
 class Metering(Station):
+    def _draw(self, e: Evse, at: datetime) -> Draw:
+        car = e.vehicle
+        assert car is not None
+        lim = self.limit_for(e, at)
+        cfg = self.config
+        return draw(
+            e.curve,
+            car,
+            None if lim is None else lim.amps,
+            voltage=cfg.voltage,
+            charger_phases=cfg.phases,
+            limit_phases=None if lim is None else lim.phases,
+            min_amps=cfg.min_amps,
+        )
+
     def advance(self, e: Evse) -> None:
-        """Bring the EVSE's meter up to the simulated now."""
+        """Bring the EVSE's meter up to the simulated now, segment by segment between the
+        instants at which the limit the car obeys changes."""
         now = self.clock.now()
         last = e.last_advance or now
         e.last_advance = now
-        seconds = (now - last).total_seconds()
-        if not e.flowing or seconds <= 0:
-            e.power_w = (
-                e.curve.power_kw(e.vehicle.soc, e.vehicle.max_kw) * 1000
-                if (e.flowing and e.vehicle)
-                else 0.0
-            )
+        if not e.flowing:
+            e.power_w, e.amps = 0.0, 0.0
+            self._set_limited(e, False)
             return
         car = e.vehicle
         assert car is not None
-        limit = None if e.target_wh is None else max(0.0, e.target_wh - e.meter_wh)
-        wh, _, power = integrate(e.curve, car, seconds, limit)
-        e.meter_wh += wh
-        e.power_w = power
+        t = last
+        while t < now and not self._satisfied(e):
+            nxt = self.next_limit_change(e, t)
+            end = now if nxt is None or nxt <= t else min(now, nxt)
+            target = None if e.target_wh is None else max(0.0, e.target_wh - e.meter_wh)
+            wh, _, _ = integrate(
+                e.curve,
+                car,
+                (end - t).total_seconds(),
+                target,
+                lambda at=t: self._draw(e, at).power_w,  # type: ignore[misc]  # bound per segment
+            )
+            e.meter_wh += wh
+            t = end
+        if e.hold_until is not None and now >= e.hold_until:
+            e.held, e.hold_until = None, None
+        d = self._draw(e, now)
+        e.power_w, e.amps, e.phases_used = d.power_w, d.amps, d.phases
+        self._set_limited(e, d.suspended)
+        if self._satisfied(e):
+            self._car_done(e, car)
+
+    def _satisfied(self, e: Evse) -> bool:
+        car = e.vehicle
         reached = e.target_wh is not None and e.meter_wh >= e.target_wh - 1e-6
-        if reached:
-            e.meter_wh = float(e.target_wh)  # type: ignore[arg-type]
-        if reached or car.soc >= car.want_soc:
-            e.car_satisfied = True
-            e.power_w = 0.0
-            tx = e.tx
-            if tx is not None:
-                kwh = (e.meter_wh - tx.meter_start_wh) / 1000
-                self.emit(
-                    "car_satisfied",
-                    f"car stops drawing: {kwh:.3f} kWh, SoC {car.soc:.0%}",
-                    e.id,
-                    kwh=round(kwh, 3),
-                )
-                self.protocol.tx_updated(e, tx, "ChargingStateChanged")
-            self.changed(e)
+        return reached or (car is not None and car.soc >= car.want_soc)
+
+    def _set_limited(self, e: Evse, limited: bool) -> None:
+        if e.limited == limited:
+            return
+        e.limited = limited
+        if e.tx is not None:
+            word = "suspended: limit below the minimum" if limited else "resumed: limit allows"
+            self.emit("limited", f"charging {word}", e.id, limited=limited)
+            self.protocol.tx_updated(e, e.tx, "ChargingStateChanged")
+        self.changed(e)
+
+    def _car_done(self, e: Evse, car: Vehicle) -> None:
+        if e.target_wh is not None and e.meter_wh >= e.target_wh - 1e-6:
+            e.meter_wh = float(e.target_wh)
+        e.car_satisfied = True
+        e.power_w, e.amps = 0.0, 0.0
+        tx = e.tx
+        if tx is not None:
+            kwh = (e.meter_wh - tx.meter_start_wh) / 1000
+            self.emit(
+                "car_satisfied",
+                f"car stops drawing: {kwh:.3f} kWh, SoC {car.soc:.0%}",
+                e.id,
+                kwh=round(kwh, 3),
+            )
+            self.protocol.tx_updated(e, tx, "ChargingStateChanged")
+        self.changed(e)
 
     async def _charge_loop(self, e: Evse, tx: Transaction) -> None:
         interval = self.meter_interval
@@ -61,10 +105,13 @@ class Metering(Station):
                 need = (car.want_soc - car.soc) * car.battery_kwh * 1000
                 if e.target_wh is not None:
                     need = min(need, e.target_wh - e.meter_wh)
-                eta = seconds_to(e.curve, car, max(need, 0.0))
+                eta = seconds_to(e.curve, car, max(need, 0.0), e.power_w or None)
                 if math.isfinite(eta):  # infinite: no power now (a full car), nothing to wait for
                     done_at = self.clock.now() + timedelta(seconds=max(eta, 1.0))
                     wake = min(wake, done_at)
+                change = self.next_limit_change(e, self.clock.now())
+                if change is not None:
+                    wake = min(wake, change)
             e.changed.clear()
             delay = self.clock.real_seconds_until(wake)
             if delay > 0:
@@ -73,7 +120,12 @@ class Metering(Station):
             if e.tx is not tx:
                 return
             self.advance(e)
-            if self.clock.now() >= next_sample:
+            now = self.clock.now()
+            lim = self.limit_for(e, now) if e.flowing else e.sampled_limit
+            due = now >= next_sample
+            if due or lim != e.sampled_limit:
+                # a limit that changed is reported at once, not at the next interval
+                e.sampled_limit = lim
                 self.protocol.tx_meter(e, tx)
                 self.emit(
                     "meter",
@@ -82,6 +134,7 @@ class Metering(Station):
                     meter_wh=round(e.meter_wh),
                     power_w=round(e.power_w),
                 )
+            if due:
                 interval = self.meter_interval
                 next_sample += timedelta(seconds=interval)
                 if next_sample < self.clock.now():
@@ -97,6 +150,6 @@ class Metering(Station):
         need = (car.want_soc - car.soc) * car.battery_kwh * 1000
         if e.target_wh is not None:
             need = min(need, e.target_wh - e.meter_wh)
-        eta = seconds_to(e.curve, car, max(need, 0.0))
+        eta = seconds_to(e.curve, car, max(need, 0.0), e.power_w or None)
         sim = (eta * 25 if math.isfinite(eta) else 0.0) + 3600  # the taper, and slack
         return self.clock.real(sim) + 30

@@ -42,12 +42,18 @@ KEYS: tuple[Key, ...] = (
     Key("GetConfigurationMaxKeys", INTEGER, readonly=True),
     Key("TxStartPoint", TEXT, readonly=True),
     Key("TxStopPoint", TEXT, readonly=True),
+    Key("ChargeProfileMaxStackLevel", INTEGER, readonly=True),
+    Key("ChargingScheduleAllowedChargingRateUnit", TEXT, readonly=True),
+    Key("ChargingScheduleMaxPeriods", INTEGER, readonly=True),
+    Key("MaxChargingProfilesInstalled", INTEGER, readonly=True),
 )
 BY_NAME = {k.name: k for k in KEYS}
 
 
 def defaults(evses: int, meter_interval: int, dc: bool) -> dict[str, str]:
-    measurands = "Energy.Active.Import.Register,Power.Active.Import" + (",SoC" if dc else "")
+    """`dc`: the car's state of charge is known (DC, or 2.0.1's ISO 15118), so sampled."""
+    measurands = "Energy.Active.Import.Register,Power.Active.Import,Current.Import"
+    measurands += ",SoC" if dc else ""
     return {
         "HeartbeatInterval": "300",
         "MeterValueSampleInterval": str(meter_interval),
@@ -116,4 +122,8 @@ VARIABLES: dict[tuple[str, str], str] = {
     ("LocalAuthListCtrlr", "Enabled"): "LocalAuthListEnabled",
     ("LocalAuthListCtrlr", "Entries"): "LocalAuthListMaxLength",
     ("DeviceDataCtrlr", "ItemsPerMessage"): "GetConfigurationMaxKeys",
+    ("SmartChargingCtrlr", "ProfileStackLevel"): "ChargeProfileMaxStackLevel",
+    ("SmartChargingCtrlr", "RateUnit"): "ChargingScheduleAllowedChargingRateUnit",
+    ("SmartChargingCtrlr", "PeriodsPerSchedule"): "ChargingScheduleMaxPeriods",
+    ("SmartChargingCtrlr", "Entries"): "MaxChargingProfilesInstalled",
 }

@@ -19,11 +19,15 @@ from ocpp.exceptions import OCPPError
 from simulators.chargepoint.config import ChargerConfig, SimEvent
 from simulators.chargepoint.errors import Offline, SimulatorError
 from simulators.chargepoint.evse import Evse
+from simulators.chargepoint.profiles import Electrical, ProfileStore
 from simulators.chargepoint.queue import TxQueue
 from simulators.clock import SimClock
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from simulators.chargepoint.evse import Transaction
+    from simulators.chargepoint.profiles import Limit, Profile
     from simulators.chargepoint.v16 import V16
     from simulators.chargepoint.v201 import V201
 
@@ -60,6 +64,9 @@ class Station:
             i: Evse(i, config.connectors_per_evse, config.curve) for i in range(1, config.evses + 1)
         }
         self.queue = TxQueue()
+        self.profiles = ProfileStore(
+            config.profile_limits, Electrical(config.voltage, config.phases)
+        )
         self.auth_cache: dict[str, str] = {}
         self.local_list: dict[str, str] = {}
         self.local_list_version = 0
@@ -113,6 +120,20 @@ class Station:
         async def _charge_loop(self, e: Evse, tx: Transaction) -> None: ...  # metering.py
 
         def _charge_timeout(self, e: Evse) -> float: ...  # metering.py
+
+        def limit_for(self, e: Evse, at: datetime) -> Limit | None: ...  # smart_charging.py
+
+        def next_limit_change(  # smart_charging.py
+            self, e: Evse, at: datetime
+        ) -> datetime | None: ...
+
+        def tx_profiles_end(self, e: Evse) -> None: ...  # smart_charging.py
+
+        def profiles_lost(self) -> None: ...  # smart_charging.py
+
+        def set_profile(self, p: Profile) -> tuple[str, str | None]: ...  # smart_charging.py
+
+        def after_boot(self) -> None: ...  # smart_charging.py
 
     @property
     def connected(self) -> bool:

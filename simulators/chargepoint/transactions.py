@@ -5,6 +5,7 @@ a fault and its recovery; the CSMS's verdict on a transaction's id token."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 from simulators.chargepoint.errors import Offline, SimulatorError
@@ -95,7 +96,15 @@ class Transactions(Station):
             self.emit("authorize", f"{pending.id_token}: no car plugged in in time", e.id)
             await self.report(e)
 
+    def _settle(self) -> None:
+        """Before a car starts or stops drawing: the other EVSEs' meters up to now (they
+        share the charger's maximum, so their share changes), and a fresh look at it."""
+        for x in self.evses.values():
+            self.advance(x)
+            x.poke()
+
     def _start(self, e: Evse, id_token: str, remote_start_id: int | None, trigger: str) -> None:
+        self._settle()
         now = self.clock.now()
         meter = round(e.meter_wh)
         e.meter_wh = float(meter)
@@ -113,6 +122,9 @@ class Transactions(Station):
             e.target_wh = None
         e.car_satisfied = False
         self.protocol.tx_started(e, tx, trigger)
+        profile, e.start_profile = e.start_profile, None
+        if profile is not None:
+            self.set_profile(replace(profile, evse=e.id, transaction_id=tx.transaction_id))
         self.emit(
             "tx_started",
             f"transaction started ({id_token}, meter {meter} Wh)",
@@ -177,7 +189,7 @@ class Transactions(Station):
         tx = e.tx
         if tx is None:
             return None
-        self.advance(e)
+        self._settle()
         tx.ended_at = self.clock.now()
         tx.stop_reason = reason
         e.tx = None
@@ -188,6 +200,8 @@ class Transactions(Station):
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         self.protocol.tx_ended(e, tx, reason, id_token, trigger)
+        self.tx_profiles_end(e)
+        e.limited, e.amps, e.sampled_limit = False, 0.0, None
         kwh = (e.meter_wh - tx.meter_start_wh) / 1000
         self.emit(
             "tx_ended",

@@ -31,6 +31,17 @@ def sampled(e: Evse, context: str, measurands: str) -> list[dict[str, Any]]:
                 "unit": "W",
             }
         )
+    if "Current.Import" in wanted:
+        for phase, amps in e.currents():
+            values.append(
+                {
+                    "value": f"{amps:g}",
+                    "context": context,
+                    "measurand": "Current.Import",
+                    "phase": phase,
+                    "unit": "A",
+                }
+            )
     if "SoC" in wanted and e.vehicle is not None:
         values.append(
             {
@@ -120,6 +131,9 @@ class V16(VersionAdapter):
             return call.MeterValues(connector_id=e.id, transaction_id=tid, meter_value=[value])
 
         self.sim.enqueue("MeterValues", build)
+
+    def report_external(self, amps: float | None, evse_id: int) -> None:
+        return None  # 1.6 has no message for a limit from elsewhere: it only applies it
 
     def tx_updated(self, e: Evse, tx: Transaction, trigger: str) -> None:
         return None  # 1.6 tells charging state changes through StatusNotification

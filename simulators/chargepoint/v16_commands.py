@@ -12,12 +12,14 @@ from ocpp.v16.enums import Action
 
 from simulators.chargepoint import settings as keys
 from simulators.chargepoint.client import VENDOR_ID, FollowUps, apply_local_list
+from simulators.chargepoint.profile_wire import BadProfile, parse16
+from simulators.chargepoint.v16_smart import Smart16
 
 if TYPE_CHECKING:
     from simulators.chargepoint.core import ChargePointSimulator
 
 
-class Client16(FollowUps, _ChargePoint):
+class Client16(FollowUps, Smart16, _ChargePoint):
     sim: ChargePointSimulator
 
     def _note(self, text: str) -> None:
@@ -160,8 +162,22 @@ class Client16(FollowUps, _ChargePoint):
         return call_result.CancelReservation(status="Accepted" if ok else "Rejected")
 
     @on(Action.remote_start_transaction)
-    async def on_remote_start(self, id_tag: str, connector_id: int | None = None, **_: Any) -> Any:
-        ok, _e = self.sim.remote_start(connector_id, id_tag, None)
+    async def on_remote_start(
+        self,
+        id_tag: str,
+        connector_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        profile = None
+        if charging_profile is not None:
+            try:
+                profile = parse16(connector_id or 0, charging_profile)
+            except BadProfile:
+                return call_result.RemoteStartTransaction(status="Rejected")
+            if profile.purpose != "TxProfile":  # 1.6: only a TxProfile comes with a start
+                return call_result.RemoteStartTransaction(status="Rejected")
+        ok, _e = self.sim.remote_start(connector_id, id_tag, None, profile)
         self._note(f"RemoteStartTransaction {id_tag}: {'Accepted' if ok else 'Rejected'}")
         return call_result.RemoteStartTransaction(status="Accepted" if ok else "Rejected")
 

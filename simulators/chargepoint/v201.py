@@ -9,6 +9,7 @@ from typing import Any
 from ocpp.v201 import call
 
 from simulators.chargepoint import settings as keys
+from simulators.chargepoint import v201_smart as smart
 from simulators.chargepoint.client import VersionAdapter
 from simulators.chargepoint.evse import Evse, Transaction
 from simulators.chargepoint.v201_commands import Client201
@@ -24,6 +25,7 @@ STOP_TRIGGER = {
 KNOWN_COMPONENTS = {c for c, _ in keys.VARIABLES} | {"SecurityCtrlr", "ClockCtrlr"}
 COMPUTED = {("SecurityCtrlr", "Identity"), ("SecurityCtrlr", "SecurityProfile")}
 COMPUTED |= {("ClockCtrlr", "DateTime")}
+COMPUTED |= {("SmartChargingCtrlr", "Available"), ("SmartChargingCtrlr", "Enabled")}
 
 
 def sampled(e: Evse, context: str, measurands: str) -> list[dict[str, Any]]:
@@ -45,6 +47,17 @@ def sampled(e: Evse, context: str, measurands: str) -> list[dict[str, Any]]:
                 "unit_of_measure": {"unit": "W"},
             }
         )
+    if "Current.Import" in wanted:
+        for phase, amps in e.currents():
+            values.append(
+                {
+                    "value": amps,
+                    "context": context,
+                    "measurand": "Current.Import",
+                    "phase": phase,
+                    "unit_of_measure": {"unit": "A"},
+                }
+            )
     if "SoC" in wanted and e.vehicle is not None:
         values.append(
             {
@@ -172,6 +185,11 @@ class V201(VersionAdapter):
             with_evse=True,
             on_answer=answered,
         )
+        if e.vehicle is not None and e.vehicle.iso15118:
+            self.sim.spawn(smart.ev_needs(self.sim, e))
+
+    def report_external(self, amps: float | None, evse_id: int) -> None:
+        self.sim.spawn(smart.external_limit(self.sim, amps, evse_id))
 
     def tx_meter(self, e: Evse, tx: Transaction) -> None:
         self._event(e, tx, "Updated", "MeterValuePeriodic", "Sample.Periodic")
@@ -207,6 +225,8 @@ class V201(VersionAdapter):
         if (component, variable) in COMPUTED:
             if variable == "Identity":
                 return self.sim.id, None
+            if component == "SmartChargingCtrlr":
+                return str(self.sim.config.smart_charging).lower(), None
             if variable == "DateTime":
                 return self.now(), None
             cfg = self.sim.config

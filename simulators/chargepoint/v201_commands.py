@@ -12,6 +12,8 @@ from ocpp.v201.enums import Action
 
 from simulators.chargepoint import settings as keys
 from simulators.chargepoint.client import VENDOR_ID, FollowUps, apply_local_list
+from simulators.chargepoint.profile_wire import BadProfile, parse201
+from simulators.chargepoint.v201_smart import Smart201
 
 if TYPE_CHECKING:
     from simulators.chargepoint.core import ChargePointSimulator
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 REPORT_CHUNK = 20
 
 
-class Client201(FollowUps, _ChargePoint):
+class Client201(FollowUps, Smart201, _ChargePoint):
     sim: ChargePointSimulator
 
     def _note(self, text: str) -> None:
@@ -241,10 +243,19 @@ class Client201(FollowUps, _ChargePoint):
         id_token: dict[str, Any],
         remote_start_id: int,
         evse_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
         **_: Any,
     ) -> Any:
         token = id_token["id_token"]
-        ok, _e = self.sim.remote_start(evse_id, token, remote_start_id)
+        profile = None
+        if charging_profile is not None:
+            try:
+                profile = parse201(evse_id or 0, charging_profile)
+            except BadProfile:
+                return call_result.RequestStartTransaction(status="Rejected")
+            if profile.purpose != "TxProfile":  # K05.FR.03: only a TxProfile
+                return call_result.RequestStartTransaction(status="Rejected")
+        ok, _e = self.sim.remote_start(evse_id, token, remote_start_id, profile)
         self._note(f"RequestStartTransaction {token}: {'Accepted' if ok else 'Rejected'}")
         return call_result.RequestStartTransaction(status="Accepted" if ok else "Rejected")
 

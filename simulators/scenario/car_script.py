@@ -92,7 +92,19 @@ class CarScript(RunState):
             car.no_charging = True
             return
         cp = self.sims[target[0]]
-        vehicle = Vehicle(spec.battery_kwh, spec.soc, spec.max_kw, regnum=spec.regnum)
+        leaves = spec.departure()
+        vehicle = Vehicle(
+            spec.battery_kwh,
+            spec.soc,
+            spec.max_kw,
+            regnum=spec.regnum,
+            max_amps=spec.max_amps,
+            phases=spec.phases,
+            taper_from=spec.taper_from,
+            iso15118=spec.iso15118 and cp.config.ocpp == "2.0.1",
+            departure=None if leaves is None or self.t0 is None else self._moment(leaves),
+            want_soc=spec.target_soc(),
+        )
         await cp.plug(target[1], vehicle, int(a.get("connector", 1)))
         car.plugged = target
         self.line(who, f"plugs into {target[0]}/{target[1]}")
@@ -136,7 +148,19 @@ class CarScript(RunState):
             else (f"to {a['soc']:.0%}" if "soc" in a else "until full")
         )
         self.line(who, f"charging ({want})")
-        kwh = await cp.charge(evse, kwh=a.get("kwh"), soc=a.get("soc"))
+        leaves = car.spec.departure()
+        if a.get("until") == "departure" and leaves is not None:
+            # It charges until its target or its departure, whichever comes first.
+            within = max(0.0, self.clock.real_seconds_until(self._moment(leaves)))
+            try:
+                kwh = await cp.charge(evse, kwh=a.get("kwh"), soc=a.get("soc"), within=within)
+            except TimeoutError:
+                e = cp.evses[evse]
+                cp.advance(e)
+                tx = e.tx
+                kwh = 0.0 if tx is None else (e.meter_wh - tx.meter_start_wh) / 1000
+        else:
+            kwh = await cp.charge(evse, kwh=a.get("kwh"), soc=a.get("soc"))
         v = cp.evses[evse].vehicle
         soc = f", SoC {v.soc:.0%}" if v is not None else ""
         self.line(who, f"has taken {kwh:.3f} kWh{soc}")

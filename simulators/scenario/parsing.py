@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from simulators.scenario import energy_spec
 from simulators.scenario.fields import at_offset, draw, formatted, only, unique, value_of
 from simulators.scenario.specs import (
     CAR_STEPS,
@@ -27,7 +28,17 @@ def parse(raw: dict[str, Any], name: str = "scenario") -> Scenario:
     only(
         raw,
         "scenario",
-        {"name", "description", "speed", "seed", "meter_interval", "lot", "chargers", "cars"},
+        {
+            "name",
+            "description",
+            "speed",
+            "seed",
+            "meter_interval",
+            "lot",
+            "chargers",
+            "cars",
+            "energy",
+        },
     )
     rng = random.Random(value_of(raw, "seed", int, "scenario", 1))
     speed = value_of(raw, "speed", (int, float), "scenario", 60)
@@ -69,6 +80,7 @@ def parse(raw: dict[str, Any], name: str = "scenario") -> Scenario:
         lot=lot,
         chargers=chargers,
         cars=cars,
+        energy=energy_spec.energy(raw.get("energy")),
     )
 
 
@@ -90,6 +102,7 @@ def _chargers(raw: Any, where: str, rng: random.Random) -> list[ChargerSpec]:
             "bay",
             "tariff_id",
             "steps",
+            *energy_spec.CHARGER_FIELDS,
         },
     )
     count = value_of(raw, "count", int, where, 1)
@@ -115,6 +128,7 @@ def _chargers(raw: Any, where: str, rng: random.Random) -> list[ChargerSpec]:
             bay=value_of(raw, "bay", bool, where, True),
             tariff_id=value_of(raw, "tariff_id", str, where, None),
         )
+        energy_spec.charger_fields(spec, raw, where)
         if raw.get("kw") is None and spec.dc:
             spec.kw = 150.0
         if not 1 <= spec.evses <= 64 or spec.kw <= 0:
@@ -143,6 +157,7 @@ def _cars(raw: Any, where: str, rng: random.Random) -> list[CarSpec]:
             "soc",
             "max_kw",
             "steps",
+            *energy_spec.CAR_FIELDS,
         },
     )
     count = value_of(raw, "count", int, where, 1)
@@ -165,6 +180,7 @@ def _cars(raw: Any, where: str, rng: random.Random) -> list[CarSpec]:
             soc=float(draw(raw.get("soc", 0.2), f"{where}.soc", rng)),
             max_kw=value_of(raw, "max_kw", (int, float), where, None),
         )
+        energy_spec.car_fields(car, raw, where, rng)
         if car.kind not in KINDS or car.fuel not in FUELS:
             raise ScenarioError(f"{where}: kind one of {KINDS}, fuel one of {FUELS}")
         if not car.regnum.isalnum() or len(car.regnum) > 16:
@@ -184,7 +200,7 @@ STEP_ARGS: dict[str, set[str]] = {
     "park": {"slot"},
     "plug": {"charger", "evse", "connector"},
     "authorize": {"how"},
-    "charge": {"kwh", "soc"},
+    "charge": {"kwh", "soc", "until"},
     "stop": {"how"},
     "unplug": set(),
     "leave": set(),
@@ -220,6 +236,8 @@ def _steps(raw: Any, who: str, allowed: tuple[str, ...], rng: random.Random) -> 
         for k in ("kwh", "minutes"):
             if k in args and (not isinstance(args[k], int | float) or args[k] < 0):
                 raise ScenarioError(f"{where}.{k}: a non-negative number")
+        if args.get("until", "departure") != "departure":
+            raise ScenarioError(f"{where}.until: departure (the car's stop step)")
         if "soc" in args and not (isinstance(args["soc"], int | float) and 0 < args["soc"] <= 1):
             raise ScenarioError(f"{where}.soc: a fraction above 0, at most 1")
         steps.append(Step("arrive" if do == "park" else do, at, args))

@@ -19,6 +19,8 @@ import contextlib
 
 from simulators.scenario.car_script import CHARGING_STEPS, CarScript
 from simulators.scenario.charger_script import ChargerScript
+from simulators.scenario.energy_monitor import EnergyMonitor
+from simulators.scenario.plot import plot
 from simulators.scenario.results import Results
 from simulators.scenario.setup import Setup
 from simulators.scenario.state import SHOWN, CarState
@@ -37,6 +39,10 @@ class ScenarioRunner(Setup, CarScript, ChargerScript, Results):
             self.t0 = self.clock.now()
             start = f"{self.t0:%Y-%m-%d %H:%M}"
             self.out(f"--- timeline (simulated, x{self.speed:g}; starts {start} UTC) ---")
+            monitor = None
+            if self.scenario.energy is not None:
+                monitor = EnergyMonitor(self)
+                monitor.start()
             scripts = [self._car(c) for c in self.cars.values()]
             scripts += [self._charger(spec) for spec in self.scenario.chargers if spec.steps]
             results = await asyncio.gather(*scripts, return_exceptions=True)
@@ -45,9 +51,22 @@ class ScenarioRunner(Setup, CarScript, ChargerScript, Results):
                     self.errors.append(f"{type(r).__name__}: {r}")
                     self.out(f"error: {type(r).__name__}: {r}")
             ended = self.clock.now()
+            if monitor is not None:
+                await monitor.stop()
+                self._energy(monitor)
             # Messages queued through an outage go out once each charger is back.
             with contextlib.suppress(TimeoutError):
                 await asyncio.gather(*(cp.wait_idle(self.retry_for) for cp in self.sims.values()))
             return await self.summary(ended)
         finally:
             await asyncio.gather(*(cp.stop() for cp in self.sims.values()))
+
+    def _energy(self, monitor: EnergyMonitor) -> None:
+        energy = self.scenario.energy
+        assert energy is not None
+        self.energy_report = found = monitor.report()
+        for line in found.lines():
+            self.out(line)
+        if self.plot:
+            how = plot(self.plot, monitor.samples, energy.limit_w, self.scenario.name)
+            self.out(f"plot: {self.plot} ({how})")

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from simulators.chargepoint import ChargePointSimulator, ChargerConfig, PowerCurve
+from simulators.rest import RestError
 from simulators.scenario.model import ChargerSpec
 from simulators.scenario.state import CarState, RunState
 
@@ -19,6 +20,7 @@ class Setup(RunState):
         await asyncio.gather(*(self._register(c) for c in s.chargers))
         self.out(f"registered {len(s.chargers)} charger(s) in csms")
         await self._lot()
+        await self._site()
         sem = asyncio.Semaphore(8)
 
         async def one(car: CarState) -> None:
@@ -60,6 +62,10 @@ class Setup(RunState):
             ca_file=self.ca_file,
             model="SIM-DC" if spec.dc else "SIM-AC",
             meter_interval=self.meter_interval,
+            phases=spec.phases,
+            reaction_time=spec.reaction_time,
+            reject_profiles=spec.reject_profiles,
+            ignore_limits=spec.ignore_limits,
         )
 
     async def _register(self, spec: ChargerSpec) -> None:
@@ -115,6 +121,32 @@ class Setup(RunState):
         bays = len(self.layout)
         what = "created" if status == 201 else "reusing"
         self.out(f"{what} lot {s.lot.id}: {bays} EV bay(s), {n - bays} regular slot(s)")
+
+    async def _site(self) -> None:
+        """An energy scenario's lot gets its connection (csms's energy manager): PUT is safe
+        to send again. A platform without the endpoint is said once; the run goes on
+        (unmanaged, so its report shows what the lot would do without it)."""
+        e = self.scenario.energy
+        if e is None:
+            return
+        body = {
+            "phases": e.phases,
+            "voltage": e.voltage,
+            "limit_amps": e.limit_amps,
+            "margin_amps": e.margin_amps,
+        }
+        lot = quote(self.scenario.lot.id)
+        try:
+            await self.client.request("PUT", f"/charging/sites/{lot}", body, idempotent=True)
+        except RestError as exc:
+            self.site_managed = False
+            self.out(f"site {lot}: not set up ({exc}); the chargers run unmanaged")
+            return
+        self.site_managed = True
+        self.out(
+            f"site {lot}: {e.limit_amps:g} A per phase ({e.limit_w / 1000:.0f} kW), "
+            f"margin {e.margin_amps:g} A"
+        )
 
     async def _customer(self, car: CarState) -> None:
         spec = car.spec

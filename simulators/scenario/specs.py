@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,10 @@ class ChargerSpec:
     password: str | None = None
     bay: bool = True
     tariff_id: str | None = None
+    phases: int = 3
+    reaction_time: float = 1.0  # simulated seconds before its car obeys a new limit
+    reject_profiles: bool = False
+    ignore_limits: bool = False
     steps: list[Step] = field(default_factory=list)
 
 
@@ -53,7 +57,25 @@ class CarSpec:
     battery_kwh: float = 60.0
     soc: float = 0.2
     max_kw: float | None = None
+    phases: int = 3
+    max_amps: float | None = None  # AC: A per phase its on-board charger takes
+    iso15118: bool = False  # 2.0.1: it tells its departure and energy (NotifyEVChargingNeeds)
+    taper_from: float | None = None
     steps: list[Step] = field(default_factory=list)
+
+    def departure(self) -> float | None:
+        """When it stops charging and goes: its `stop` (else `leave`) step's `at`."""
+        for do in ("stop", "leave"):
+            for s in self.steps:
+                if s.do == do and s.at is not None:
+                    return s.at
+        return None
+
+    def target_soc(self) -> float:
+        for s in self.steps:
+            if s.do == "charge" and "soc" in s.args:
+                return float(s.args["soc"])
+        return 1.0
 
 
 @dataclass
@@ -62,6 +84,29 @@ class LotSpec:
     name: str = "Simulator garage"
     regular_slots: int = 0
     level: str = "P0"
+
+
+@dataclass
+class EnergySpec:
+    """A lot's connection (`[energy]`), set up through PUT /charging/sites/{lot id}, and what
+    the run reports about it; `short` shrinks the run for CI (`--short`)."""
+
+    phases: int = 3
+    voltage: float = 230.0
+    limit_amps: float = 145.0  # per phase
+    margin_amps: float = 0.0
+    sample_sec: float = 2.0  # simulated seconds between samples of every car's power
+    grace_sec: float = 6.0  # the platform's and the charger's reaction: over the limit this
+    # long after a change is expected; beyond it is a failure
+    short_cars: int = 8
+    short_chargers: int = 6
+    short_scale: float = 0.25  # every offset and wait times this
+    short_speed: float = 1200.0
+    short_limit_amps: float | None = None  # fewer bays share a smaller connection
+
+    @property
+    def limit_w(self) -> float:
+        return self.limit_amps * self.voltage * self.phases
 
 
 @dataclass
@@ -74,6 +119,7 @@ class Scenario:
     chargers: list[ChargerSpec] = field(default_factory=list)
     cars: list[CarSpec] = field(default_factory=list)
     path: Path | None = None
+    energy: EnergySpec | None = None
 
     def planned_seconds(self) -> float:
         """About how long the timeline runs (simulated): the latest script's end."""
@@ -112,16 +158,24 @@ class Scenario:
                 )
             )
         lot = LotSpec(**{**self.lot.__dict__, "id": f"{self.lot.id}-{tag}"[:32]})
-        return Scenario(
-            self.name,
-            self.description,
-            self.speed,
-            self.meter_interval,
-            lot,
-            chargers,
-            cars,
-            self.path,
-        )
+        return replace(self, lot=lot, chargers=chargers, cars=cars)
+
+    def shortened(self) -> Scenario:
+        """The CI form of an energy scenario: its first chargers and cars, every offset and
+        wait scaled down, a faster clock (`[energy]` short_*)."""
+        e = self.energy
+        if e is None:
+            raise ScenarioError(f"{self.name}: only a scenario with [energy] has a short form")
+        chargers = self.chargers[: e.short_chargers]
+        known = {c.id for c in chargers}
+        cars = []
+        for car in self.cars[: e.short_cars]:
+            steps = [_scaled(s, e.short_scale) for s in car.steps]
+            if any(s.args.get("charger") not in (None, *known) for s in steps):
+                continue
+            cars.append(replace(car, steps=steps))
+        energy = replace(e, limit_amps=e.short_limit_amps or e.limit_amps)
+        return replace(self, chargers=chargers, cars=cars, speed=e.short_speed, energy=energy)
 
     def with_version(self, version: str) -> Scenario:
         """Every charger speaking `version` (a test drives each scenario in both)."""
@@ -130,6 +184,13 @@ class Scenario:
             if version == "1.6":
                 c.connectors_per_evse = 1
         return self
+
+
+def _scaled(step: Step, factor: float) -> Step:
+    args = dict(step.args)
+    if "minutes" in args:
+        args["minutes"] = float(args["minutes"]) * factor
+    return Step(step.do, None if step.at is None else step.at * factor, args)
 
 
 def _retarget(step: Step, ids: dict[str, str]) -> Step:

@@ -12,6 +12,7 @@ from typing import Any
 from simulators.chargepoint import ChargePointSimulator, SimEvent
 from simulators.clock import SimClock
 from simulators.rest import PlatformClient, RestError
+from simulators.scenario.energy_report import EnergyReport
 from simulators.scenario.model import CarSpec, Scenario, Step
 
 SHOWN = {
@@ -61,6 +62,7 @@ class RunState:
         ca_file: str | None = None,
         meter_interval: int | None = None,
         retry_for: float = 60.0,
+        plot: str | None = None,
     ) -> None:
         self.scenario = scenario
         self.meter_interval = meter_interval or scenario.meter_interval
@@ -87,6 +89,9 @@ class RunState:
         self.layout: dict[int, tuple[str, int]] = {}  # slot_ui -> (charger, evse)
         self.t0: datetime | None = None
         self.errors: list[str] = []
+        self.site_managed: bool | None = None  # an energy scenario: PUT /charging/sites went
+        self.plot = plot  # an energy scenario: where its PNG goes
+        self.energy_report: EnergyReport | None = None
         self.wall_start = datetime.now(UTC)
 
     # --- output -----------------------------------------------------------------------
@@ -120,6 +125,11 @@ class RunState:
             if exc.status == 404:
                 return None
             raise
+
+    def _moment(self, offset: float) -> datetime:
+        """The simulated time `offset` seconds into the timeline."""
+        assert self.t0 is not None
+        return self.t0 + timedelta(seconds=offset)
 
     async def _at(self, step: Step) -> None:
         if step.at is not None and self.t0 is not None:

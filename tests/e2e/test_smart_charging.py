@@ -168,6 +168,12 @@ async def test_bad_bodies_offline_chargers_and_a_charger_that_rejects(http, csms
         assert r.status == 415 and r.content_type == "application/problem+json"
     async with http.get(csms.url("/chargers/CP-R/composite-schedule"), headers=csms.headers) as r:
         assert r.status == 409 and (await r.json())["type"].endswith("charger-offline")
+    async with http.get(
+        csms.url("/chargers/CP-NONE/composite-schedule"), headers=csms.headers
+    ) as r:
+        assert r.status == 404
+    async with http.get(csms.url("/chargers/CP-NONE/charging-profiles"), headers=csms.headers) as r:
+        assert r.status == 404
 
     # Stored while the charger is away: pending; at its boot it is sent, and rejected.
     status, stored = await post(http, csms, "CP-R", STATION_MAX)

@@ -59,7 +59,7 @@ def test_energy_stops_exactly_at_the_limit():
 
 
 def test_the_shipped_scenarios_are_valid():
-    assert shipped() == ["busy-evening", "faults-and-recovery", "single-visit"]
+    assert shipped() == ["busy-evening", "faults-and-recovery", "lot-energy", "single-visit"]
     busy = load(builtin("busy-evening"))
     assert (len(busy.chargers), len(busy.cars)) == (50, 200)
     assert {c.ocpp for c in busy.chargers} == {"1.6", "2.0.1"}
