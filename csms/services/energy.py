@@ -1,12 +1,8 @@
-"""The energy manager: keeps each site's chargers inside its connection.
-
-Each round, for one site: what its chargers and sessions are doing (csms's own records), what
-the connection can give now (limit in force - other load - margin), the allocator's targets
-(csms/domain/energy), then the transition: lowers first, and only once they are accepted the
-raises that still fit next to what is really in force. What each charger accepted is kept
-(`InForceStore`), so a round sends only changes and another node can take the site over.
-Commands go out from the manager's own task, never from an OCPP handler.
-"""
+"""The energy manager: keeps each site's chargers inside its connection. A round: the facts
+(csms's records), the capacity now, the allocator's targets, then lowers, and once accepted
+the raises that still fit. What each charger accepted is kept (`InForceStore`): only changes
+go out, and another node can take the site over. Commands go out from the manager's own
+task, never from an OCPP handler (docs/energy.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chargepark.clock import Clock
-from csms.domain.charging_profiles import UNKNOWN_LIMITS, EvChargingNeeds
+from csms.domain.charging_profiles import UNKNOWN_LIMITS, EvChargingNeeds, SmartChargingLimits
 from csms.domain.energy import (
     Allocation,
     Capacity,
@@ -42,12 +38,14 @@ from csms.ports.energy import (
     SiteStore,
     SmartChargingFacts,
 )
-from csms.services.energy_commands import ChargerLink, LimitSender
+from csms.services.energy_commands import ChargerLink, LimitSender, station_profile
 from csms.services.energy_demands import (
     ChargerFacts,
     build_demands,
     charger_load,
     key_of,
+    known_limits,
+    meter_load,
     split_key,
 )
 from csms.services.energy_events import LoadFigures, load_report, refused_report
@@ -100,6 +98,9 @@ class EnergyManager:
         # Chargers found without smart charging, and the connection it was told to ops for.
         self._unsupported: dict[str, datetime] = {}
         self._told: dict[str, datetime] = {}
+        # What `secure` needs of each charger, from the last round of its site.
+        self._site_of: dict[str, str] = {}
+        self._secure: dict[str, tuple[Site, SmartChargingLimits, InForce | None]] = {}
 
     async def run_round(self, site_id: str) -> LoadFigures | None:
         """One allocation round of the site; its figures (None: no such site)."""
@@ -114,6 +115,7 @@ class EnergyManager:
         allocation = self.allocate(cap, snapshot.demands, now, memory.state)
         memory.state = allocation.state
         in_force = await self._transition(site, snapshot, cap, allocation.limits, memory)
+        self._remember(site, snapshot, in_force, now)
         figures = LoadFigures(
             site_id=site_id,
             phases=site.config.phases,
@@ -127,6 +129,40 @@ class EnergyManager:
         await self._report(figures, memory, now)
         await self._tell_unsupported(site_id, snapshot, now)
         return figures
+
+    def _remember(
+        self, site: Site, snap: _Snapshot, in_force: Mapping[str, float], now: datetime
+    ) -> None:
+        """What `secure` sends a charger of the site that connects before the next round: the
+        station maximum in force after this round (an offline one: the one it holds)."""
+        for charger_id, facts in snap.chargers.items():
+            self._site_of[charger_id] = site.config.site_id
+            if facts.version is None:
+                held = snap.rows.get((charger_id, 0))
+            elif facts.smart:
+                held = InForce(charger_load(in_force, snap.demands, charger_id), now)
+            else:
+                self._secure.pop(charger_id, None)
+                continue
+            self._secure[charger_id] = (site, facts.limits, held)
+
+    def site_of(self, charger_id: str) -> str | None:
+        """The site a charger was in at its site's last round here (no query)."""
+        return self._site_of.get(charger_id)
+
+    async def secure(self, charger_id: str, version: str) -> None:
+        """A charger just booted or reconnected: its station maximum goes out at once, at what
+        its site counts it at (0 when nothing is known), so the failsafe holds before its
+        first car rather than from the next round; the round then sends its share. Only what
+        the last round kept in memory is used: no query stands between the boot and the
+        command."""
+        known = self._secure.get(charger_id)
+        if known is None:
+            return
+        site, limits, held = known
+        amps = held.limit_amps if held is not None and not held.refused else 0.0
+        link = ChargerLink(version, limits, site.config.voltage, site.config.phases)
+        await self.sender.send(charger_id, link, station_profile(amps, link))
 
     async def describe(self, site_id: str) -> tuple[Site, LoadFigures] | None:
         """The site's figures as they stand, without sending anything (any node may answer)."""
@@ -183,14 +219,14 @@ class EnergyManager:
         )
         other = ZERO
         if config.meter_charger:
-            other = _meter_load(measured, config.meter_charger)
+            other = meter_load(measured, config.meter_charger)
         elif site.other_load is not None:
             other = site.other_load.amps
         return _Snapshot(
             demands=demands,
             chargers={c.charger_id: c for c in chargers},
             links=links,
-            known=_known(rows, links),
+            known=known_limits(rows, links),
             rows=rows,
             sessions=sessions,
             other_load=other,
@@ -362,30 +398,3 @@ class _Snapshot:
     sessions: Sequence[ActiveSession]
     other_load: Amps3
     measured: Mapping[tuple[str, int], Measured]
-
-
-def _known(
-    rows: Mapping[tuple[str, int], InForce], links: Mapping[str, Link]
-) -> dict[str, InForce]:
-    """Per EVSE key, the limits in force that still hold: a charger that connected after we
-    set them may have lost them (a reboot), so they are sent again (the failsafe's share)."""
-    known = {}
-    for (charger_id, evse_id), row in rows.items():
-        link = links.get(charger_id)
-        if evse_id == 0 or (link is not None and row.changed_at < link.connected_at):
-            continue
-        known[key_of(charger_id, evse_id)] = row
-    return known
-
-
-def _meter_load(measured: Mapping[tuple[str, int], Measured], charger_id: str) -> Amps3:
-    """The meter charger's current per phase: its whole-charger reading, else its EVSEs' sum."""
-    whole = measured.get((charger_id, 0))
-    if whole is not None and whole.amps is not None:
-        return whole.amps
-    load = [0.0, 0.0, 0.0]
-    for (cid, _evse), seen in measured.items():
-        if cid == charger_id and seen.amps is not None:
-            for i in range(3):
-                load[i] += seen.amps[i]
-    return load[0], load[1], load[2]

@@ -86,7 +86,7 @@ class LimitSender:
         sessions: Sequence[ActiveSession],
     ) -> Sent:
         station = charger_load(limits, demands, charger_id)
-        sent = await self._send(charger_id, link, station_profile(station, link))
+        sent = await self.send(charger_id, link, station_profile(station, link))
         evses = [d for d in demands if split_key(d.key)[0] == charger_id]
         if not sent.accepted or len(evses) < 2:
             return sent
@@ -96,10 +96,10 @@ class LimitSender:
             key = f"{charger_id}/{session.evse_id}"
             if session.charger_id == charger_id and key in changes and session.transaction_id:
                 profile = tx_profile(limits.get(key, 0.0), session, link)
-                await self._send(charger_id, link, profile)
+                await self.send(charger_id, link, profile)
         return sent
 
-    async def _send(self, charger_id: str, link: ChargerLink, profile: ChargingProfile) -> Sent:
+    async def send(self, charger_id: str, link: ChargerLink, profile: ChargingProfile) -> Sent:
         try:
             check_against(profile, link.limits)
         except ProfileRefused as refused:

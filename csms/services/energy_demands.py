@@ -15,7 +15,7 @@ from csms.domain.charging_profiles import (
     SmartChargingLimits,
 )
 from csms.domain.energy import Demand
-from csms.ports.energy import ActiveSession, Amps3, InForce, Measured
+from csms.ports.energy import ActiveSession, Amps3, InForce, Link, Measured
 
 AC_MIN_AMPS = 6.0  # IEC 61851: below 6 A an AC car cannot charge
 # A phase drawing less than this while another draws more than SINGLE_PHASE_SEEN is unused:
@@ -149,3 +149,30 @@ def charger_load(limits: Mapping[str, float], demands: Sequence[Demand], charger
         for phase in demand.phases:
             load[phase - 1] += limits.get(demand.key, 0.0)
     return max(load)
+
+
+def known_limits(
+    rows: Mapping[tuple[str, int], InForce], links: Mapping[str, Link]
+) -> dict[str, InForce]:
+    """Per EVSE key, the limits in force that still hold: a charger that connected after we
+    set them may have lost them (a reboot), so they are sent again (the failsafe's share)."""
+    known = {}
+    for (charger_id, evse_id), row in rows.items():
+        link = links.get(charger_id)
+        if evse_id == 0 or (link is not None and row.changed_at < link.connected_at):
+            continue
+        known[key_of(charger_id, evse_id)] = row
+    return known
+
+
+def meter_load(measured: Mapping[tuple[str, int], Measured], charger_id: str) -> Amps3:
+    """The meter charger's current per phase: its whole-charger reading, else its EVSEs' sum."""
+    whole = measured.get((charger_id, 0))
+    if whole is not None and whole.amps is not None:
+        return whole.amps
+    load = [0.0, 0.0, 0.0]
+    for (cid, _evse), seen in measured.items():
+        if cid == charger_id and seen.amps is not None:
+            for i in range(3):
+                load[i] += seen.amps[i]
+    return load[0], load[1], load[2]

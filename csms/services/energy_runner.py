@@ -69,8 +69,15 @@ class EnergyRunner:
         self._wake.set()
 
     async def charger_ready(self, charger_id: str, version: str, booted: bool) -> None:
-        """A charger booted or reconnected (and was set up): its station maximum goes out again
-        in the next round (it connected after the limit in force was set)."""
+        """A charger booted or reconnected (and was set up): its station maximum goes out at
+        once if one of this node's sites has it, and its share in the next round (it connected
+        after the limit in force was set)."""
+        site_id = self.manager.site_of(charger_id)
+        if site_id is not None and site_id in self._held:
+            try:
+                await self.manager.secure(charger_id, version)
+            except Exception:
+                log.exception("energy: station maximum at connect failed")
         self._wake.set()
 
     async def start(self) -> None:

@@ -103,6 +103,10 @@ async def test_a_third_start_lowers_the_others_before_raising_and_the_site_never
     await manager.run_round("LOT-1")
     assert profiles.calls == []  # nothing changed: nothing re-sent
 
+    # A reboots: it gets at once the station maximum the site counts it at, before any round.
+    assert manager.site_of("A") == "LOT-1"
+    await manager.secure("A", "1.6")
+    assert profiles.calls == [("A", "ChargingStationMaxProfile", 21.3)]
     report = events.named("SiteLoadReported")[-1]
     assert report["site_id"] == "LOT-1" and report["limit_amps"] == [64.0, 64.0, 64.0]
     assert report["allocated_amps"] == [63.9, 63.9, 63.9]
