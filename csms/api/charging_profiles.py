@@ -186,7 +186,7 @@ async def composite_schedule(request: web.Request) -> web.Response:
     )
     if outcome.status is not CommandStatus.ANSWERED:
         return command_answer(outcome)
-    schedule = VERSIONS[version].composite_schedule(outcome.response or {}, evse)
+    schedule = request.app[GATEWAY].composite_schedule(version, outcome, evse)
     if schedule is None:
         raise _Refused(
             f"the charger answered {(outcome.response or {}).get('status')}",

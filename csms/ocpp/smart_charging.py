@@ -41,6 +41,7 @@ from csms.services.charging_profiles import REQUESTED_BY, ChargingProfiles
 log = logging.getLogger(__name__)
 
 CONCURRENT_SETUPS = 16
+CLOSE_GRACE_SEC = 5.0
 REPORT_WAIT_SEC = 15.0  # for ReportChargingProfiles after an Accepted GetChargingProfiles
 # Told after a charger's setup: (charger_id, OCPP version, booted: False on a reconnect).
 Listener = Callable[[str, str, bool], Awaitable[None]]
@@ -76,6 +77,11 @@ class SmartChargingEdge:
         self._spawn(lambda: self._setup(charger_id, version, booted=False), charger_id)
 
     async def close(self) -> None:
+        """Called once the sockets are closed: the setups still running end quickly (their
+        commands find no charger), so they are let finish rather than cut off in the middle
+        of a database call; what is left after `CLOSE_GRACE_SEC` is cancelled."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=CLOSE_GRACE_SEC)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -21,7 +21,12 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from chargepark.errors import UpstreamFailed, UpstreamTimeout
-from csms.domain.charging_profiles import ChargingProfile, ProfilePurpose, RateUnit
+from csms.domain.charging_profiles import (
+    ChargingProfile,
+    CompositeSchedule,
+    ProfilePurpose,
+    RateUnit,
+)
 
 DEFAULT_TIMEOUT_SEC = 30.0
 # The ocpp library gives up on any CALL after its per-connection response timeout (30 s by
@@ -174,8 +179,14 @@ class ChargerGateway(Protocol):
         unit: RateUnit | None = None,
         requested_by: str | None = None,
     ) -> CommandOutcome:
-        """GetCompositeSchedule; `composite_schedule(version, outcome)` of the gateway reads
-        the answer version-free."""
+        """GetCompositeSchedule; `composite_schedule` reads the answer version-free."""
+        ...
+
+    def composite_schedule(
+        self, version: str, outcome: CommandOutcome, evse_id: int
+    ) -> CompositeSchedule | None:
+        """The schedule of an Accepted GetCompositeSchedule answer, version-free (None:
+        not answered, rejected, or no schedule)."""
         ...
 
     async def send(

@@ -18,7 +18,12 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from csms.domain.charging_profiles import ChargingProfile, ProfilePurpose, RateUnit
+from csms.domain.charging_profiles import (
+    ChargingProfile,
+    CompositeSchedule,
+    ProfilePurpose,
+    RateUnit,
+)
 from csms.ocpp.gateway import v16, v201
 from csms.ports.gateway import (
     DEFAULT_TIMEOUT_SEC,
@@ -103,6 +108,16 @@ class OcppGateway:
     ) -> CommandOutcome:
         action, payload = VERSIONS[version].get_composite_schedule(evse_id, duration, unit)
         return await self.sender.send(charger_id, action, payload, requested_by=requested_by)
+
+    def composite_schedule(
+        self, version: str, outcome: CommandOutcome, evse_id: int
+    ) -> CompositeSchedule | None:
+        if not outcome.answered or outcome.response is None:
+            return None
+        schedule: CompositeSchedule | None = VERSIONS[version].composite_schedule(
+            outcome.response, evse_id
+        )
+        return schedule
 
     async def send(
         self,

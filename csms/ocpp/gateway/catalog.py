@@ -12,9 +12,11 @@ from __future__ import annotations
 import decimal
 import json
 from collections.abc import Mapping
+from importlib import resources
 from types import ModuleType
 from typing import Any
 
+from jsonschema import Draft4Validator
 from jsonschema.exceptions import (
     ValidationError,
     best_match,
@@ -135,7 +137,7 @@ def answer_problem(version: str, action: str, payload: Mapping[str, Any]) -> str
 
 def _schema_problem(kind: int, version: str, action: str, payload: Any) -> str | None:
     if (version, action) in _DECIMAL:
-        validator = get_validator(kind, action, version, parse_float=decimal.Decimal)
+        validator = _decimal_validator(kind, action)
         payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
     else:
         validator = get_validator(kind, action, version)  # compiled once per action and version
@@ -143,6 +145,23 @@ def _schema_problem(kind: int, version: str, action: str, payload: Any) -> str |
     if error is None:
         return None
     return f"{_where(error.absolute_path)}: {error.message}"[:500]
+
+
+def _decimal_validator(kind: int, action: str) -> Draft4Validator:
+    """A 1.6 schema read with Decimal floats, kept here: the library's own validator cache is
+    keyed by schema alone, so whichever caller builds a schema's validator first (with or
+    without Decimal) decides for every later one, and a Decimal payload against a float
+    schema's multipleOf fails with a TypeError rather than an answer."""
+    name = action + ("Response" if kind == MessageType.CallResult else "")
+    validator = _DECIMAL_VALIDATORS.get(name)
+    if validator is None:
+        text = (resources.files("ocpp") / "v16" / "schemas" / f"{name}.json").read_text()
+        validator = Draft4Validator(json.loads(text, parse_float=decimal.Decimal))
+        _DECIMAL_VALIDATORS[name] = validator
+    return validator
+
+
+_DECIMAL_VALIDATORS: dict[str, Draft4Validator] = {}
 
 
 def _where(path: Any) -> str:

@@ -379,3 +379,38 @@ def test_a_reported_external_limit_is_the_one_in_force_now():
     assert _limit_now(started, T0) == 10.0  # ten minutes in
     assert _limit_now(started, T0 - timedelta(minutes=5)) == 20.0
     assert _limit_now(None, T0) is None
+
+
+async def test_the_gateway_sends_each_version_its_spelling_and_reads_the_schedule_back():
+    from csms.ocpp.gateway import OcppGateway
+    from tests.support.fakes.csms.gateway import RecordingSender
+
+    sender = RecordingSender()
+    gateway = OcppGateway(sender)
+    assert (await gateway.set_charging_profile("CP-1", "1.6", MAX)).accepted
+    await gateway.clear_charging_profile("CS-1", "2.0.1", evse_id=1)
+    sender.outcome = CommandOutcome(
+        CommandStatus.ANSWERED,
+        "GetCompositeSchedule",
+        response={
+            "status": "Accepted",
+            "schedule": {
+                "evseId": 1,
+                "duration": 60,
+                "scheduleStart": "2026-11-27T09:00:00Z",
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6}],
+            },
+        },
+    )
+    outcome = await gateway.get_composite_schedule("CS-1", "2.0.1", evse_id=1, duration=60)
+    assert [(c, a) for c, a, _ in sender.sent] == [
+        ("CP-1", "SetChargingProfile"),
+        ("CS-1", "ClearChargingProfile"),
+        ("CS-1", "GetCompositeSchedule"),
+    ]
+    assert sender.sent[1][2] == {"chargingProfileCriteria": {"evseId": 1}}
+    schedule = gateway.composite_schedule("2.0.1", outcome, 1)
+    assert schedule is not None and schedule.periods == (SchedulePeriod(0, 6.0),)
+    silent = CommandOutcome(CommandStatus.TIMEOUT, "GetCompositeSchedule")
+    assert gateway.composite_schedule("1.6", silent, 1) is None

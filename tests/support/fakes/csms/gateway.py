@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from csms.domain.charging_profiles import ChargingProfile, ProfilePurpose, RateUnit
+from csms.domain.charging_profiles import (
+    ChargingProfile,
+    CompositeSchedule,
+    ProfilePurpose,
+    RateUnit,
+)
 from csms.ports.gateway import (
     DEFAULT_TIMEOUT_SEC,
     CommandOutcome,
@@ -27,6 +32,7 @@ class FakeGateway:
         self.sent: list[tuple[str, str, Any, Any]] = []
         self.outcome: CommandOutcome | None = None
         self.outcomes: dict[str, CommandOutcome] = {}
+        self.schedule: CompositeSchedule | None = None  # what composite_schedule reads
 
     def speaks(self, version: str | None) -> bool:
         return version in ID_TOKEN_LIMITS
@@ -100,6 +106,12 @@ class FakeGateway:
         criteria = {"evse_id": evse_id, "duration": duration, "unit": unit}
         self.sent.append((charger_id, "composite", version, criteria))
         return self._answer("GetCompositeSchedule", charger_id)
+
+    def composite_schedule(
+        self, version: str, outcome: CommandOutcome, evse_id: int
+    ) -> CompositeSchedule | None:
+        """`schedule` (set by a test) for an answered outcome."""
+        return self.schedule if outcome.answered else None
 
     async def send(
         self,
