@@ -88,7 +88,8 @@ async def test_a_third_start_lowers_before_raising_and_a_refusing_charger_counts
     await _start(a)
     await _start(b)
     await until(lambda: _in_force().get("E-A", 0) > 30 and _in_force().get("E-B", 0) > 30)
-    assert _in_force().get("E-C", 0.0) == 0.0  # idle: holds nothing (or nothing sent yet)
+    await until(lambda: "E-C" in _in_force())  # idle: it holds 0 A before its car starts
+    assert _in_force()["E-C"] == 0.0
     before = len(ORDER)
 
     await _start(c)
