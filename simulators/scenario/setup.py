@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from simulators.chargepoint import ChargePointSimulator, ChargerConfig, PowerCurve
+from simulators.chargepoint.profiles import STATION_MAX
 from simulators.rest import RestError
 from simulators.scenario.model import ChargerSpec
 from simulators.scenario.state import CarState, RunState
@@ -48,6 +49,24 @@ class Setup(RunState):
             ) from None
         versions = sorted({c.ocpp for c in s.chargers})
         self.out(f"{len(self.sims)} charger(s) connected and booted (OCPP {', '.join(versions)})")
+        if self.site_managed:
+            await self._failsafe_in_force(within)
+
+    async def _failsafe_in_force(self, within: float) -> None:
+        """A managed site's timeline starts once every charger that takes profiles holds its
+        station maximum: before that the energy manager has not spoken yet, and at a fast
+        simulated clock its first second would be minutes of unmanaged charging."""
+        taking = [cp for cp in self.sims.values() if not cp.config.reject_profiles]
+
+        def held(cp: ChargePointSimulator) -> bool:
+            return bool(cp.profiles.select(evse=0, purpose=STATION_MAX))
+
+        try:
+            await asyncio.gather(*(cp.wait_for(lambda cp=cp: held(cp), within) for cp in taking))
+        except TimeoutError:
+            bare = [cp.id for cp in taking if not held(cp)]
+            raise RuntimeError(f"no station maximum from csms on: {', '.join(bare[:5])}") from None
+        self.out(f"{len(taking)} charger(s) hold their station maximum from csms")
 
     def _config(self, spec: ChargerSpec) -> ChargerConfig:
         curve = PowerCurve.dc_fast(spec.kw) if spec.dc else PowerCurve.ac(spec.kw)

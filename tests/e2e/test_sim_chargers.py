@@ -85,6 +85,26 @@ COMMANDS_16: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("ChangeAvailability", {"connectorId": 2, "type": "Inoperative"}, {"status": "Accepted"}),
     ("ChangeAvailability", {"connectorId": 2, "type": "Operative"}, {"status": "Accepted"}),
     ("UnlockConnector", {"connectorId": 2}, {"status": "Unlocked"}),
+    (
+        "SetChargingProfile",
+        {
+            "connectorId": 0,
+            "csChargingProfiles": {
+                "chargingProfileId": 11,
+                "stackLevel": 1,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Relative",
+                "chargingSchedule": {
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
+                },
+            },
+        },
+        {"status": "Accepted"},
+    ),
+    ("ClearChargingProfile", {"id": 11}, {"status": "Accepted"}),
+    ("ClearChargingProfile", {"id": 11}, {"status": "Unknown"}),
+    ("GetCompositeSchedule", {"connectorId": 5, "duration": 60}, {"status": "Rejected"}),
     ("Reset", {"type": "Soft"}, {"status": "Accepted"}),
 ]
 _VAR = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
@@ -147,6 +167,39 @@ COMMANDS_201: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     ("UnlockConnector", {"evseId": 2, "connectorId": 1}, {"status": "Unlocked"}),
     ("UnlockConnector", {"evseId": 5, "connectorId": 1}, {"status": "UnknownConnector"}),
+    (
+        "SetChargingProfile",
+        {
+            "evseId": 0,
+            "chargingProfile": {
+                "id": 11,
+                "stackLevel": 1,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Relative",
+                "chargingSchedule": [
+                    {
+                        "id": 1,
+                        **{
+                            "chargingRateUnit": "A",
+                            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
+                        },
+                    }
+                ],
+            },
+        },
+        {"status": "Accepted"},
+    ),
+    ("ClearChargingProfile", {"chargingProfileId": 11}, {"status": "Accepted"}),
+    (
+        "GetChargingProfiles",
+        {"requestId": 4, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}},
+        {"status": "NoProfiles"},
+    ),
+    (
+        "GetCompositeSchedule",
+        {"evseId": 5, "duration": 60},
+        {"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}},
+    ),
     ("Reset", {"type": "OnIdle"}, {"status": "Accepted"}),
 ]
 
@@ -156,7 +209,7 @@ async def test_every_command_csms_sends_is_answered(site, version):
     from csms.ocpp.gateway.catalog import COMMANDS
 
     table = COMMANDS_16 if version == "1.6" else COMMANDS_201
-    assert {a for a, _, _ in table} == set(COMMANDS[version])  # all twelve, and no others
+    assert {a for a, _, _ in table} == set(COMMANDS[version])  # every one, and no others
     cp_id = f"SIM-CMD-{version}"
     await register(site, cp_id, password=PASSWORD)
     async with site.charger(cp_id, version, evses=2, password=PASSWORD) as cp:
