@@ -61,8 +61,11 @@ class Setup(RunState):
         def held(cp: ChargePointSimulator) -> bool:
             return bool(cp.profiles.select(evse=0, purpose=STATION_MAX))
 
+        async def holds(cp: ChargePointSimulator) -> None:
+            await cp.wait_for(lambda: held(cp), within)
+
         try:
-            await asyncio.gather(*(cp.wait_for(lambda cp=cp: held(cp), within) for cp in taking))
+            await asyncio.gather(*(holds(cp) for cp in taking))
         except TimeoutError:
             bare = [cp.id for cp in taking if not held(cp)]
             raise RuntimeError(f"no station maximum from csms on: {', '.join(bare[:5])}") from None
