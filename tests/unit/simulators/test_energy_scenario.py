@@ -32,7 +32,7 @@ def test_the_scenario_file_and_its_short_form() -> None:
     assert any(c.iso15118 for c in s.cars) and not all(c.iso15118 for c in s.cars)
     assert all(c.departure() is not None and c.target_soc() < 1.0 for c in s.cars)
     short = s.shortened()
-    assert (len(short.chargers), len(short.cars), short.speed) == (6, 8, 1200)
+    assert (len(short.chargers), len(short.cars), short.speed) == (6, 8, 120)
     assert short.energy is not None and short.energy.limit_amps == 50
     first, cut = s.cars[0], short.cars[0]
     assert cut.departure() == pytest.approx(first.departure() * 0.25)  # type: ignore[operator]
