@@ -38,7 +38,13 @@ from csms.ports.energy import (
     SiteStore,
     SmartChargingFacts,
 )
-from csms.services.energy_commands import ChargerLink, LimitSender, station_profile
+from csms.services.energy_commands import (
+    ChargerLink,
+    LimitSender,
+    charger_links,
+    needs_answers,
+    station_profile,
+)
 from csms.services.energy_demands import (
     ChargerFacts,
     build_demands,
@@ -68,6 +74,7 @@ class _Memory:
     reported_at: datetime | None = None
     last: Mapping[str, float] = field(default_factory=dict)
     reported: Mapping[str, float] | None = None
+    answered: set[str] = field(default_factory=set)  # see energy_commands.needs_answers
 
 
 @dataclass(frozen=True)
@@ -292,7 +299,7 @@ class EnergyManager:
         plan = plan_transition(in_force, goal)
         now = self.clock.now()
         changed: dict[tuple[str, int], InForce] = {}
-        links = self._links(site, snap)
+        links = charger_links(snap.links, snap.chargers, site.config.voltage, site.config.phases)
         refused = await self._step(site, plan.lower, in_force, snap, links, changed, now)
         # A charger that refused its lower is counted at its rating from now on.
         demands = [
@@ -305,6 +312,8 @@ class EnergyManager:
         # up to its maximum: the raises must fit next to that.
         basis = {d.key: in_force.get(d.key, d.max_amps) for d in demands if d.smart}
         raises = clip_raises(cap, basis, demands, plan.raise_)
+        answers = needs_answers(snap.sessions, snap.chargers, in_force, memory.answered)
+        raises = {**answers, **raises}
         await self._step(site, raises, in_force, snap, links, changed, now)
         if changed:
             await self.ports.in_force.save(site.config.site_id, changed)
@@ -350,21 +359,6 @@ class EnergyManager:
         if events:
             await self.ports.events.publish(events)
         return refused
-
-    def _links(self, site: Site, snap: _Snapshot) -> dict[str, ChargerLink]:
-        """The chargers limits can be sent to: connected and smart."""
-        out: dict[str, ChargerLink] = {}
-        for charger_id, link in snap.links.items():
-            facts = snap.chargers.get(charger_id)
-            if facts is None or not facts.smart or facts.version is None:
-                continue
-            out[charger_id] = ChargerLink(
-                version=link.version,
-                limits=facts.limits,
-                voltage=site.config.voltage,
-                phases=site.config.phases,
-            )
-        return out
 
     async def _tell_unsupported(self, site_id: str, snap: _Snapshot, now: datetime) -> None:
         """SmartChargingRefused once per connection of a charger without smart charging."""

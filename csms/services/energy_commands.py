@@ -21,9 +21,9 @@ from csms.domain.charging_profiles import (
     check_against,
 )
 from csms.domain.energy import Demand
-from csms.ports.energy import ActiveSession, ProfileCommands
+from csms.ports.energy import ActiveSession, Link, ProfileCommands
 from csms.ports.gateway import CommandStatus
-from csms.services.energy_demands import charger_load, split_key
+from csms.services.energy_demands import ChargerFacts, charger_load, split_key
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ class ChargerLink:
     limits: SmartChargingLimits
     voltage: float
     phases: int
+    # EVSEs whose session gets a TxProfile even on a charger of one EVSE: an ISO 15118 car
+    # that sent its charging needs is answered with one (2.0.1 K15), whose schedule it reads.
+    tx_evses: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,16 @@ class LimitSender:
         station = charger_load(limits, demands, charger_id)
         sent = await self.send(charger_id, link, station_profile(station, link))
         evses = [d for d in demands if split_key(d.key)[0] == charger_id]
-        if not sent.accepted or len(evses) < 2:
+        if not sent.accepted or (len(evses) < 2 and not link.tx_evses):
             return sent
         # Several EVSEs: each session gets its own share too (the station maximum alone would
-        # let one car take the others' share).
+        # let one car take the others' share); and an ISO 15118 car gets its schedule.
         for session in sessions:
             key = f"{charger_id}/{session.evse_id}"
-            if session.charger_id == charger_id and key in changes and session.transaction_id:
+            wanted = len(evses) >= 2 or session.evse_id in link.tx_evses
+            if session.charger_id == charger_id and key in changes and wanted:
+                if session.transaction_id is None:
+                    continue
                 profile = tx_profile(limits.get(key, 0.0), session, link)
                 await self.send(charger_id, link, profile)
         return sent
@@ -114,6 +120,50 @@ class LimitSender:
         reason = _reason(outcome.status, outcome.response, outcome.detail)
         log.warning("charger %s did not take its limit: %s", charger_id, reason)
         return Sent(charger_id, accepted=False, refused=True, reason=reason)
+
+
+def charger_links(
+    links: Mapping[str, Link],
+    chargers: Mapping[str, ChargerFacts],
+    voltage: float,
+    phases: int,
+) -> dict[str, ChargerLink]:
+    """The chargers limits can be sent to: connected and smart."""
+    out: dict[str, ChargerLink] = {}
+    for charger_id, link in links.items():
+        facts = chargers.get(charger_id)
+        if facts is None or not facts.smart or facts.version is None:
+            continue
+        out[charger_id] = ChargerLink(
+            version=link.version,
+            limits=facts.limits,
+            voltage=voltage,
+            phases=phases,
+            tx_evses=frozenset(facts.needs),
+        )
+    return out
+
+
+def needs_answers(
+    sessions: Sequence[ActiveSession],
+    chargers: Mapping[str, ChargerFacts],
+    in_force: Mapping[str, float],
+    answered: set[str],
+) -> dict[str, float]:
+    """The ISO 15118 cars whose charging needs are not answered yet: each is answered with a
+    TxProfile even when its share does not change (its limit in force goes out again).
+    `answered` (the sessions answered so far) is kept up to date."""
+    out: dict[str, float] = {}
+    for session in sessions:
+        facts = chargers.get(session.charger_id)
+        key = f"{session.charger_id}/{session.evse_id}"
+        if facts is None or session.evse_id not in facts.needs or key not in in_force:
+            continue
+        if session.session_id not in answered and session.transaction_id:
+            answered.add(session.session_id)
+            out[key] = in_force[key]
+    answered &= {s.session_id for s in sessions}
+    return out
 
 
 def station_profile(amps: float, link: ChargerLink) -> ChargingProfile:

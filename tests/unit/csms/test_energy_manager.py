@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from chargepark.events.registry import validate_event
+from csms.domain.charging_profiles import EvChargingNeeds
 from csms.domain.energy import Allocation, Capacity, Demand, RotationState
 from csms.ports.energy import (
     ActiveSession,
@@ -241,3 +242,38 @@ async def test_a_site_runs_only_on_the_node_holding_its_lease(clock):
     await first.stop()  # releases its leases
     clock.advance(seconds=RENEW_EVERY.total_seconds())
     assert await second.run_once() == {"LOT-4"}
+
+
+async def test_an_iso15118_car_s_charging_needs_are_answered_by_a_tx_profile_once(clock):
+    clock.at = T0
+    manager, sites, readings, profiles, _events = _world(clock)
+    config = SiteConfig(
+        site_id="LOT-4", phases=3, voltage=230, limit_amps=(32.0, 32.0, 32.0), chargers=("ISO",)
+    )
+    await sites.put(config, T0)
+    readings.connected["ISO"] = Link("2.0.1", T0 - timedelta(hours=1))
+    readings.statuses["ISO"] = {1: "Charging"}
+    _start(readings, "ISO", T0)
+    await manager.run_round("LOT-4")
+    # One EVSE, no needs yet: the station maximum alone carries its limit.
+    assert [c[1] for c in profiles.calls] == ["ChargingStationMaxProfile"]
+    needs = EvChargingNeeds(
+        evse_id=1,
+        requested_transfer="AC_three_phase",
+        departure=T0 + timedelta(hours=2),
+        energy_wh=20_000,
+        max_current=32,
+        min_current=6,
+        reported_at=T0,
+    )
+    facts = manager.ports.facts
+    assert isinstance(facts, FakeSmartCharging)
+    facts.needs[("ISO", 1)] = needs
+    profiles.calls.clear()
+    clock.at = T0 + timedelta(seconds=2)
+    await manager.run_round("LOT-4")
+    assert ("ISO", "TxProfile", 32.0) in profiles.calls  # its share did not change
+    profiles.calls.clear()
+    clock.at = T0 + timedelta(seconds=4)
+    await manager.run_round("LOT-4")
+    assert profiles.calls == []  # answered once, not every round
