@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from chargepark.db import migrate
 from chargepark.db.engine import Database
 from ops.adapters.alert_store import SqlAlertReads
 from ops.adapters.queries import OpsQueries
@@ -25,6 +24,12 @@ class Store:
     facts: RuleFacts
 
 
+@pytest.fixture
+def schema_of() -> str:
+    """Each SQL store under test starts migrated (copied from a template)."""
+    return "ops"
+
+
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def ops_db(request) -> Database | None:
     return None if request.param == "fake" else request.getfixturevalue(f"{request.param}_db")
@@ -35,7 +40,6 @@ async def store(ops_db: Database | None, clock: FixedClock) -> Store:
     if ops_db is None:
         fake = FakeOps()
         return Store(fake.units, fake.reads, fake.facts)
-    await migrate.upgrade("ops", ops_db)
     return Store(
         lambda: SqlOpsUnitOfWork(ops_db, kernel.outbox, clock, lambda: None),
         SqlAlertReads(ops_db),
