@@ -22,6 +22,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
+from chargepark.config import Settings
 from chargepark.db import migrate
 from chargepark.db.engine import Database
 from tests.support import services
@@ -99,16 +102,24 @@ async def create_postgres(service: str) -> str:
 
 
 async def migrated(service: str, db: Database) -> None:
-    """`db` at the service's head revision, as `migrate.upgrade` leaves a new database: copied
-    from the template. Any connection `db` holds is closed first."""
-    await db.dispose()
-    if db.is_sqlite:
+    """What `migrate.upgrade(service, db)` does: a SQLite database without a table yet becomes
+    a copy of the template (its connections closed first); any other is migrated as it is (on
+    PostgreSQL a database created empty costs as much to replace as to migrate)."""
+    if db.is_sqlite and _no_tables(sqlite_path(db)):
+        await db.dispose()
         await copy_sqlite(service, sqlite_path(db))
         return
-    name = db.engine.url.database
-    assert name
-    await services.drop_pg_database(name)
-    await services.create_pg_database(name, template=await postgres_template(service))
+    await migrate.upgrade(service, db)
+
+
+def _no_tables(path: Path) -> bool:
+    if not path.exists():
+        return True
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    finally:
+        conn.close()
 
 
 def drop_all() -> None:
@@ -127,3 +138,15 @@ def drop_all() -> None:
 async def _drop_postgres(names: list[str]) -> None:
     for name in names:
         await services.drop_pg_database(name)
+
+
+async def seed(settings: Settings) -> None:
+    """Each SQLite database a platform with these settings will open, created migrated (a copy
+    of its service's template) where it does not exist yet: the platform's start-up migration
+    then finds nothing to do."""
+    for service, url in settings.database_urls.items():
+        if not url.startswith("sqlite"):
+            continue
+        path = Path(make_url(url).database or "")
+        if path.name and _no_tables(path):
+            await copy_sqlite(service, path)

@@ -17,7 +17,6 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 
 from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.db import migrate
 from chargepark.errors import DomainError
 from chargepark.platform.config import load_settings
 from chargepark.platform.runtime import Platform
@@ -27,6 +26,7 @@ from parking.service import CreateLot, LeaveLot, ParkingService, ParkVehicle
 from parking.single_statement import SingleStatementParking
 from parking.store import events_occupancy, kernel, slots
 from tests.conftest import FixedClock
+from tests.support import templates
 from tests.support.parking import a_slot
 from tests.support.procs import CHARGEPARK, clean_env, free_port, run_cli, wait_http
 from tests.support.services import pg_url
@@ -144,7 +144,7 @@ async def test_simultaneous_parks_through_two_processes_never_share_a_slot(
 
 
 async def test_a_failure_between_park_and_its_event_loses_both_or_neither(postgres_db):
-    await migrate.upgrade("parking", postgres_db)
+    await templates.migrated("parking", postgres_db)
     clock = FixedClock()
     units = lambda: SqlParkingUnitOfWork(postgres_db, kernel.outbox, clock, lambda: None)  # noqa: E731
     parking = ParkingService(units, clock)
@@ -226,7 +226,7 @@ async def test_park_and_leave_survive_connections_the_server_closed(postgres_db,
     """The park/leave path takes connections from the writers' pool, which does not ping them
     first: one the server closed meanwhile is replaced (or the use case runs again, once), not
     a failure. Each park and leave still writes its history row and its outbox row."""
-    await migrate.upgrade("parking", postgres_db)
+    await templates.migrated("parking", postgres_db)
     clock = FixedClock()
     units = lambda: SqlParkingUnitOfWork(postgres_db, kernel.outbox, clock, lambda: None)  # noqa: E731
     at_once = SingleStatementParking(postgres_db, kernel.outbox, lambda: None)
