@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from chargepark import tracing
 from chargepark.db.engine import Database
+from tests.support import templates
 from tests.support.services import create_pg_database, drop_pg_database, pg_url, require_postgres
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -35,17 +36,37 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_templates() -> Iterator[None]:
+    yield
+    templates.drop_all()
+
+
 @pytest.fixture
-async def sqlite_db(tmp_path) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+def schema_of() -> str | None:
+    """The service whose schema `sqlite_db` and `postgres_db` come with, at its head revision
+    (copied from a template migrated once per run: tests/support/templates.py); None: empty
+    databases. A directory's or module's fixture of this name says which."""
+    return None
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path, schema_of: str | None) -> AsyncIterator[Database]:
+    path = tmp_path / "test.db"
+    if schema_of is not None:
+        await templates.copy_sqlite(schema_of, path)
+    db = Database(f"sqlite+aiosqlite:///{path}")
     yield db
     await db.dispose()
 
 
 @pytest.fixture
-async def postgres_db() -> AsyncIterator[Database]:
+async def postgres_db(schema_of: str | None) -> AsyncIterator[Database]:
     require_postgres()
-    name = await create_pg_database()
+    if schema_of is not None:
+        name = await templates.create_postgres(schema_of)
+    else:
+        name = await create_pg_database()
     db = Database(pg_url(name))
     try:
         yield db

@@ -27,6 +27,7 @@ from chargepark.platform.runtime import Platform
 from simulators.rest import PlatformClient
 from simulators.scenario.model import builtin, load
 from simulators.scenario.runner import ScenarioRunner
+from tests.support import templates
 from tests.support.procs import free_port
 
 CLIENT = ("contract-test", "contract-test-secret-0123456789")
@@ -113,6 +114,7 @@ async def test_a_visits_real_events_satisfy_every_consumer(tmp_path, monkeypatch
     }
     settings = load_settings(env, {"http_port": free_port(), "ocpp_port": free_port()})
     platform = Platform(settings, SERVICES)
+    await templates.seed(settings)
     await platform.start()
     try:
         async with PlatformClient(
@@ -121,7 +123,7 @@ async def test_a_visits_real_events_satisfy_every_consumer(tmp_path, monkeypatch
             scenario = load(builtin("single-visit")).with_tag("K")
             ocpp = f"ws://{settings.host}:{settings.ocpp_port}{settings.ocpp_path}"
             runner = ScenarioRunner(
-                scenario, client, ocpp, speed=600, out=lambda _: None, invoice_wait=30
+                scenario, client, ocpp, speed=2400, out=lambda _: None, invoice_wait=30
             )
             summary = await runner.run()
             assert summary.invoices, "the visit was invoiced"

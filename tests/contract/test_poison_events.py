@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from chargepark.db import migrate
 from chargepark.db.engine import Database
 from chargepark.db.uow import UnitOfWork, outbox_row
 from chargepark.events.bus import EventBus
@@ -32,6 +31,7 @@ from parking.store import energy_readings
 from parking.store import kernel as parking_tables
 from tests.contract.conftest import wait_ready
 from tests.support import notes as producer_tables
+from tests.support import templates
 
 # What an unrelated event may be held back by a failing one: the rule's worst case (a transient
 # failure: four tries, 0.2 + 0.4 + 0.8 s apart on the in-process bus) plus the handler runs and
@@ -74,7 +74,7 @@ class Flow:
     @classmethod
     async def create(cls, producer: Database, db: Database, clock: Any) -> Flow:
         await producer_tables.create_schema(producer)
-        await migrate.upgrade("parking", db)
+        await templates.migrated("parking", db)
         return cls(producer, db, clock)
 
     def consumer(self, *, flaky: bool = False) -> Consumer[UnitOfWork]:

@@ -17,6 +17,7 @@ from chargepark.events.inprocess import InProcessBus
 from chargepark.platform.config import SERVICES, load_settings
 from chargepark.platform.runtime import Platform
 from simulators.rest import PlatformClient
+from tests.support import templates
 from tests.support.chargers import Csms, start_csms
 from tests.support.e2e_parking import Parking
 from tests.support.gateway import (
@@ -31,7 +32,6 @@ from tests.support.gateway import (
 )
 from tests.support.procs import CHARGEPARK, clean_env, free_port, wait_http
 from tests.support.services import (
-    create_pg_database,
     drop_pg_database,
     pg_url,
     require_postgres,
@@ -66,7 +66,7 @@ async def parking(request, tmp_path) -> AsyncIterator[Parking]:
     database = None
     if request.param == "postgres":
         require_postgres()
-        database = await create_pg_database()
+        database = await templates.create_postgres("parking")
         env["CHARGEPARK_PARKING_DATABASE_URL"] = pg_url(database)
     issuer = TokenIssuer()
     bus = InProcessBus()
@@ -80,6 +80,7 @@ async def parking(request, tmp_path) -> AsyncIterator[Parking]:
         parking.events.append(event)
 
     await bus.subscribe("test", ["VehicleParked", "VehicleLeft"], record)
+    await templates.seed(settings)
     await platform.start()
     try:
         yield parking
@@ -104,6 +105,7 @@ async def site(tmp_path_factory) -> AsyncIterator[Site]:
     }
     settings = load_settings(env, {"http_port": free_port(), "ocpp_port": free_port()})
     platform = Platform(settings, SERVICES)
+    await templates.seed(settings)
     await platform.start()
     async with PlatformClient(
         platform.base_url, client_id=CLIENT[0], client_secret=CLIENT[1]

@@ -11,18 +11,30 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from argon2 import PasswordHasher
 
 from accounts.app import client_store
 from accounts.identity.scopes import ALL_SCOPES
+from chargepark import passwords
 from chargepark.auth import PUBLIC_ATTR, SCOPE_ATTR
 from chargepark.platform.config import MOUNT_PREFIXES, SERVICES, load_settings
 from chargepark.platform.runtime import Platform
+from tests.support import templates
 from tests.support.procs import free_port
 
 BOOTSTRAP = {
     "CHARGEPARK_BOOTSTRAP_CLIENT_ID": "route-test",
     "CHARGEPARK_BOOTSTRAP_CLIENT_SECRET": "route-test-secret-0123456789",
 }
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route test makes an API client (an argon2 hash, then a verify) per scope set, some
+    thirty: with the cheapest parameters. Production's are what tests/integration uses."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("not-a-real-password"))
 
 
 @pytest.fixture
@@ -32,6 +44,7 @@ async def platform(tmp_path) -> AsyncIterator[Platform]:
         {"http_port": free_port(), "ocpp_port": free_port()},
     )
     platform = Platform(settings, SERVICES)
+    await templates.seed(settings)
     await platform.start()
     yield platform
     await platform.stop()

@@ -103,15 +103,15 @@ def test_an_event_emitted_inside_a_span_carries_its_traceparent(spans):
 
 @pytest.mark.postgres
 async def test_parkings_one_statement_path_writes_the_traceparent_too(spans, postgres_db):
-    from chargepark.db import migrate
     from parking.domain import Fuel, VehicleKind
     from parking.repository import SqlParkingUnitOfWork
     from parking.service import LeaveLot, ParkingService, ParkVehicle
     from parking.single_statement import SingleStatementParking
     from parking.store import kernel
+    from tests.support import templates
     from tests.support.parking import a_lot
 
-    await migrate.upgrade("parking", postgres_db)
+    await templates.migrated("parking", postgres_db)
     clock = FixedClock()
     units = lambda: SqlParkingUnitOfWork(postgres_db, kernel.outbox, clock, lambda: None)  # noqa: E731
     parking = ParkingService(

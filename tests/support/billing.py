@@ -25,11 +25,11 @@ from billing.services import BillingService
 from billing.settings import BillingSettings
 from billing.store import kernel
 from chargepark.clock import isoformat_utc
-from chargepark.db import migrate
 from chargepark.db.engine import Database
 from chargepark.events.envelope import envelope
 from chargepark.events.registry import validate_event
 from tests.conftest import T0
+from tests.support import templates
 
 
 def event(name: str, **fields: Any) -> dict[str, Any]:
@@ -185,7 +185,7 @@ async def a_billing(
     timeout_sec: int = 3600,
     **settings: Any,
 ) -> Billing:
-    await migrate.upgrade("billing", db)
+    await templates.migrated("billing", db)
     billing = Billing(
         db,
         clock,

@@ -16,6 +16,7 @@ from chargepark.auth import StaticJwks, TokenVerifier
 from chargepark.events.inprocess import InProcessBus
 from chargepark.platform.config import load_settings
 from chargepark.platform.runtime import Platform
+from tests.support import templates
 from tests.support.procs import free_port
 from tests.support.tokens import TokenIssuer
 
@@ -53,6 +54,7 @@ async def start_csms(
     platform = Platform(
         settings, ("csms",), bus=bus, verifier=TokenVerifier(StaticJwks(issuer.jwks))
     )
+    await templates.seed(settings)
     await platform.start()
     return platform, Csms(platform, issuer.issue("charging:read charging:write"), events, bus)
 

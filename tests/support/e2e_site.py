@@ -19,6 +19,7 @@ from chargepark.events.inprocess import InProcessBus
 from chargepark.events.registry import validate_event
 from chargepark.platform.config import SERVICES, load_settings
 from chargepark.platform.runtime import Platform
+from tests.support import templates
 from tests.support.procs import free_port
 from tests.support.tokens import TokenIssuer
 
@@ -92,6 +93,7 @@ async def running_site(tmp_path: Path, events: Sequence[str]) -> AsyncIterator[S
         site.events.append(event)
 
     await bus.subscribe("test", list(events), record)
+    await templates.seed(settings)
     await platform.start()
     try:
         yield site

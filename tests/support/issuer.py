@@ -15,11 +15,11 @@ from accounts.identity.keys import KeyStore
 from accounts.identity.tokens import TokenService
 from accounts.store import customers
 from chargepark.clock import Clock
-from chargepark.db import migrate
 from chargepark.db.engine import Database
 from chargepark.events.inprocess import InProcessBus
 from chargepark.http.app import make_service_app
 from chargepark.passwords import hash_password
+from tests.support import templates
 from tests.support.context import a_context
 
 ISSUER = "chargepark"
@@ -34,7 +34,7 @@ class Issuer:
 
 
 async def an_issuer(db: Database, clock: Clock, *, key_secret: str | None = None) -> Issuer:
-    await migrate.upgrade("accounts", db)
+    await templates.migrated("accounts", db)
     keys = keys_on(db, clock, token_ttl=900, secret=key_secret, cache_sec=0)
     clients = client_store(db, clock)
     tokens = token_service(

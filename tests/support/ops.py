@@ -12,7 +12,6 @@ from sqlalchemy import select
 from chargepark.auth import StaticJwks, TokenVerifier
 from chargepark.clock import isoformat_utc
 from chargepark.config import Settings
-from chargepark.db import migrate
 from chargepark.db.engine import Database
 from chargepark.events.envelope import envelope
 from chargepark.events.inprocess import InProcessBus
@@ -26,6 +25,7 @@ from ops.services.alerts import AlertService
 from ops.settings import OPS, OpsSettings
 from ops.store import kernel
 from tests.conftest import T0, FixedClock
+from tests.support import templates
 from tests.support.tokens import TokenIssuer
 
 
@@ -61,7 +61,7 @@ class Ops:
 
 
 async def build_ops(db: Database, clock: FixedClock, webhook_url: str | None = None) -> Ops:
-    await migrate.upgrade("ops", db)
+    await templates.migrated("ops", db)
     issuer = TokenIssuer()
     bus = InProcessBus()
     settings = Settings().with_section(

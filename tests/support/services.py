@@ -57,14 +57,15 @@ def pg_url(database: str) -> str:
     return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
 
 
-async def create_pg_database() -> str:
-    """Create a fresh database; returns its name."""
+async def create_pg_database(name: str | None = None, *, template: str | None = None) -> str:
+    """Create a fresh database (a copy of `template` if given); returns its name."""
     import asyncpg
 
-    name = unique_name("chargepark_test")
+    name = name or unique_name("chargepark_test")
+    copy = f' TEMPLATE "{template}"' if template else ""
     conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await conn.close()
     return name

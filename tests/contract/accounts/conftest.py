@@ -26,7 +26,6 @@ from accounts.ports import (
 )
 from accounts.repository import SqlAccountsUnitOfWork
 from accounts.store import kernel
-from chargepark.db import migrate
 from tests.support.fakes.accounts import (
     FakeClientRecords,
     FakeCustomerLogins,
@@ -35,6 +34,12 @@ from tests.support.fakes.accounts import (
     FakeRefreshTokens,
     fake_accounts,
 )
+
+
+@pytest.fixture
+def schema_of() -> str:
+    """Each SQL store under test starts migrated (copied from a template)."""
+    return "accounts"
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -72,7 +77,6 @@ async def store(database: Any, clock) -> Store:
             FakeFailureCounts(),
         )
     db = database
-    await migrate.upgrade("accounts", db)
     return Store(
         lambda: SqlAccountsUnitOfWork(db, kernel.outbox, clock, lambda: None),
         SqlCustomerLogins(db),

@@ -11,9 +11,14 @@ import pytest
 from billing.adapters.sql import SqlBillingUnitOfWork
 from billing.ports import BillingUnitOfWork
 from billing.store import kernel
-from chargepark.db import migrate
 from chargepark.db.engine import Database
 from tests.support.fakes.billing import fake_units
+
+
+@pytest.fixture
+def schema_of() -> str:
+    """Each SQL store under test starts migrated (copied from a template)."""
+    return "billing"
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -28,5 +33,4 @@ async def units(store: Database | None, clock: Any) -> Callable[[], BillingUnitO
     if store is None:
         return fake_units(clock)[1]
     db = store
-    await migrate.upgrade("billing", db)
     return lambda: SqlBillingUnitOfWork(db, kernel.outbox, clock, lambda: None)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from chargepark.db import migrate
 from chargepark.db.engine import Database
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.tables import kernel
@@ -44,6 +43,12 @@ class Backend:
             await service.boot(charger_id, BootInfo("ACME", "X"), version)
 
 
+@pytest.fixture
+def schema_of() -> str:
+    """Each SQL store under test starts migrated (copied from a template)."""
+    return "csms"
+
+
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend_db(request) -> Database | None:
     """None for the fake; else the database of that kind."""
@@ -54,5 +59,4 @@ def backend_db(request) -> Database | None:
 async def backend(backend_db, clock) -> Backend:
     if backend_db is None:
         return Backend("fake", clock)
-    await migrate.upgrade("csms", backend_db)
     return Backend(backend_db.dialect, clock, backend_db)

@@ -11,13 +11,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from chargepark.db import migrate
 from parking.ports import ParkingUnitOfWork
 from parking.repository import SqlParkingUnitOfWork
 from parking.service import ParkingService
 from parking.single_statement import SingleStatementParking
 from parking.store import kernel
 from tests.support.fakes.parking import fake_units
+
+
+@pytest.fixture
+def schema_of() -> str:
+    """Each SQL store under test starts migrated (copied from a template)."""
+    return "parking"
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -37,7 +42,6 @@ async def units(database: Any, clock) -> Callable[[], ParkingUnitOfWork]:
     if database is None:
         return fake_units()[1]
     db = database
-    await migrate.upgrade("parking", db)
     return lambda: SqlParkingUnitOfWork(db, kernel.outbox, clock, lambda: None)
 
 
@@ -76,7 +80,6 @@ async def parking(path: str, path_db: Any, clock) -> Parking:
 
         return Parking(ParkingService(fakes, clock), faked)
     db = path_db
-    await migrate.upgrade("parking", db)
     at_once = None
     if path == "postgres_at_once":
         at_once = SingleStatementParking(db, kernel.outbox, lambda: None)

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from chargepark.clock import as_utc
-from chargepark.db import migrate
 from chargepark.db.uow import UnitOfWork
 from parking.charger_view import SqlChargerView
 from parking.ports import ChargerStatus, ChargerView, EnergyReading, SessionClosed, SessionStarted
@@ -45,8 +44,7 @@ async def views(database: Any, clock) -> Views:
             }
 
         return Views(write_fake, fake_rows)
-    db = database
-    await migrate.upgrade("parking", db)
+    db = database  # migrated: schema_of in conftest.py
 
     async def write_sql(change: Callable[[ChargerView], Awaitable[None]]) -> None:
         async with UnitOfWork(db, kernel.outbox, clock, lambda: None) as unit:

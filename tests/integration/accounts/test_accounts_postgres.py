@@ -24,7 +24,6 @@ from accounts.service import (
     SearchCustomers,
 )
 from accounts.store import kernel
-from chargepark.db import migrate
 from tests.conftest import T0
 from tests.support.accounts import accounts_app, operator, outbox_events
 from tests.support.tokens import TokenIssuer
@@ -33,8 +32,13 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
+def schema_of() -> str:
+    """The databases start migrated (copied from a template)."""
+    return "accounts"
+
+
+@pytest.fixture
 async def db(postgres_db):
-    await migrate.upgrade("accounts", postgres_db)
     return postgres_db
 
 

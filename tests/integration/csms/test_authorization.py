@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from chargepark.db import migrate
 from chargepark.http.client import ServiceUnavailable
 from csms.adapters.id_token_cache import SqlIdTokenCache
 from csms.services.authorization import Authorization, Authorizer
+from tests.support import templates
 
 
 class FakeAccounts:
@@ -33,7 +33,7 @@ class FakeAccounts:
 
 @pytest.fixture
 async def db(sqlite_db):
-    await migrate.upgrade("csms", sqlite_db)
+    await templates.migrated("csms", sqlite_db)
     return SqlIdTokenCache(sqlite_db)
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from chargepark.db import migrate
 from csms.adapters.command_log import SqlCommandLog as CommandHistory
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.tables import charger_commands, kernel
@@ -16,10 +15,11 @@ from csms.ports.command_log import ABANDONED_AFTER_SEC
 from csms.ports.gateway import MAX_TIMEOUT_SEC
 from csms.services.chargers import ChargingService, RegisterCharger
 from csms.services.housekeeping import Housekeeping
+from tests.support import templates
 
 
 async def test_commands_left_sent_by_a_restart_are_settled_as_timed_out(sqlite_db, clock):
-    await migrate.upgrade("csms", sqlite_db)
+    await templates.migrated("csms", sqlite_db)
 
     def uow() -> CsmsUnitOfWork:
         return CsmsUnitOfWork(sqlite_db, kernel.outbox, clock, lambda: None)

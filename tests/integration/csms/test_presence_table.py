@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from chargepark.clock import as_utc
-from chargepark.db import migrate
 from csms.adapters.cluster import Holder, PresenceTable, Whereabouts
 from csms.adapters.presence import Presence
 from csms.adapters.tables import charger_presence, csms_nodes
 from tests.conftest import FixedClock
+from tests.support import templates
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -32,7 +32,7 @@ async def settled(db, expected: dict[str, tuple[str, str]]) -> None:
 
 
 async def test_connects_and_disconnects_reach_the_table_and_each_node_keeps_to_its_rows(any_db):
-    await migrate.upgrade("csms", any_db)
+    await templates.migrated("csms", any_db)
     a, b = PresenceTable(any_db, "node-a"), PresenceTable(any_db, "node-b")
     await a.start()
     await b.start()
@@ -63,7 +63,7 @@ async def test_connects_and_disconnects_reach_the_table_and_each_node_keeps_to_i
 
 
 async def test_many_connects_at_once_are_written_together_and_the_newest_state_wins(any_db):
-    await migrate.upgrade("csms", any_db)
+    await templates.migrated("csms", any_db)
     table = PresenceTable(any_db, "node-a")
     await table.start()
     try:
@@ -80,7 +80,7 @@ async def test_many_connects_at_once_are_written_together_and_the_newest_state_w
 
 
 async def test_start_and_stop_clear_this_nodes_rows_and_only_those(any_db):
-    await migrate.upgrade("csms", any_db)
+    await templates.migrated("csms", any_db)
     old_a, b = PresenceTable(any_db, "node-a"), PresenceTable(any_db, "node-b")
     await old_a.start()
     await b.start()
@@ -100,7 +100,7 @@ async def test_start_and_stop_clear_this_nodes_rows_and_only_those(any_db):
 
 
 async def test_the_only_node_clears_every_leftover_row_at_start(any_db):
-    await migrate.upgrade("csms", any_db)
+    await templates.migrated("csms", any_db)
     earlier = PresenceTable(any_db, "run-1")
     await earlier.start()
     earlier.connected("CP-1", "ocpp1.6", T0)
@@ -113,7 +113,7 @@ async def test_the_only_node_clears_every_leftover_row_at_start(any_db):
 
 
 async def test_writes_that_fail_are_retried(sqlite_db):
-    await migrate.upgrade("csms", sqlite_db)
+    await templates.migrated("csms", sqlite_db)
     table = PresenceTable(sqlite_db, "node-a", retry_base=0.01, retry_cap=0.05)
     await table.start()
     try:
@@ -129,7 +129,7 @@ async def test_writes_that_fail_are_retried(sqlite_db):
 
 
 async def test_reconcile_puts_back_rows_that_went_missing_and_removes_strays(any_db):
-    await migrate.upgrade("csms", any_db)
+    await templates.migrated("csms", any_db)
     table = PresenceTable(any_db, "node-a")
     await table.start()
     try:
@@ -159,7 +159,7 @@ async def heartbeats(db) -> dict[str, datetime]:
 
 
 async def test_a_node_silent_past_the_timeout_loses_its_rows_to_exactly_one_sweeper(any_db):
-    await migrate.upgrade("csms", any_db)
+    await templates.migrated("csms", any_db)
     clock = FixedClock(T0)
     timeout = timedelta(seconds=60)
     a, b, c = (PresenceTable(any_db, f"node-{x}", clock=clock, node_timeout=timeout) for x in "abc")

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from chargepark.db import migrate
 from csms.adapters.remote_starts import SqlRemoteStarts
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.session_queries import SessionQueries
@@ -26,6 +25,7 @@ from csms.services.remote import (
     RemoteControl,
     RemoteStart,
 )
+from tests.support import templates
 
 
 class FakePort:
@@ -50,7 +50,7 @@ class FakePort:
 
 @pytest.fixture
 async def parts(sqlite_db, clock):
-    await migrate.upgrade("csms", sqlite_db)
+    await templates.migrated("csms", sqlite_db)
 
     def uow() -> CsmsUnitOfWork:
         return CsmsUnitOfWork(sqlite_db, kernel.outbox, clock, lambda: None)

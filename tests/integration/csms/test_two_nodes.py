@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from csms.adapters.tables import charger_presence
 from tests.contract.conftest import delete_stream
-from tests.support.procs import CHARGEPARK, clean_env, free_port, run_cli, wait_http
+from tests.support.procs import CHARGEPARK, clean_env, free_port, wait_http
 from tests.support.services import NATS_URL, require_nats, unique_name
 from tests.support.stations import EXCHANGES, Station201, simulated_charger_class
 from tests.support.tokens import TokenIssuer
@@ -41,6 +41,13 @@ class Node:
 
     def url(self, path: str) -> str:
         return self.http + path
+
+
+@pytest.fixture
+def schema_of() -> str:
+    """The databases start migrated (copied from a template; `chargepark migrate` on
+    PostgreSQL is tested in tests/e2e/test_distributed.py)."""
+    return "csms"
 
 
 @pytest.fixture
@@ -73,8 +80,6 @@ def nodes(postgres_db, jwks_url, stream) -> Iterator[dict[str, Node]]:
     name = postgres_db.url.rsplit("/", 1)[1]
     host, port = postgres_db.engine.url.host, postgres_db.engine.url.port
     url = f"postgresql://postgres@{host}:{port}/{name}"
-    migrated = run_cli("migrate", "csms", "--database-url", url)
-    assert migrated.returncode == 0, migrated.stderr
     started: dict[str, Node] = {}
     try:
         for node_id in ("node-a", "node-b"):

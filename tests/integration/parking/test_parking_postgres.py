@@ -17,7 +17,6 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 
 from chargepark.auth import StaticJwks, TokenVerifier
-from chargepark.db import migrate
 from chargepark.errors import DomainError
 from chargepark.platform.config import load_settings
 from chargepark.platform.runtime import Platform
@@ -28,7 +27,7 @@ from parking.single_statement import SingleStatementParking
 from parking.store import events_occupancy, kernel, slots
 from tests.conftest import FixedClock
 from tests.support.parking import a_slot
-from tests.support.procs import CHARGEPARK, clean_env, free_port, run_cli, wait_http
+from tests.support.procs import CHARGEPARK, clean_env, free_port, wait_http
 from tests.support.services import pg_url
 from tests.support.tokens import TokenIssuer
 
@@ -36,6 +35,13 @@ pytestmark = pytest.mark.postgres
 
 SLOTS = 40
 CARS = 100
+
+
+@pytest.fixture
+def schema_of() -> str:
+    """The databases start migrated (copied from a template; `chargepark migrate` on
+    PostgreSQL is tested in tests/e2e/test_distributed.py)."""
+    return "parking"
 
 
 @pytest.fixture
@@ -61,8 +67,6 @@ def two_processes(postgres_db, jwks_url) -> Iterator[list[str]]:
     url = (
         f"postgresql://postgres@{postgres_db.engine.url.host}:{postgres_db.engine.url.port}/{name}"
     )
-    migrated = run_cli("migrate", "parking", "--database-url", url)
-    assert migrated.returncode == 0, migrated.stderr
     env = clean_env(CHARGEPARK_JWKS_URL=jwks_url, CHARGEPARK_LOG_LEVEL="warning")
     ports = [free_port(), free_port()]
     procs = [
@@ -144,7 +148,6 @@ async def test_simultaneous_parks_through_two_processes_never_share_a_slot(
 
 
 async def test_a_failure_between_park_and_its_event_loses_both_or_neither(postgres_db):
-    await migrate.upgrade("parking", postgres_db)
     clock = FixedClock()
     units = lambda: SqlParkingUnitOfWork(postgres_db, kernel.outbox, clock, lambda: None)  # noqa: E731
     parking = ParkingService(units, clock)
@@ -226,7 +229,6 @@ async def test_park_and_leave_survive_connections_the_server_closed(postgres_db,
     """The park/leave path takes connections from the writers' pool, which does not ping them
     first: one the server closed meanwhile is replaced (or the use case runs again, once), not
     a failure. Each park and leave still writes its history row and its outbox row."""
-    await migrate.upgrade("parking", postgres_db)
     clock = FixedClock()
     units = lambda: SqlParkingUnitOfWork(postgres_db, kernel.outbox, clock, lambda: None)  # noqa: E731
     at_once = SingleStatementParking(postgres_db, kernel.outbox, lambda: None)

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from chargepark.db import migrate
 from chargepark.events.registry import validate_event
 from parking.domain import (
     AlreadyParked,
@@ -36,9 +35,14 @@ CAR, VAN = VehicleKind.CAR, VehicleKind.VAN
 
 
 @pytest.fixture
+def schema_of() -> str:
+    """The databases start migrated (copied from a template)."""
+    return "parking"
+
+
+@pytest.fixture
 async def services(postgres_db):
     """The general path and the single statements, on one database and one clock."""
-    await migrate.upgrade("parking", postgres_db)
     clock = FixedClock()
     units = lambda: SqlParkingUnitOfWork(postgres_db, kernel.outbox, clock, lambda: None)  # noqa: E731
     notified: list[int] = []
