@@ -11,6 +11,8 @@ import signal
 import sys
 from typing import Any
 
+from simulators.cli_values import whole
+
 VERSIONS = ("1.6", "2.0.1")
 
 
@@ -22,19 +24,6 @@ def _positive(raw: str) -> float:
     if not 0 < value <= 100_000:
         raise argparse.ArgumentTypeError(f"must be above 0 and at most 100000: {raw}")
     return value
-
-
-def _count(low: int, high: int) -> Any:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be {low} to {high}: {raw}")
-        return value
-
-    return parse
 
 
 def _url(*schemes: str) -> Any:
@@ -87,14 +76,14 @@ def _add_charger(sim_sub: Any) -> None:
     charger.add_argument("--ocpp", choices=VERSIONS, default="1.6", help="OCPP version")
     charger.add_argument(
         "--connectors",
-        type=_count(1, 64),
+        type=whole(1, 64),
         default=1,
         metavar="N",
         help="EVSEs (1.6: connectors), default 1",
     )
     charger.add_argument(
         "--connectors-per-evse",
-        type=_count(1, 8),
+        type=whole(1, 8),
         default=1,
         metavar="N",
         help="2.0.1 only: connectors on each EVSE (default 1)",
@@ -118,14 +107,14 @@ def _add_charger_behaviour(charger: Any) -> None:
     )
     charger.add_argument(
         "--meter-interval",
-        type=_count(1, 86_400),
+        type=whole(1, 86_400),
         default=60,
         metavar="SEC",
         help="simulated seconds between meter samples (default 60)",
     )
     charger.add_argument(
         "--heartbeat",
-        type=_count(1, 86_400),
+        type=whole(1, 86_400),
         metavar="SEC",
         help="heartbeat interval (default: the one the CSMS gives at boot)",
     )

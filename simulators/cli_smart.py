@@ -9,32 +9,7 @@ from typing import Any
 
 from simulators.chargepoint.power import Vehicle
 from simulators.chargepoint.profiles import Limits
-
-
-def _number(low: float, high: float) -> Any:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be {low:g} to {high:g}: {raw}")
-        return value
-
-    return parse
-
-
-def _whole(low: int, high: int) -> Any:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be {low} to {high}: {raw}")
-        return value
-
-    return parse
+from simulators.cli_values import number, whole
 
 
 def _units(raw: str) -> tuple[str, ...]:
@@ -49,21 +24,21 @@ def add_smart_flags(charger: Any) -> None:
     g.add_argument("--phases", type=int, choices=(1, 3), default=3, help="supply phases (3)")
     g.add_argument(
         "--voltage",
-        type=_number(100, 1000),
+        type=number(100, 1000),
         default=230.0,
         metavar="V",
         help="phase voltage, V (230)",
     )
     g.add_argument(
         "--reaction-time",
-        type=_number(0, 3600),
+        type=number(0, 3600),
         default=1.0,
         metavar="SEC",
         help="simulated seconds from a schedule change until the car obeys it (1)",
     )
     g.add_argument(
         "--min-amps",
-        type=_number(0, 100),
+        type=number(0, 100),
         metavar="AMPS",
         default=6.0,
         help="a limit below this many A suspends charging (6)",
@@ -86,7 +61,7 @@ def add_smart_flags(charger: Any) -> None:
     )
     g.add_argument(
         "--external-limit",
-        type=_number(0, 1000),
+        type=number(0, 1000),
         metavar="AMPS",
         help="an outside limit in force from the boot (2.0.1: NotifyChargingLimit)",
     )
@@ -96,13 +71,13 @@ def add_smart_flags(charger: Any) -> None:
 def _add_limits_and_car(g: Any) -> None:
     limits = "; a profile beyond it is Rejected"
     g.add_argument(
-        "--max-stack-level", type=_whole(0, 1000), default=10, metavar="N", help="(10)" + limits
+        "--max-stack-level", type=whole(0, 1000), default=10, metavar="N", help="(10)" + limits
     )
     g.add_argument(
-        "--max-periods", type=_whole(1, 1000), default=24, metavar="N", help="(24)" + limits
+        "--max-periods", type=whole(1, 1000), default=24, metavar="N", help="(24)" + limits
     )
     g.add_argument(
-        "--max-profiles", type=_whole(1, 1000), default=20, metavar="N", help="(20)" + limits
+        "--max-profiles", type=whole(1, 1000), default=20, metavar="N", help="(20)" + limits
     )
     g.add_argument(
         "--rate-units", type=_units, default=("A", "W"), metavar="A,W", help="(A,W)" + limits
@@ -112,7 +87,7 @@ def _add_limits_and_car(g: Any) -> None:
     )
     g.add_argument(
         "--car-max-amps",
-        type=_number(1, 500),
+        type=number(1, 500),
         metavar="AMPS",
         help="--plugged car's limit, A per phase",
     )
