@@ -46,8 +46,7 @@ _ENTRY = {
         },
     },
     "required": ["start", "end"],
-    "additionalProperties": False,
-    **_ONE_LIMIT,
+    "additionalProperties": False,  # one of limit_amps and limit_kw: checked by `_entry`
 }
 SITE: dict[str, Any] = {
     "type": "object",
@@ -118,7 +117,7 @@ async def put_site(request: web.Request) -> web.Response:
         limit_amps=_amps(body.get("limit_amps")),
         limit_kw=body.get("limit_kw"),
         margin_amps=float(body.get("margin_amps", 0.0)),
-        schedule=tuple(_entry(e) for e in body.get("schedule", ())),
+        schedule=tuple(_entry(i, e) for i, e in enumerate(body.get("schedule", ()))),
         timezone=body.get("timezone", "UTC"),
     )
     config = SiteConfig(
@@ -218,10 +217,12 @@ def _amps(value: Any) -> float | tuple[float, ...] | None:
     return float(value)
 
 
-def _entry(entry: dict[str, Any]) -> ScheduleEntry:
+def _entry(index: int, entry: dict[str, Any]) -> ScheduleEntry:
     in_kw = "limit_kw" in entry
+    if in_kw == ("limit_amps" in entry):
+        raise Invalid(f"schedule[{index}] needs exactly one of limit_amps and limit_kw")
     limit = float(entry["limit_kw"]) if in_kw else _amps(entry["limit_amps"])
-    assert limit is not None  # the schema needs one of the two
+    assert limit is not None
     weekdays = tuple(day - 1 for day in entry.get("weekdays", ()))  # ISO 1..7 -> 0..6
     return ScheduleEntry(entry["start"], entry["end"], limit, weekdays, in_kw=in_kw)
 

@@ -5,16 +5,17 @@ renewing it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
 from chargepark.db import migrate
 from csms.adapters.energy_readings import SqlEnergyReadings
 from csms.adapters.energy_store import SqlInForce, SqlSiteLeases, SqlSiteStore
+from csms.adapters.energy_tables import energy_sites
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.tables import kernel
 from csms.consumers import build_consumer
-from csms.adapters.energy_tables import energy_sites
 from csms.domain.energy.site import ExternalLimit, ScheduleEntry, SiteConnection
 from csms.ports.energy import InForce, SiteConfig
 from csms.services.energy_runner import LEASE_TTL, RENEW_EVERY, EnergyRunner
@@ -69,7 +70,9 @@ async def test_bays_departures_in_force_and_leases(any_db, clock):
     site = await sites.get("LOT-1")
     assert site is not None and site.external == external
     # A row in the older daily UTC form reads as windows from each start to the next.
-    old = '[{"start_minute": 1320, "limit_kw": 110.4}, {"start_minute": 360, "limit_amps": [9, 9, 9]}]'
+    old = json.dumps(
+        [{"start_minute": 1320, "limit_kw": 110.4}, {"start_minute": 360, "limit_amps": [9] * 3}]
+    )
     async with any_db.engine.begin() as conn:
         await conn.execute(energy_sites.update().values(schedule=old))
     site = await sites.get("LOT-1")
