@@ -118,6 +118,7 @@ async def test_every_bad_body_is_a_problem(http, csms):
         (f"{SITE}/external-limit", {"limit_amps": 10, "until": past}),
         (f"{SITE}/external-limit", {"limit_amps": 10, "until": "tomorrow"}),
         (f"{SITE}/external-limit", {"until": future}),
+        (f"{SITE}/external-limit", {"limit_amps": [1, 2], "until": future}),
         (f"{SITE}/other-load", {"amps": 3, "at": future}),
         (f"{SITE}/other-load", {"amps": 3}),
     ]:
