@@ -25,16 +25,8 @@ from csms.adapters.energy_tables import (
     energy_site_chargers,
     energy_sites,
 )
-from csms.ports.energy import (
-    Amps3,
-    Bay,
-    InForce,
-    LimitOverride,
-    OtherLoad,
-    ScheduleEntry,
-    Site,
-    SiteConfig,
-)
+from csms.domain.energy.site import ExternalLimit, ScheduleEntry, SiteConnection
+from csms.ports.energy import Amps3, Bay, InForce, OtherLoad, Site, SiteConfig
 
 
 def _dialect(db: Database) -> Any:
@@ -91,7 +83,7 @@ class SqlSiteStore:
                 )
         return new
 
-    async def set_external(self, site_id: str, limit: LimitOverride | None) -> None:
+    async def set_external(self, site_id: str, limit: ExternalLimit | None) -> None:
         values = {
             "external_limit_amps": _json(limit.limit_amps) if limit else None,
             "external_limit_kw": limit.limit_kw if limit else None,
@@ -249,41 +241,94 @@ def _amps(text: str | None) -> Amps3 | None:
     return float(a[0]), float(a[1]), float(a[2])
 
 
+def _limit(text: str | None, phases: int) -> float | tuple[float, ...] | None:
+    """A stored limit in amps: one number, or one per phase. Rows written before limits
+    were kept as given hold [L1, L2, L3] even for a single-phase site (L1 only)."""
+    if text is None:
+        return None
+    value = json.loads(text)
+    if isinstance(value, list):
+        return float(value[0]) if phases == 1 else tuple(float(v) for v in value)
+    return float(value)
+
+
 def _config_row(config: SiteConfig) -> dict[str, Any]:
-    schedule = [
-        {"start_minute": e.start_minute, "limit_amps": e.limit_amps, "limit_kw": e.limit_kw}
-        for e in config.schedule
-    ]
+    link = config.connection
+    schedule = {
+        "timezone": link.timezone,
+        "entries": [
+            {
+                "start": e.start,
+                "end": e.end,
+                "limit": e.limit,
+                "weekdays": list(e.weekdays),
+                "in_kw": e.in_kw,
+            }
+            for e in link.schedule
+        ],
+    }
+    plain = not link.schedule and link.timezone == "UTC"
     return {
-        "phases": config.phases,
-        "voltage": config.voltage,
-        "limit_amps": _json(config.limit_amps),
-        "limit_kw": config.limit_kw,
-        "margin_amps": config.margin_amps,
-        "schedule": json.dumps(schedule) if schedule else None,
+        "phases": link.phases,
+        "voltage": link.voltage,
+        "limit_amps": _json(link.limit_amps),
+        "limit_kw": link.limit_kw,
+        "margin_amps": link.margin_amps,
+        "schedule": None if plain else json.dumps(schedule),
         "charger_max_amps": config.charger_max_amps,
         "ratings": json.dumps(dict(config.ratings)) if config.ratings else None,
         "meter_charger": config.meter_charger,
     }
 
 
-def _site(row: Any, chargers: tuple[str, ...]) -> Site:
-    schedule = tuple(
-        ScheduleEntry(
-            e["start_minute"],
-            _amps(json.dumps(e["limit_amps"])) if e.get("limit_amps") else None,
-            e.get("limit_kw"),
+def _schedule(text: str | None, phases: int) -> tuple[str, tuple[ScheduleEntry, ...]]:
+    """The stored time zone and schedule; a list is the older daily UTC form (each entry
+    from its start until the next one's), read as windows."""
+    stored = json.loads(text or "[]")
+    if isinstance(stored, dict):
+        entries = tuple(
+            ScheduleEntry(
+                e["start"],
+                e["end"],
+                tuple(e["limit"]) if isinstance(e["limit"], list) else e["limit"],
+                tuple(e["weekdays"]),
+                in_kw=e["in_kw"],
+            )
+            for e in stored["entries"]
         )
-        for e in json.loads(row["schedule"] or "[]")
+        return stored["timezone"], entries
+    old = sorted(stored, key=lambda e: e["start_minute"])
+    clock = [f"{e['start_minute'] // 60:02d}:{e['start_minute'] % 60:02d}" for e in old]
+    # A single entry was in force all day; zip drops the whole-day window when there is none.
+    ends = clock[1:] + clock[:1] if len(old) > 1 else ["24:00"]
+    starts = clock if len(old) > 1 else ["00:00"]
+    return "UTC", tuple(
+        ScheduleEntry(start, end, _old_limit(e, phases), in_kw=e.get("limit_kw") is not None)
+        for start, end, e in zip(starts, ends, old, strict=False)
     )
-    config = SiteConfig(
-        site_id=row["site_id"],
-        phases=row["phases"],
+
+
+def _old_limit(entry: dict[str, Any], phases: int) -> float | tuple[float, ...]:
+    if entry.get("limit_kw") is not None:
+        return float(entry["limit_kw"])
+    return _limit(json.dumps(entry["limit_amps"]), phases) or 0.0
+
+
+def _site(row: Any, chargers: tuple[str, ...]) -> Site:
+    phases = row["phases"]
+    timezone, schedule = _schedule(row["schedule"], phases)
+    connection = SiteConnection(
+        phases=phases,
         voltage=row["voltage"],
-        limit_amps=_amps(row["limit_amps"]),
+        limit_amps=_limit(row["limit_amps"], phases),
         limit_kw=row["limit_kw"],
         margin_amps=row["margin_amps"],
         schedule=schedule,
+        timezone=timezone,
+    )
+    config = SiteConfig(
+        site_id=row["site_id"],
+        connection=connection,
         chargers=chargers,
         charger_max_amps=row["charger_max_amps"],
         ratings=json.loads(row["ratings"] or "{}"),
@@ -291,9 +336,9 @@ def _site(row: Any, chargers: tuple[str, ...]) -> Site:
     )
     external = None
     if row["external_until"] is not None:
-        external = LimitOverride(
+        external = ExternalLimit(
             as_utc(row["external_until"]),
-            _amps(row["external_limit_amps"]),
+            _limit(row["external_limit_amps"], phases),
             row["external_limit_kw"],
         )
     other = None

@@ -12,22 +12,24 @@ from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Te
 from chargepark.db.columns import UTC_TIMESTAMP as _TS
 from csms.adapters.tables import metadata
 
-# One row per site (the id is the lot id). Limits per phase are JSON arrays of three amps
-# (L1, L2, L3); the schedule a JSON list of {"start": "HH:MM", "limit_amps" | "limit_kw"}.
+# One row per site (the id is the lot id). Limits in amps are JSON: one number for every phase
+# or one per phase. The schedule is JSON {"timezone", "entries": [{"start", "end", "limit",
+# "weekdays", "in_kw"}]} (csms/domain/energy/site.py's ScheduleEntry; weekdays 0 Monday);
+# an older row holds a list of {"start_minute", "limit_amps" | "limit_kw"}, daily in UTC.
 energy_sites = Table(
     "energy_sites",
     metadata,
     Column("site_id", String(128), primary_key=True),
     Column("phases", Integer, nullable=False),  # 1 or 3
     Column("voltage", Float, nullable=False),  # phase to neutral
-    Column("limit_amps", Text, nullable=True),  # JSON [L1, L2, L3]
+    Column("limit_amps", Text, nullable=True),  # JSON amps, or [L1, L2, L3]
     Column("limit_kw", Float, nullable=True),
     Column("margin_amps", Float, nullable=False),
-    Column("schedule", Text, nullable=True),  # JSON
+    Column("schedule", Text, nullable=True),  # JSON, with the site's time zone
     Column("charger_max_amps", Float, nullable=False),  # a charger's rating, unless told
     Column("ratings", Text, nullable=True),  # JSON {charger_id: amps}
     Column("meter_charger", String(48), nullable=True),  # its MeterValues are the other load
-    Column("external_limit_amps", Text, nullable=True),  # JSON [L1, L2, L3]
+    Column("external_limit_amps", Text, nullable=True),  # JSON amps, or [L1, L2, L3]
     Column("external_limit_kw", Float, nullable=True),
     Column("external_until", _TS, nullable=True),
     Column("other_load_amps", Text, nullable=True),  # JSON [L1, L2, L3], pushed

@@ -12,11 +12,11 @@ from chargepark.clock import NotATime, isoformat_utc, parse_utc
 from chargepark.errors import Invalid
 from chargepark.http.body import read_json
 from chargepark.http.openapi import operation
-from csms.ports.energy import Amps3, LimitOverride, ScheduleEntry, Site, SiteConfig
+from csms.domain.energy.site import ExternalLimit, ScheduleEntry, SiteConnection
+from csms.ports.energy import Amps3, Site, SiteConfig
 from csms.services.energy_admin import SiteAdmin
 from csms.services.energy_demands import split_key
 from csms.services.energy_events import LoadFigures, rounded
-from csms.services.energy_sites import limit_in_force, spread
 
 routes = web.RouteTableDef()
 SITES = web.AppKey("energy_sites", SiteAdmin)
@@ -24,21 +24,29 @@ TAGS = ["sites"]
 READ, WRITE = "charging:read", "charging:write"
 
 _AMPS = {"type": "number", "minimum": 0, "maximum": 100000}
-_PER_PHASE = {"oneOf": [_AMPS, {"type": "array", "items": _AMPS, "minItems": 3, "maxItems": 3}]}
+_PER_PHASE = {"oneOf": [_AMPS, {"type": "array", "items": _AMPS, "minItems": 1, "maxItems": 3}]}
 _KW = {"type": "number", "exclusiveMinimum": 0, "maximum": 100000}
 _ONE_LIMIT = {"oneOf": [{"required": ["limit_amps"]}, {"required": ["limit_kw"]}]}
 _TIME = {"type": "string", "minLength": 1, "maxLength": 64}
 _CHARGER = {"type": "string", "minLength": 1, "maxLength": 48}
+# Times and overlaps are the domain's to judge (its messages name the entry and the fault).
+_CLOCK = {"type": "string", "maxLength": 16}
 _ENTRY = {
     "type": "object",
     "properties": {
-        "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+        "start": _CLOCK,
+        "end": _CLOCK,
         "limit_amps": _PER_PHASE,
         "limit_kw": _KW,
+        "weekdays": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1, "maximum": 7},  # 1 Monday .. 7 Sunday
+            "maxItems": 7,
+            "uniqueItems": True,
+        },
     },
-    "required": ["start"],
-    "additionalProperties": False,
-    **_ONE_LIMIT,
+    "required": ["start", "end"],
+    "additionalProperties": False,  # one of limit_amps and limit_kw: checked by `_entry`
 }
 SITE: dict[str, Any] = {
     "type": "object",
@@ -49,6 +57,7 @@ SITE: dict[str, Any] = {
         "limit_kw": _KW,
         "margin_amps": _AMPS,
         "schedule": {"type": "array", "items": _ENTRY, "maxItems": 48},
+        "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
         "chargers": {"type": "array", "items": _CHARGER, "maxItems": 5000, "uniqueItems": True},
         "charger_max_amps": {"type": "number", "minimum": 6, "maximum": 1000},
         "ratings": {
@@ -86,7 +95,8 @@ def _admin(request: web.Request) -> SiteAdmin:
 @requires(WRITE)
 @operation(
     "Create or replace a site: a lot's connection (phases, voltage, limit per phase in A or in "
-    "kW, margin, daily schedule, chargers assigned besides the lot's EV bays)",
+    "kW, margin, schedule by time of day and weekday in the site's time zone, chargers "
+    "assigned besides the lot's EV bays)",
     request=SITE,
     responses={
         200: "Replaced",
@@ -101,15 +111,18 @@ async def put_site(request: web.Request) -> web.Response:
     site_id = request.match_info["site_id"]
     if not 0 < len(site_id) <= 128:
         raise Invalid("a site id is 1-128 characters")
-    phases = body["phases"]
-    config = SiteConfig(
-        site_id=site_id,
-        phases=phases,
+    connection = SiteConnection(
+        phases=body["phases"],
         voltage=float(body["voltage"]),
-        limit_amps=_amps(body.get("limit_amps"), phases),
+        limit_amps=_amps(body.get("limit_amps")),
         limit_kw=body.get("limit_kw"),
         margin_amps=float(body.get("margin_amps", 0.0)),
-        schedule=tuple(_entry(e, phases) for e in body.get("schedule", ())),
+        schedule=tuple(_entry(i, e) for i, e in enumerate(body.get("schedule", ()))),
+        timezone=body.get("timezone", "UTC"),
+    )
+    config = SiteConfig(
+        site_id=site_id,
+        connection=connection,
         chargers=tuple(body.get("chargers", ())),
         charger_max_amps=float(body.get("charger_max_amps", 32.0)),
         ratings={k: float(v) for k, v in body.get("ratings", {}).items()},
@@ -152,10 +165,8 @@ async def put_external_limit(request: web.Request) -> web.Response:
     body = await read_json(request, EXTERNAL)
     admin = _admin(request)
     site = await admin.get(request.match_info["site_id"])
-    limit = LimitOverride(
-        _time(body["until"], "until"),
-        _amps(body.get("limit_amps"), site.config.phases),
-        body.get("limit_kw"),
+    limit = ExternalLimit(
+        _time(body["until"], "until"), _amps(body.get("limit_amps")), body.get("limit_kw")
     )
     await admin.set_external(site.config.site_id, limit)
     return web.json_response(await _full(request, site.config.site_id))
@@ -183,28 +194,54 @@ async def put_other_load(request: web.Request) -> web.Response:
     site = await admin.get(request.match_info["site_id"])
     config = site.config
     if "kw" in body:
-        amps = spread(body["kw"] * 1000.0 / (config.voltage * config.phases), config.phases)
+        amps = _spread(body["kw"] * 1000.0 / (config.voltage * config.phases), config.phases)
+    elif isinstance(body["amps"], list):
+        amps = (float(body["amps"][0]), float(body["amps"][1]), float(body["amps"][2]))
     else:
-        amps = _amps(body["amps"], config.phases) or (0.0, 0.0, 0.0)
+        amps = _spread(float(body["amps"]), config.phases)
     await admin.set_other_load(config.site_id, amps, _time(body["at"], "at"))
     return web.json_response(await _full(request, config.site_id))
 
 
-def _amps(value: Any, phases: int) -> Amps3 | None:
+def _spread(amps: float, phases: int) -> Amps3:
+    return (amps, amps, amps) if phases == 3 else (amps, 0.0, 0.0)
+
+
+def _amps(value: Any) -> float | tuple[float, ...] | None:
+    """One value for every phase, or one per phase (checked against the site's phases by the
+    domain)."""
     if value is None:
         return None
     if isinstance(value, list):
-        return float(value[0]), float(value[1]), float(value[2])
-    return spread(float(value), phases)
+        return tuple(float(v) for v in value)
+    return float(value)
 
 
-def _entry(entry: dict[str, Any], phases: int) -> ScheduleEntry:
-    hours, minutes = entry["start"].split(":")
-    return ScheduleEntry(
-        int(hours) * 60 + int(minutes),
-        _amps(entry.get("limit_amps"), phases),
-        entry.get("limit_kw"),
-    )
+def _entry(index: int, entry: dict[str, Any]) -> ScheduleEntry:
+    in_kw = "limit_kw" in entry
+    if in_kw == ("limit_amps" in entry):
+        raise Invalid(f"schedule[{index}] needs exactly one of limit_amps and limit_kw")
+    limit = float(entry["limit_kw"]) if in_kw else _amps(entry["limit_amps"])
+    assert limit is not None
+    weekdays = tuple(day - 1 for day in entry.get("weekdays", ()))  # ISO 1..7 -> 0..6
+    return ScheduleEntry(entry["start"], entry["end"], limit, weekdays, in_kw=in_kw)
+
+
+def _entry_view(entry: ScheduleEntry, site_in_kw: bool) -> dict[str, Any]:
+    in_kw = entry.in_kw if entry.in_kw is not None else site_in_kw
+    limit = entry.limit if in_kw or not isinstance(entry.limit, tuple) else list(entry.limit)
+    view: dict[str, Any] = {"start": entry.start, "end": entry.end}
+    view["limit_kw" if in_kw else "limit_amps"] = limit
+    view["weekdays"] = [day + 1 for day in entry.weekdays] or list(range(1, 8))
+    return view
+
+
+def _limit_view(value: float | tuple[float, ...] | None, phases: int) -> list[float] | None:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return list(value) if len(value) > 1 else list(_spread(value[0], phases))
+    return list(_spread(value, phases))
 
 
 def _time(text: str, name: str) -> Any:
@@ -216,22 +253,17 @@ def _time(text: str, name: str) -> Any:
 
 def _config_view(site: Site, now: Any) -> dict[str, Any]:
     c = site.config
+    link = c.connection
     external = site.external
     return {
         "site_id": c.site_id,
         "phases": c.phases,
         "voltage": c.voltage,
-        "limit_amps": list(c.limit_amps) if c.limit_amps else None,
-        "limit_kw": c.limit_kw,
-        "margin_amps": c.margin_amps,
-        "schedule": [
-            {
-                "start": f"{e.start_minute // 60:02d}:{e.start_minute % 60:02d}",
-                "limit_amps": list(e.limit_amps) if e.limit_amps else None,
-                "limit_kw": e.limit_kw,
-            }
-            for e in c.schedule
-        ],
+        "limit_amps": _limit_view(link.limit_amps, c.phases),
+        "limit_kw": link.limit_kw,
+        "margin_amps": link.margin_amps,
+        "schedule": [_entry_view(e, link.limit_kw is not None) for e in link.schedule],
+        "timezone": link.timezone,
         "chargers_assigned": list(c.chargers),
         "charger_max_amps": c.charger_max_amps,
         "ratings": dict(c.ratings),
@@ -239,11 +271,11 @@ def _config_view(site: Site, now: Any) -> dict[str, Any]:
         "external_limit": None
         if external is None or external.until <= now
         else {
-            "limit_amps": list(external.limit_amps) if external.limit_amps else None,
+            "limit_amps": _limit_view(external.limit_amps, c.phases),
             "limit_kw": external.limit_kw,
             "until": isoformat_utc(external.until),
         },
-        "limit_in_force_amps": rounded(limit_in_force(site, now)),
+        "limit_in_force_amps": rounded(site.connection.limit_at(now)),
     }
 
 

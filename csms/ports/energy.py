@@ -1,13 +1,13 @@
 """What the energy manager (csms/services/energy.py) needs of the world, as Protocols.
 
 Everything is in amps per phase (L1, L2, L3), the allocator's unit; a kW figure is converted
-with the site's voltage and phases (csms/services/energy_sites.py).
+with the site's voltage and phases by the site's connection (csms/domain/energy/site.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -17,44 +17,32 @@ from csms.domain.charging_profiles import (
     ExternalLimit,
     SmartChargingLimits,
 )
+from csms.domain.energy.site import ExternalLimit as SiteExternalLimit
+from csms.domain.energy.site import SiteConnection
 from csms.ports.gateway import CommandOutcome
 
 Amps3 = tuple[float, float, float]
 
 
-@dataclass(frozen=True)
-class ScheduleEntry:
-    """From `start` (minutes after midnight, UTC) until the next entry, every day."""
-
-    start_minute: int
-    limit_amps: Amps3 | None = None
-    limit_kw: float | None = None
-
-
 @dataclass(frozen=True, kw_only=True)
 class SiteConfig:
-    """What the operator said of a site's connection (PUT /charging/sites/{id})."""
+    """What the operator said of a site (PUT /charging/sites/{id}): its connection (phases,
+    voltage, limit, margin, schedule, time zone; validated by the domain) and its chargers."""
 
     site_id: str
-    phases: int
-    voltage: float
-    limit_amps: Amps3 | None = None
-    limit_kw: float | None = None
-    margin_amps: float = 0.0
-    schedule: tuple[ScheduleEntry, ...] = ()
+    connection: SiteConnection
     chargers: tuple[str, ...] = ()  # assigned explicitly, besides the lot's EV bays
     charger_max_amps: float = 32.0  # a charger's rating unless `ratings` names it
     ratings: Mapping[str, float] = field(default_factory=dict)
     meter_charger: str | None = None
 
+    @property
+    def phases(self) -> int:
+        return self.connection.phases
 
-@dataclass(frozen=True)
-class LimitOverride:
-    """An external limit (a grid operator's curtailment) until `until`."""
-
-    until: datetime
-    limit_amps: Amps3 | None = None
-    limit_kw: float | None = None
+    @property
+    def voltage(self) -> float:
+        return self.connection.voltage
 
 
 @dataclass(frozen=True)
@@ -68,8 +56,15 @@ class OtherLoad:
 @dataclass(frozen=True)
 class Site:
     config: SiteConfig
-    external: LimitOverride | None = None
+    external: SiteExternalLimit | None = None
     other_load: OtherLoad | None = None
+
+    @property
+    def connection(self) -> SiteConnection:
+        """The site's connection with its external limit: what gives its limit now."""
+        if self.external is None:
+            return self.config.connection
+        return replace(self.config.connection, external=self.external)
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ class SiteStore(Protocol):
         stay); whether it was new."""
         ...
 
-    async def set_external(self, site_id: str, limit: LimitOverride | None) -> None: ...
+    async def set_external(self, site_id: str, limit: SiteExternalLimit | None) -> None: ...
 
     async def set_other_load(self, site_id: str, load: OtherLoad) -> None: ...
 

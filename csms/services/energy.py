@@ -55,7 +55,6 @@ from csms.services.energy_demands import (
     split_key,
 )
 from csms.services.energy_events import LoadFigures, load_report, refused_report
-from csms.services.energy_sites import ZERO, capacity
 from csms.services.energy_urgency import Urgency
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ class EnergyManager:
         now = self.clock.now()
         memory = self._memory.setdefault(site_id, _Memory())
         snapshot = await self._snapshot(site, now)
-        cap = Capacity(capacity(site, snapshot.other_load, now))
+        cap = site.connection.capacity_at(now, snapshot.other_load)
         allocation = self.allocate(cap, snapshot.demands, now, memory.state)
         memory.state = allocation.state
         in_force = await self._transition(site, snapshot, cap, allocation.limits, memory)
@@ -178,7 +177,7 @@ class EnergyManager:
             return None
         now = self.clock.now()
         snapshot = await self._snapshot(site, now)
-        cap = capacity(site, snapshot.other_load, now)
+        cap = site.connection.capacity_at(now, snapshot.other_load).per_phase
         in_force = {key: row.limit_amps for key, row in snapshot.known.items()}
         paused = frozenset(
             d.key for d in snapshot.demands if d.active and d.smart and not in_force.get(d.key)
@@ -224,7 +223,7 @@ class EnergyManager:
             in_force=rows,
             now=now,
         )
-        other = ZERO
+        other: Amps3 = (0.0, 0.0, 0.0)
         if config.meter_charger:
             other = meter_load(measured, config.meter_charger)
         elif site.other_load is not None:

@@ -5,11 +5,13 @@ energy manager, so new limits go out within a round."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from chargepark.clock import Clock
 from chargepark.errors import Conflict, Invalid, NotFound
-from csms.ports.energy import LimitOverride, OtherLoad, Site, SiteConfig, SiteStore
+from csms.domain.energy.site import ExternalLimit
+from csms.ports.energy import OtherLoad, Site, SiteConfig, SiteStore
 from csms.services.energy import EnergyManager
 from csms.services.energy_events import LoadFigures
 
@@ -33,9 +35,8 @@ class SiteAdmin:
         self.nudge = nudge
 
     async def put(self, config: SiteConfig) -> bool:
-        """Create or replace the site; whether it is new."""
-        if config.limit_amps is None and config.limit_kw is None:
-            raise Invalid("a site needs limit_amps or limit_kw")
+        """Create or replace the site (its connection was validated when built); whether it
+        is new."""
         if config.meter_charger is not None and config.meter_charger in config.chargers:
             raise Invalid("the meter charger measures other load: it is not one of the chargers")
         await self._check_free(config)
@@ -53,10 +54,12 @@ class SiteAdmin:
             if taken:
                 raise Conflict(f"charger {sorted(taken)[0]} is in site {site.config.site_id!r}")
 
-    async def set_external(self, site_id: str, limit: LimitOverride | None) -> Site:
-        await self.get(site_id)
+    async def set_external(self, site_id: str, limit: ExternalLimit | None) -> Site:
+        site = await self.get(site_id)
         if limit is not None and limit.until <= self.clock.now():
             raise Invalid("until must be in the future")
+        if limit is not None:  # the connection checks it against the site's phases
+            replace(site.config.connection, external=limit)
         await self.sites.set_external(site_id, limit)
         self.nudge()
         return await self.get(site_id)

@@ -24,22 +24,25 @@ class ScheduleEntry:
     """A limit in force from `start` to `end` (local "HH:MM" of the site's timezone; end
     "24:00" is the midnight that ends the day, an end before the start runs past midnight) on
     the given weekdays (0 Monday .. 6 Sunday, the day the entry starts; empty: every day).
-    `limit` is in the site's unit: amps per phase for a site limited in A, kW for one in kW.
-    Inside an entry its limit replaces the base limit (higher at night, lower at peak)."""
+    `limit` is in the site's unit (amps per phase, one value or one per phase, for a site
+    limited in A; kW for one in kW) unless `in_kw` says which: an operator may cap a kW site
+    in amps at night. Inside an entry its limit replaces the base limit (higher at night,
+    lower at peak)."""
 
     start: str
     end: str
-    limit: float
+    limit: float | tuple[float, ...]
     weekdays: tuple[int, ...] = ()
+    in_kw: bool | None = None  # None: the site's unit
 
 
 @dataclass(frozen=True)
 class ExternalLimit:
     """A curtailment from outside (a grid operator, a building's energy management), in force
-    until `until`: exactly one of amps per phase or kW."""
+    until `until`: exactly one of amps per phase (one value or one per phase) or kW."""
 
     until: datetime
-    limit_amps: float | None = None
+    limit_amps: float | tuple[float, ...] | None = None
     limit_kw: float | None = None
 
 
@@ -58,14 +61,14 @@ class SiteConnection:
     schedule: tuple[ScheduleEntry, ...] = ()
     external: ExternalLimit | None = None
     timezone: str = "UTC"
-    # (start minute of the week, end minute, limit) of every schedule window, sorted
-    _windows: tuple[tuple[int, int, float], ...] = field(
+    # (start minute of the week, end minute, limit, in kW) of every schedule window, sorted
+    _windows: tuple[tuple[int, int, float | tuple[float, ...], bool], ...] = field(
         init=False, repr=False, compare=False, default=()
     )
 
     def __post_init__(self) -> None:
         _check_site(self)
-        windows = _windows(self.schedule)
+        windows = _windows(self.schedule, self.limit_kw is not None)
         object.__setattr__(self, "_windows", windows)
 
     @property
@@ -75,7 +78,7 @@ class SiteConnection:
     def limit_at(self, now: datetime) -> tuple[float, float, float]:
         """The connection's limit per phase at `now`: the schedule's entry in force, else the
         base limit; then the lower of that and an external limit not yet expired."""
-        limit = self._to_amps(self._scheduled(now), self.limit_kw is not None)
+        limit = self._to_amps(*self._scheduled(now))
         external = self.external
         if external is not None and _aware(now) < _aware(external.until):
             cap = self._to_amps(
@@ -98,10 +101,8 @@ class SiteConnection:
         """The least the site may leave the chargers from `now` on, whatever the time: the lowest
         of the base limit and every schedule entry, and of an external limit not yet expired,
         minus the other load and the margin (for the failsafe, which must hold at any time)."""
-        in_kw = self.limit_kw is not None
-        base = self.limit_kw if in_kw else self.limit_amps
-        limits = [self._to_amps(base, in_kw), self.limit_at(now)]  # now: with an external
-        limits += [self._to_amps(limit, in_kw) for _, _, limit in self._windows]
+        limits = [self.base_amps(), self.limit_at(now)]  # now: with an external
+        limits += [self._to_amps(limit, kw) for _, _, limit, kw in self._windows]
         lowest = [min(limit[i] for limit in limits) for i in range(3)]
         return self._left((lowest[0], lowest[1], lowest[2]), other_load_amps)
 
@@ -115,14 +116,21 @@ class SiteConnection:
         ]
         return Capacity((per_phase[0], per_phase[1], per_phase[2]))
 
-    def _scheduled(self, now: datetime) -> float | tuple[float, ...] | None:
+    def _scheduled(self, now: datetime) -> tuple[float | tuple[float, ...] | None, bool]:
         if self._windows:
             local = _aware(now).astimezone(self.zone)
             minute = local.weekday() * _DAY + local.hour * 60 + local.minute
-            for start, end, limit in self._windows:
+            for start, end, limit, in_kw in self._windows:
                 if start <= minute < end:
-                    return limit
-        return self.limit_kw if self.limit_kw is not None else self.limit_amps
+                    return limit, in_kw
+        if self.limit_kw is not None:
+            return self.limit_kw, True
+        return self.limit_amps, False
+
+    def base_amps(self) -> tuple[float, float, float]:
+        """The base limit as amps on L1, L2, L3 (a phase the site lacks: 0)."""
+        in_kw = self.limit_kw is not None
+        return self._to_amps(self.limit_kw if in_kw else self.limit_amps, in_kw)
 
     def _to_amps(
         self, value: float | tuple[float, ...] | None, in_kw: bool
@@ -169,8 +177,7 @@ def _check_site(site: SiteConnection) -> None:
     if (site.limit_amps is None) == (site.limit_kw is None):
         raise Invalid("exactly one of limit_amps and limit_kw is needed")
     if site.limit_amps is not None:
-        for amps in _per_phase(site.limit_amps, site.phases, "limit_amps"):
-            _check_amount(amps, "limit_amps")
+        _check_limit(site.limit_amps, site.phases, "limit_amps")
     if site.limit_kw is not None:
         _check_amount(site.limit_kw, "limit_kw")
     _check_amount(site.margin_amps, "margin_amps")
@@ -179,19 +186,29 @@ def _check_site(site: SiteConnection) -> None:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise Invalid(f"timezone {site.timezone!r} is not a known time zone") from exc
     for index, entry in enumerate(site.schedule):
-        _check_amount(entry.limit, f"schedule[{index}].limit")
+        _check_limit(entry.limit, site.phases, f"schedule[{index}].limit")
+        if _in_kw(entry, site.limit_kw is not None) and not isinstance(entry.limit, int | float):
+            raise Invalid(f"schedule[{index}].limit in kW is one number, not one per phase")
         for day in entry.weekdays:
             if isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 6:
                 raise Invalid(f"schedule[{index}].weekdays: {day!r} is not 0 (Mon) .. 6 (Sun)")
     if site.external is not None:
-        _check_external(site.external)
+        _check_external(site.external, site.phases)
 
 
-def _check_external(external: ExternalLimit) -> None:
+def _check_limit(value: float | tuple[float, ...], phases: int, name: str) -> None:
+    if isinstance(value, tuple):
+        for amps in _per_phase(value, phases, name):
+            _check_amount(amps, name)
+    else:
+        _check_amount(value, name)
+
+
+def _check_external(external: ExternalLimit, phases: int) -> None:
     if (external.limit_amps is None) == (external.limit_kw is None):
         raise Invalid("an external limit needs exactly one of limit_amps and limit_kw")
     if external.limit_amps is not None:
-        _check_amount(external.limit_amps, "external limit_amps")
+        _check_limit(external.limit_amps, phases, "external limit_amps")
     if external.limit_kw is not None:
         _check_amount(external.limit_kw, "external limit_kw")
 
@@ -206,10 +223,12 @@ def _minute(text: str, name: str, *, end: bool) -> int:
     return value
 
 
-def _windows(schedule: tuple[ScheduleEntry, ...]) -> tuple[tuple[int, int, float], ...]:
+def _windows(
+    schedule: tuple[ScheduleEntry, ...], site_in_kw: bool
+) -> tuple[tuple[int, int, float | tuple[float, ...], bool], ...]:
     """Every entry as windows on the week's minutes (an entry past Sunday midnight is split),
     sorted; overlapping entries are refused, naming both."""
-    found: list[tuple[int, int, float, int]] = []
+    found: list[tuple[int, int, int]] = []
     for index, entry in enumerate(schedule):
         start = _minute(entry.start, f"schedule[{index}].start", end=False)
         end = _minute(entry.end, f"schedule[{index}].end", end=True)
@@ -220,16 +239,22 @@ def _windows(schedule: tuple[ScheduleEntry, ...]) -> tuple[tuple[int, int, float
             begin = day * _DAY + start
             finish = begin + length
             if finish > _WEEK:
-                found.append((begin, _WEEK, entry.limit, index))
-                found.append((0, finish - _WEEK, entry.limit, index))
+                found.append((begin, _WEEK, index))
+                found.append((0, finish - _WEEK, index))
             else:
-                found.append((begin, finish, entry.limit, index))
+                found.append((begin, finish, index))
     found.sort()
-    for (_, end_a, _, a), (start_b, _, _, b) in pairwise(found):
+    for (_, end_a, a), (start_b, _, b) in pairwise(found):
         if start_b < end_a:
             weekday = _WEEKDAYS[start_b // _DAY]
             raise Invalid(f"schedule[{min(a, b)}] and schedule[{max(a, b)}] overlap on {weekday}")
-    return tuple((start, end, limit) for start, end, limit, _ in found)
+    return tuple(
+        (start, end, schedule[i].limit, _in_kw(schedule[i], site_in_kw)) for start, end, i in found
+    )
+
+
+def _in_kw(entry: ScheduleEntry, site_in_kw: bool) -> bool:
+    return entry.in_kw if entry.in_kw is not None else site_in_kw
 
 
 def expires_in(external: ExternalLimit, now: datetime) -> timedelta:

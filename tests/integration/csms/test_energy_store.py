@@ -5,15 +5,18 @@ renewing it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
 from chargepark.db import migrate
 from csms.adapters.energy_readings import SqlEnergyReadings
 from csms.adapters.energy_store import SqlInForce, SqlSiteLeases, SqlSiteStore
+from csms.adapters.energy_tables import energy_sites
 from csms.adapters.repository import CsmsUnitOfWork
 from csms.adapters.tables import kernel
 from csms.consumers import build_consumer
+from csms.domain.energy.site import ExternalLimit, ScheduleEntry, SiteConnection
 from csms.ports.energy import InForce, SiteConfig
 from csms.services.energy_runner import LEASE_TTL, RENEW_EVERY, EnergyRunner
 from tests.conftest import T0
@@ -48,19 +51,35 @@ async def test_bays_departures_in_force_and_leases(any_db, clock):
         _event("LotBaysChanged", lot_id="LOT-1", ts="2026-11-27T08:00:00Z", bays=[]), 1
     )
     sites = SqlSiteStore(any_db)
-    await sites.put(
-        SiteConfig(
-            site_id="LOT-1",
-            phases=3,
-            voltage=230,
-            limit_amps=(63.0, 63.0, 63.0),
-            chargers=("CP-9",),
+    connection = SiteConnection(
+        phases=3,
+        voltage=230,
+        limit_amps=(63.0, 60.0, 63.0),
+        schedule=(
+            ScheduleEntry("22:00", "06:00", 110.4, (0, 4), in_kw=True),
+            ScheduleEntry("17:00", "19:00", (40.0, 40.0, 30.0)),
         ),
-        T0,
+        timezone="Europe/Berlin",
     )
+    await sites.put(SiteConfig(site_id="LOT-1", connection=connection, chargers=("CP-9",)), T0)
     assert await sites.members("LOT-1") == ["CP-1", "CP-2", "CP-9"]
     site = await sites.get("LOT-1")
-    assert site is not None and site.config.limit_amps == (63.0, 63.0, 63.0)
+    assert site is not None and site.config.connection == connection
+    external = ExternalLimit(T0 + timedelta(hours=1), limit_amps=(10.0, 20.0, 30.0))
+    await sites.set_external("LOT-1", external)
+    site = await sites.get("LOT-1")
+    assert site is not None and site.external == external
+    # A row in the older daily UTC form reads as windows from each start to the next.
+    old = json.dumps(
+        [{"start_minute": 1320, "limit_kw": 110.4}, {"start_minute": 360, "limit_amps": [9] * 3}]
+    )
+    async with any_db.engine.begin() as conn:
+        await conn.execute(energy_sites.update().values(schedule=old))
+    site = await sites.get("LOT-1")
+    assert site is not None and site.config.connection.schedule == (
+        ScheduleEntry("06:00", "22:00", (9.0, 9.0, 9.0), in_kw=False),
+        ScheduleEntry("22:00", "06:00", 110.4, in_kw=True),
+    )
 
     parked = _event(
         "VehicleParked",
@@ -133,7 +152,9 @@ async def test_the_typical_stay_is_the_median_of_the_hours_stays(any_db, clock):
 async def test_another_node_takes_a_site_over_once_its_holders_lease_lapses(postgres_db, clock):
     await migrate.upgrade("csms", postgres_db)
     sites = SqlSiteStore(postgres_db)
-    config = SiteConfig(site_id="LOT-1", phases=3, voltage=230, limit_amps=(32.0, 32.0, 32.0))
+    config = SiteConfig(
+        site_id="LOT-1", connection=SiteConnection(phases=3, voltage=230, limit_amps=32.0)
+    )
     await sites.put(config, clock.now())
 
     class Rounds:

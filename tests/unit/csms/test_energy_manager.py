@@ -9,19 +9,17 @@ from datetime import datetime, timedelta
 from chargepark.events.registry import validate_event
 from csms.domain.charging_profiles import EvChargingNeeds
 from csms.domain.energy import Allocation, Capacity, Demand, RotationState
+from csms.domain.energy.site import ExternalLimit, ScheduleEntry, SiteConnection
 from csms.ports.energy import (
     ActiveSession,
-    LimitOverride,
     Link,
     Measured,
     OtherLoad,
-    ScheduleEntry,
     Site,
     SiteConfig,
 )
 from csms.services.energy import EnergyManager, EnergyPorts
 from csms.services.energy_runner import RENEW_EVERY, EnergyRunner
-from csms.services.energy_sites import capacity, limit_in_force
 from tests.support.fakes.csms.energy import (
     FakeReadings,
     FakeSmartCharging,
@@ -71,9 +69,7 @@ async def test_a_third_start_lowers_the_others_before_raising_and_the_site_never
     manager, sites, readings, profiles, events = _world(clock)
     config = SiteConfig(
         site_id="LOT-1",
-        phases=3,
-        voltage=230,
-        limit_amps=(64.0, 64.0, 64.0),
+        connection=SiteConnection(phases=3, voltage=230, limit_amps=(64.0, 64.0, 64.0)),
         chargers=("A", "B", "C"),
         charger_max_amps=32,
     )
@@ -118,9 +114,7 @@ async def test_a_charger_that_rejects_profiles_is_counted_at_its_rating(clock):
     manager, sites, readings, profiles, events = _world(clock)
     config = SiteConfig(
         site_id="LOT-2",
-        phases=3,
-        voltage=230,
-        limit_amps=(64.0, 64.0, 64.0),
+        connection=SiteConnection(phases=3, voltage=230, limit_amps=(64.0, 64.0, 64.0)),
         chargers=("A", "B", "C"),
         charger_max_amps=32,
     )
@@ -156,30 +150,34 @@ async def test_a_charger_that_rejects_profiles_is_counted_at_its_rating(clock):
 
 
 def test_the_limit_in_force_follows_schedule_external_limit_other_load_and_margin():
-    config = SiteConfig(
-        site_id="S",
+    # A kW site with a night entry in amps, in the site's time zone (UTC+1 in December).
+    night_entry = ScheduleEntry("23:00", "07:00", (150.0, 150.0, 150.0), in_kw=False)
+    connection = SiteConnection(
         phases=3,
         voltage=230,
         limit_kw=69.0,
         margin_amps=5,
-        schedule=(ScheduleEntry(22 * 60, limit_amps=(150.0, 150.0, 150.0)),),
+        schedule=(night_entry,),
+        timezone="Europe/Berlin",
     )
+    config = SiteConfig(site_id="S", connection=connection)
     day = datetime.fromisoformat("2026-12-07T12:00:00+00:00")
-    night = datetime.fromisoformat("2026-12-07T23:00:00+00:00")
-    early = datetime.fromisoformat("2026-12-07T03:00:00+00:00")
+    night = datetime.fromisoformat("2026-12-07T23:00:00+00:00")  # 00:00 in Berlin
+    early = datetime.fromisoformat("2026-12-07T05:30:00+00:00")  # 06:30 in Berlin
+    late = datetime.fromisoformat("2026-12-07T06:30:00+00:00")  # 07:30 in Berlin: over
     site = Site(config)
-    assert limit_in_force(
-        Site(SiteConfig(site_id="S", phases=3, voltage=230, limit_kw=69.0)), day
-    ) == (100.0, 100.0, 100.0)
-    assert limit_in_force(site, night) == (150.0, 150.0, 150.0)
-    assert limit_in_force(site, early) == (150.0, 150.0, 150.0)  # yesterday's last entry
+    assert site.connection.limit_at(day) == (100.0, 100.0, 100.0)
+    assert site.connection.limit_at(night) == (150.0, 150.0, 150.0)
+    assert site.connection.limit_at(early) == (150.0, 150.0, 150.0)  # past midnight
+    assert site.connection.limit_at(late) == (100.0, 100.0, 100.0)
     curtailed = Site(
-        config, external=LimitOverride(night + timedelta(hours=1), limit_amps=(40.0, 50.0, 60.0))
+        config, external=ExternalLimit(night + timedelta(hours=1), limit_amps=(40.0, 50.0, 60.0))
     )
-    assert limit_in_force(curtailed, night) == (40.0, 50.0, 60.0)
-    assert limit_in_force(curtailed, night + timedelta(hours=2)) == (150.0, 150.0, 150.0)
+    assert curtailed.connection.limit_at(night) == (40.0, 50.0, 60.0)
+    assert curtailed.connection.limit_at(night + timedelta(hours=2)) == (150.0, 150.0, 150.0)
     loaded = Site(config, other_load=OtherLoad((10.0, 20.0, 200.0), night))
-    assert capacity(loaded, (10.0, 20.0, 200.0), night) == (135.0, 125.0, 0.0)
+    cap = loaded.connection.capacity_at(night, (10.0, 20.0, 200.0))
+    assert cap == Capacity((135.0, 125.0, 0.0))
 
 
 async def test_a_meter_charger_is_other_load_and_two_evses_get_a_tx_profile_each(clock):
@@ -187,9 +185,7 @@ async def test_a_meter_charger_is_other_load_and_two_evses_get_a_tx_profile_each
     manager, sites, readings, profiles, events = _world(clock)
     config = SiteConfig(
         site_id="LOT-3",
-        phases=3,
-        voltage=230,
-        limit_amps=(64.0, 64.0, 64.0),
+        connection=SiteConnection(phases=3, voltage=230, limit_amps=(64.0, 64.0, 64.0)),
         chargers=("TWIN",),
         meter_charger="METER",
     )
@@ -220,7 +216,10 @@ async def test_a_meter_charger_is_other_load_and_two_evses_get_a_tx_profile_each
 async def test_a_site_runs_only_on_the_node_holding_its_lease(clock):
     clock.at = T0
     manager, sites, _, _, _ = _world(clock)
-    await sites.put(SiteConfig(site_id="LOT-4", phases=1, voltage=230, limit_kw=7.4), T0)
+    await sites.put(
+        SiteConfig(site_id="LOT-4", connection=SiteConnection(phases=1, voltage=230, limit_kw=7.4)),
+        T0,
+    )
 
     class Leases:
         def __init__(self) -> None:

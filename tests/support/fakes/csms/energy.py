@@ -15,10 +15,10 @@ from csms.domain.charging_profiles import (
     ExternalLimit,
     SmartChargingLimits,
 )
+from csms.domain.energy.site import ExternalLimit as SiteExternalLimit
 from csms.ports.energy import (
     ActiveSession,
     InForce,
-    LimitOverride,
     Link,
     Measured,
     OtherLoad,
@@ -45,7 +45,7 @@ class InMemorySites:
         self.sites[config.site_id] = replace(old, config=config) if old else Site(config)
         return old is None
 
-    async def set_external(self, site_id: str, limit: LimitOverride | None) -> None:
+    async def set_external(self, site_id: str, limit: SiteExternalLimit | None) -> None:
         self.sites[site_id] = replace(self.sites[site_id], external=limit)
 
     async def set_other_load(self, site_id: str, load: OtherLoad) -> None:

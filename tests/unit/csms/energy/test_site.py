@@ -123,6 +123,32 @@ def test_a_whole_day_entry_and_back_to_back_entries_are_fine() -> None:
     assert connection.limit_at(MONDAY_NOON - timedelta(days=1))[0] == 80.0
 
 
+def test_an_entry_may_be_in_another_unit_than_the_site_and_limits_per_phase() -> None:
+    # A kW site capped per phase in amps at the peak, raised in kW at night; an external
+    # limit per phase; the lowest capacity converts each entry in its own unit.
+    connection = site(
+        limit_amps=None,
+        limit_kw=69.0,  # 100 A per phase
+        schedule=(
+            ScheduleEntry("17:00", "20:00", (60.0, 50.0, 60.0), in_kw=False),
+            ScheduleEntry("22:00", "06:00", 110.4),  # the site's unit: kW (160 A)
+        ),
+    )
+    assert connection.base_amps() == (100.0, 100.0, 100.0)
+    assert connection.limit_at(MONDAY_NOON.replace(hour=18)) == (60.0, 50.0, 60.0)
+    assert connection.limit_at(MONDAY_NOON.replace(hour=23)) == pytest.approx((160.0,) * 3)
+    assert connection.lowest_capacity(MONDAY_NOON) == Capacity((60.0, 50.0, 60.0))
+    curtailed = replace(
+        connection,
+        external=ExternalLimit(until=MONDAY_NOON + timedelta(hours=1), limit_amps=(40, 30, 20)),
+    )
+    assert curtailed.limit_at(MONDAY_NOON) == (40.0, 30.0, 20.0)
+    with pytest.raises(Invalid, match=r"schedule\[0\].limit in kW is one number"):
+        site(limit_amps=None, limit_kw=69.0, schedule=(ScheduleEntry("01:00", "02:00", (1.0,)),))
+    with pytest.raises(Invalid, match="external limit_amps must have one value or one per phase"):
+        site(phases=1, external=ExternalLimit(MONDAY_NOON, (1.0, 2.0, 3.0)))
+
+
 def test_the_lowest_capacity_is_the_lowest_of_base_schedule_and_external_limit() -> None:
     connection = site(
         margin_amps=2.0,
