@@ -247,7 +247,9 @@ async def test_an_iso15118_car_s_charging_needs_are_answered_by_a_tx_profile_onc
     clock.at = T0
     manager, sites, readings, profiles, _events = _world(clock)
     config = SiteConfig(
-        site_id="LOT-4", phases=3, voltage=230, limit_amps=(32.0, 32.0, 32.0), chargers=("ISO",)
+        site_id="LOT-4",
+        connection=SiteConnection(phases=3, voltage=230, limit_amps=(32.0, 32.0, 32.0)),
+        chargers=("ISO",),
     )
     await sites.put(config, T0)
     readings.connected["ISO"] = Link("2.0.1", T0 - timedelta(hours=1))
