@@ -81,7 +81,8 @@ async def test_only_the_newest_report_of_a_charger_is_written():
     reports.report(offline("CP-2"))
     await settled(reports, writer, 2)
     await reports.close()
-    assert [(r.charger_id, r.status) for r in writer.written] == [
+    # Reports of different chargers are written concurrently: their order is not the point.
+    assert sorted((r.charger_id, r.status) for r in writer.written) == [
         ("CP-1", "Available"),
         ("CP-2", "Offline"),
     ]
