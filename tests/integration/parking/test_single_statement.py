@@ -63,7 +63,11 @@ async def written(db: Any, lot_id: str) -> tuple[list[dict[str, Any]], list[dict
             )
         ).all()
         payloads = (
-            await conn.execute(select(kernel.outbox.c.payload).order_by(kernel.outbox.c.id))
+            await conn.execute(
+                select(kernel.outbox.c.payload)
+                .where(kernel.outbox.c.event_type != "LotBaysChanged")  # the stays only
+                .order_by(kernel.outbox.c.id)
+            )
         ).scalars()
         events = [json.loads(p) for p in payloads]
 
