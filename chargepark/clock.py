@@ -44,4 +44,7 @@ def parse_utc(text: str) -> datetime:
         raise NotATime(f"{text[:64]!r} is not an ISO-8601 timestamp") from None
     if ts.tzinfo is None:
         raise NotATime(f"{text[:64]!r} has no UTC offset (add Z or +hh:mm)")
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first UTC instant
+        raise NotATime(f"{text[:64]!r} is beyond the years a UTC time can have") from None

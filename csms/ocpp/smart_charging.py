@@ -20,11 +20,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from chargepark.clock import Clock, parse_utc
+from ocpp.exceptions import FormatViolationError
+
+from chargepark.clock import Clock, NotATime, parse_utc
 from csms.domain.chargers import UnknownCharger
 from csms.domain.charging_profiles import (
     EvChargingNeeds,
@@ -181,57 +183,69 @@ class SmartChargingEdge:
     async def profiles_reported(self, charger_id: str, payload: Mapping[str, Any]) -> None:
         """ReportChargingProfiles: kept as what the charger holds; the last report of a
         request (tbc false) ends the wait of the check that asked for it."""
-        evse_id = int(payload["evseId"])
-        profiles = [gateway201.profile_of(p, evse_id) for p in payload["chargingProfile"]]
-        request_id = int(payload["requestId"])
-        await self.store.save_installed(
-            charger_id, request_id, payload["chargingLimitSource"], profiles, self.clock.now()
-        )
-        waiting = self._reports.get((charger_id, request_id))
-        if waiting is not None and not payload.get("tbc", False):
-            waiting.set()
+        with _charger_times():
+            evse_id = int(payload["evseId"])
+            profiles = [gateway201.profile_of(p, evse_id) for p in payload["chargingProfile"]]
+            request_id = int(payload["requestId"])
+            await self.store.save_installed(
+                charger_id, request_id, payload["chargingLimitSource"], profiles, self.clock.now()
+            )
+            waiting = self._reports.get((charger_id, request_id))
+            if waiting is not None and not payload.get("tbc", False):
+                waiting.set()
 
     async def limit_reported(self, charger_id: str, payload: Mapping[str, Any]) -> None:
         """NotifyChargingLimit: kept with the limit its first schedule sets now."""
-        limit = payload["chargingLimit"]
-        schedules = payload.get("chargingSchedule") or []
-        first = schedules[0] if schedules else None
-        await self.store.save_external_limit(
-            charger_id,
-            ExternalLimit(
-                evse_id=int(payload.get("evseId") or 0),
-                source=limit["chargingLimitSource"],
-                limit=_limit_now(first, self.clock.now()),
-                unit=RateUnit(first["chargingRateUnit"]) if first else None,
-                grid_critical=limit.get("isGridCritical"),
-                reported_at=self.clock.now(),
-            ),
-            schedules or None,
-        )
+        with _charger_times():
+            limit = payload["chargingLimit"]
+            schedules = payload.get("chargingSchedule") or []
+            first = schedules[0] if schedules else None
+            await self.store.save_external_limit(
+                charger_id,
+                ExternalLimit(
+                    evse_id=int(payload.get("evseId") or 0),
+                    source=limit["chargingLimitSource"],
+                    limit=_limit_now(first, self.clock.now()),
+                    unit=RateUnit(first["chargingRateUnit"]) if first else None,
+                    grid_critical=limit.get("isGridCritical"),
+                    reported_at=self.clock.now(),
+                ),
+                schedules or None,
+            )
 
     async def needs_reported(self, charger_id: str, payload: Mapping[str, Any]) -> None:
-        needs = payload["chargingNeeds"]
-        params = needs.get("acChargingParameters") or needs.get("dcChargingParameters") or {}
-        departure = needs.get("departureTime")
-        await self.store.save_ev_needs(
-            charger_id,
-            EvChargingNeeds(
-                evse_id=int(payload["evseId"]),
-                requested_transfer=needs["requestedEnergyTransfer"],
-                departure=parse_utc(departure) if departure else None,
-                energy_wh=_number(params.get("energyAmount")),
-                max_current=_number(params.get("evMaxCurrent")),
-                min_current=_number(params.get("evMinCurrent")),
-                reported_at=self.clock.now(),
-            ),
-            dict(needs),
-        )
+        with _charger_times():
+            needs = payload["chargingNeeds"]
+            params = needs.get("acChargingParameters") or needs.get("dcChargingParameters") or {}
+            departure = needs.get("departureTime")
+            await self.store.save_ev_needs(
+                charger_id,
+                EvChargingNeeds(
+                    evse_id=int(payload["evseId"]),
+                    requested_transfer=needs["requestedEnergyTransfer"],
+                    departure=parse_utc(departure) if departure else None,
+                    energy_wh=_number(params.get("energyAmount")),
+                    max_current=_number(params.get("evMaxCurrent")),
+                    min_current=_number(params.get("evMinCurrent")),
+                    reported_at=self.clock.now(),
+                ),
+                dict(needs),
+            )
 
     async def ev_schedule_reported(self, charger_id: str, payload: Mapping[str, Any]) -> None:
         schedule = {"timeBase": payload["timeBase"], **payload["chargingSchedule"]}
         await self.store.save_ev_schedule(
             charger_id, int(payload["evseId"]), schedule, self.clock.now()
         )
+
+
+@contextlib.contextmanager
+def _charger_times() -> Iterator[None]:
+    """A time in a charger's report that cannot be read in UTC is the charger's error."""
+    try:
+        yield
+    except NotATime as bad:
+        raise FormatViolationError(details={"cause": str(bad)[:200]}) from None
 
 
 def _limit_now(schedule: Mapping[str, Any] | None, now: datetime) -> float | None:

@@ -75,16 +75,12 @@ BAD_TIME_CODES = {
 UNHANDLED = {
     "1.6": ("SignCertificate",),
     "2.0.1": (
-        "ClearedChargingLimit",
         "Get15118EVCertificate",
         "GetCertificateStatus",
-        "NotifyChargingLimit",
         "NotifyCustomerInformation",
         "NotifyDisplayMessages",
-        "NotifyEVChargingNeeds",
         "NotifyMonitoringReport",
         "PublishFirmwareStatusNotification",
-        "ReportChargingProfiles",
         "ReservationStatusUpdate",
         "SignCertificate",
     ),
