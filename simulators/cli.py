@@ -148,7 +148,8 @@ def _add_run(sim_sub: Any) -> None:
         description="Register the scenario's chargers, create its lot, customers, vehicles and "
         "RFID cards over REST, then play every car's and charger's script on a simulated "
         "clock; prints a timeline and a summary (sessions, kWh, invoices). SCENARIO is a TOML "
-        "file or the name of a shipped one: single-visit, busy-evening, faults-and-recovery.",
+        "file or the name of a shipped one: single-visit, busy-evening, faults-and-recovery, "
+        "lot-energy.",
     )
     run.add_argument("scenario", metavar="SCENARIO", help="a .toml file or a shipped name")
     run.add_argument(
