@@ -22,6 +22,7 @@ from csms.domain.energy import (
     allocate,
     clip_raises,
     plan_transition,
+    with_idle_reserve,
 )
 from csms.ports.energy import (
     ActiveSession,
@@ -120,7 +121,9 @@ class EnergyManager:
         cap = site.connection.capacity_at(now, snapshot.other_load)
         allocation = self.allocate(cap, snapshot.demands, now, memory.state)
         memory.state = allocation.state
-        in_force = await self._transition(site, snapshot, cap, allocation.limits, memory)
+        # Idle chargers hold their reserve: a car plugging in while csms is away can charge.
+        target = with_idle_reserve(cap, snapshot.demands, allocation.limits)
+        in_force = await self._transition(site, snapshot, cap, target, memory)
         self._remember(site, snapshot, in_force, now)
         figures = LoadFigures(
             site_id=site_id,

@@ -4,7 +4,7 @@ docs/energy.md, "The allocator", explains the model and its guarantee.
 """
 
 from csms.domain.energy.allocator import allocate
-from csms.domain.energy.failsafe import failsafe_limits
+from csms.domain.energy.failsafe import with_idle_reserve
 from csms.domain.energy.model import (
     PHASES,
     TOLERANCE_AMPS,
@@ -32,7 +32,7 @@ __all__ = [
     "Transition",
     "allocate",
     "clip_raises",
-    "failsafe_limits",
     "load_per_phase",
     "plan_transition",
+    "with_idle_reserve",
 ]

@@ -1,55 +1,40 @@
-"""The failsafe share of each charger: a station-wide maximum that keeps the site inside its
-connection when the CSMS is down or a charger loses its connection, whatever the cars do.
-Pure."""
+"""The idle reserve: what an idle charger of a site may draw when nobody is watching. Pure.
+
+Every charger of a site holds a station-wide maximum (the failsafe: it stays in force if the
+CSMS dies or the charger loses its connection). A charger with a car charging holds that car's
+share; an idle one holds its reserve: the minimum a car needs to charge (6 A for AC), given
+out of what the allocation left free, so that a car plugging in while the CSMS is away can
+still charge, and the site stays inside its connection whatever the cars do.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from csms.domain.energy.filling import water_fill
-from csms.domain.energy.model import Capacity, Demand
+from csms.domain.energy.model import TOLERANCE_AMPS, Capacity, Demand
+from csms.domain.energy.transitions import load_per_phase
 
 
-def failsafe_limits(
-    capacity: Capacity, demands: Sequence[Demand], *, resolution_amps: float = 0.1
+def with_idle_reserve(
+    capacity: Capacity, demands: Sequence[Demand], limits: Mapping[str, float]
 ) -> dict[str, float]:
-    """A limit for every smart demand, active or not (any car may start while nobody is
-    watching), such that all of them drawing their limit at once fit `capacity` next to the
-    non-smart load. Pass the lowest capacity the site may have until the next update
-    (SiteConnection.lowest_capacity). Equal shares when every minimum fits; else as many
-    demands as fit get their minimum (active ones first, then in key order) and the others 0,
-    since a car cannot charge below its minimum anyway. For a charger of several EVSEs, its
-    station-wide limit is the sum of its EVSEs'."""
-    room = [capacity.per_phase[0], capacity.per_phase[1], capacity.per_phase[2]]
-    smart: list[Demand] = []
-    for demand in demands:
-        if demand.smart:
-            smart.append(demand)
+    """`limits` (an allocation) with each idle smart demand given its minimum where it still
+    fits next to everything else (in key order, so rounds agree), and 0 where it does not.
+    The load of the result, every demand at its limit, fits `capacity` wherever the load of
+    `limits` did."""
+    out = dict(limits)
+    load = list(load_per_phase(limits, demands))
+    for demand in sorted(demands, key=lambda d: d.key):
+        if demand.active or not demand.smart or limits.get(demand.key, 0.0) > 0:
+            continue
+        amps = demand.min_amps if demand.max_amps >= demand.min_amps else 0.0
+        fits = all(
+            load[p - 1] + amps <= capacity.per_phase[p - 1] + TOLERANCE_AMPS for p in demand.phases
+        )
+        if amps and fits:
+            out[demand.key] = amps
+            for phase in demand.phases:
+                load[phase - 1] += amps
         else:
-            for phase in demand.phases:
-                room[phase - 1] -= demand.max_amps
-    smart.sort(key=lambda d: (not d.active, d.key))
-    used = [0.0, 0.0, 0.0]
-    admitted: list[Demand] = []
-    for demand in smart:
-        if demand.max_amps >= demand.min_amps and all(
-            used[p - 1] + demand.min_amps <= room[p - 1] for p in demand.phases
-        ):
-            admitted.append(demand)
-            for phase in demand.phases:
-                used[phase - 1] += demand.min_amps
-    shares = water_fill(
-        [d.phases for d in admitted],
-        [d.min_amps for d in admitted],
-        [d.max_amps for d in admitted],
-        [1.0] * len(admitted),
-        room,
-    )
-    steps = max(1, round(1.0 / resolution_amps)) if resolution_amps > 0 else 0
-    limits = {d.key: 0.0 for d in smart}
-    for demand, share in zip(admitted, shares, strict=True):
-        # Down, never up: a failsafe a hair over its share would break the sum.
-        amps = math.floor(share * steps) / steps if steps else share
-        limits[demand.key] = max(demand.min_amps, amps)
-    return limits
+            out[demand.key] = 0.0
+    return out

@@ -4,6 +4,7 @@ a refusing charger counted at its rating, reports to ops."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chargepark.events.registry import validate_event
@@ -278,3 +279,32 @@ async def test_an_iso15118_car_s_charging_needs_are_answered_by_a_tx_profile_onc
     clock.at = T0 + timedelta(seconds=4)
     await manager.run_round("LOT-4")
     assert profiles.calls == []  # answered once, not every round
+
+
+async def test_an_idle_charger_holds_the_minimum_a_car_needs_while_the_site_has_room(clock):
+    clock.at = T0
+    manager, sites, readings, profiles, _events = _world(clock)
+    config = SiteConfig(
+        site_id="LOT-5",
+        connection=SiteConnection(phases=3, voltage=230, limit_amps=(40.0, 40.0, 40.0)),
+        chargers=("BUSY", "IDLE"),
+        charger_max_amps=32,
+    )
+    await sites.put(config, T0)
+    for cid in ("BUSY", "IDLE"):
+        readings.connected[cid] = Link("1.6", T0 - timedelta(hours=1))
+    readings.statuses["BUSY"] = {1: "Charging"}
+    readings.statuses["IDLE"] = {1: "Available"}
+    _start(readings, "BUSY", T0)
+    await manager.run_round("LOT-5")
+    # A car plugging into IDLE while csms is away can charge at 6 A: 32 + 6 fit in 40.
+    assert ("IDLE", "ChargingStationMaxProfile", 6.0) in profiles.calls
+    assert ("BUSY", "ChargingStationMaxProfile", 32.0) in profiles.calls
+    profiles.calls.clear()
+    readings.connected["LATE"] = Link("1.6", T0)
+    readings.statuses["LATE"] = {1: "Available"}
+    await sites.put(replace(config, chargers=("BUSY", "IDLE", "LATE")), T0)
+    clock.at = T0 + timedelta(seconds=2)
+    await manager.run_round("LOT-5")
+    # No room for a second reserve (32 + 6 + 6 > 40): the late charger holds 0 A.
+    assert ("LATE", "ChargingStationMaxProfile", 0.0) in profiles.calls

@@ -19,9 +19,9 @@ from csms.domain.energy import (
     RotationState,
     allocate,
     clip_raises,
-    failsafe_limits,
     load_per_phase,
     plan_transition,
+    with_idle_reserve,
 )
 from csms.domain.energy.filling import water_fill
 from tests.support.energy import T0, demand
@@ -150,7 +150,7 @@ def test_the_guarantee_holds_for_every_allocation_and_every_step_of_every_transi
             by_key = next(d for d in demands if d.key == key)
             assert amps > after_lowers.get(key, 0.0) and (amps >= by_key.min_amps)
         in_force, state = after_raises, allocation.state
-        assert_fits(capacity, failsafe_limits(capacity, demands), demands)
+        assert_fits(capacity, with_idle_reserve(capacity, demands, allocation.limits), demands)
 
 
 @settings(max_examples=25, deadline=None)
