@@ -16,9 +16,7 @@ def test_idle_chargers_get_their_minimum_out_of_what_the_allocation_left() -> No
     assert load_per_phase(limits, demands) == (48.0, 48.0, 48.0)
 
 
-def test_no_reserve_where_nothing_is_left_nor_for_a_charger_below_the_minimum() -> (
-    None
-):
+def test_no_reserve_where_nothing_is_left_nor_for_a_charger_below_the_minimum() -> None:
     demands = [
         demand("car/1"),
         demand("idle/1", active=False),
