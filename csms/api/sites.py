@@ -196,11 +196,20 @@ async def put_other_load(request: web.Request) -> web.Response:
     if "kw" in body:
         amps = _spread(body["kw"] * 1000.0 / (config.voltage * config.phases), config.phases)
     elif isinstance(body["amps"], list):
-        amps = (float(body["amps"][0]), float(body["amps"][1]), float(body["amps"][2]))
+        amps = _per_phase_load([float(v) for v in body["amps"]], config.phases)
     else:
         amps = _spread(float(body["amps"]), config.phases)
     await admin.set_other_load(config.site_id, amps, _time(body["at"], "at"))
     return web.json_response(await _full(request, config.site_id))
+
+
+def _per_phase_load(values: list[float], phases: int) -> Amps3:
+    """One value for every phase, or one per phase of the site."""
+    if len(values) == 1:
+        return _spread(values[0], phases)
+    if len(values) != phases:
+        raise Invalid(f"amps: {len(values)} values for a site of {phases} phase(s)")
+    return (values[0], values[1], values[2])
 
 
 def _spread(amps: float, phases: int) -> Amps3:

@@ -121,6 +121,7 @@ async def test_every_bad_body_is_a_problem(http, csms):
         (f"{SITE}/external-limit", {"limit_amps": [1, 2], "until": future}),
         (f"{SITE}/other-load", {"amps": 3, "at": future}),
         (f"{SITE}/other-load", {"amps": 3}),
+        (f"{SITE}/other-load", {"amps": [1, 2], "at": past}),  # three phases, two values
     ]:
         async with http.put(csms.url(path), json=body, headers=csms.headers) as r:
             assert r.status == 422, (path, body, await r.text())
