@@ -33,7 +33,6 @@ from csms.ports.energy import (
     InForce,
     InForceStore,
     Link,
-    Measured,
     ProfileCommands,
     Site,
     SiteStore,
@@ -42,12 +41,15 @@ from csms.ports.energy import (
 from csms.services.energy_commands import (
     ChargerLink,
     LimitSender,
+    as_raised,
     charger_links,
+    held_before,
     needs_answers,
     station_profile,
 )
 from csms.services.energy_demands import (
     ChargerFacts,
+    Snapshot,
     build_demands,
     charger_load,
     key_of,
@@ -140,7 +142,7 @@ class EnergyManager:
         return figures
 
     def _remember(
-        self, site: Site, snap: _Snapshot, in_force: Mapping[str, float], now: datetime
+        self, site: Site, snap: Snapshot, in_force: Mapping[str, float], now: datetime
     ) -> None:
         """What `secure` sends a charger of the site that connects before the next round: the
         station maximum in force after this round (an offline one: the one it holds)."""
@@ -201,7 +203,7 @@ class EnergyManager:
         )
         return site, figures
 
-    async def _snapshot(self, site: Site, now: datetime) -> _Snapshot:
+    async def _snapshot(self, site: Site, now: datetime) -> Snapshot:
         config = site.config
         members = [c for c in await self.ports.sites.members(config.site_id)]
         members = [c for c in members if c != config.meter_charger]
@@ -231,7 +233,7 @@ class EnergyManager:
             other = meter_load(measured, config.meter_charger)
         elif site.other_load is not None:
             other = site.other_load.amps
-        return _Snapshot(
+        return Snapshot(
             demands=demands,
             chargers={c.charger_id: c for c in chargers},
             links=links,
@@ -289,7 +291,7 @@ class EnergyManager:
     async def _transition(
         self,
         site: Site,
-        snap: _Snapshot,
+        snap: Snapshot,
         cap: Capacity,
         target: Mapping[str, float],
         memory: _Memory,
@@ -302,7 +304,10 @@ class EnergyManager:
         now = self.clock.now()
         changed: dict[tuple[str, int], InForce] = {}
         links = charger_links(snap.links, snap.chargers, site.config.voltage, site.config.phases)
-        refused = await self._step(site, plan.lower, in_force, snap, links, changed, now)
+        refused, _ = await self._step(site, plan.lower, in_force, snap, links, changed, now)
+        # Kept before anything is raised: a node that takes the site over after a crash here
+        # must not plan against the higher limits that were lowered.
+        await self._keep(site, changed)
         # A charger that refused its lower is counted at its rating from now on.
         demands = [
             replace(d, smart=False, max_amps=snap.chargers[split_key(d.key)[0]].rating)
@@ -316,34 +321,45 @@ class EnergyManager:
         raises = clip_raises(cap, basis, demands, plan.raise_)
         answers = needs_answers(snap.sessions, snap.chargers, in_force, memory.answered)
         raises = {**answers, **raises}
-        await self._step(site, raises, in_force, snap, links, changed, now)
-        if changed:
-            await self.ports.in_force.save(site.config.site_id, changed)
+        # Raises are kept as if accepted before they go out (a crash mid-way must not leave a
+        # record lower than what a charger may now draw), then put back where not taken.
+        await self._keep(site, as_raised(raises, in_force, snap.demands, now))
+        no_answer = {split_key(key)[0] for key in raises}
+        refused, accepted = await self._step(site, raises, in_force, snap, links, changed, now)
+        no_answer -= refused | accepted
+        changed.update(held_before(raises, no_answer, snap.known, snap.rows))
+        await self._keep(site, changed)
         memory.last = dict(in_force)
         return in_force
+
+    async def _keep(self, site: Site, rows: dict[tuple[str, int], InForce]) -> None:
+        if rows:
+            await self.ports.in_force.save(site.config.site_id, rows)
 
     async def _step(
         self,
         site: Site,
         changes: Mapping[str, float],
         in_force: dict[str, float],
-        snap: _Snapshot,
+        snap: Snapshot,
         links: Mapping[str, ChargerLink],
         changed: dict[tuple[str, int], InForce],
         now: datetime,
-    ) -> set[str]:
+    ) -> tuple[set[str], set[str]]:
         """Send `changes` (grouped per charger); what was accepted joins `in_force`. The
-        chargers that refused."""
+        chargers that refused, and those that accepted."""
         changes = {k: v for k, v in changes.items() if split_key(k)[0] in links}
         if not changes:
-            return set()
+            return set(), set()
         limits = {**in_force, **changes}
         results = await self.sender.apply(changes, limits, snap.demands, links, snap.sessions)
         events: list[dict[str, Any]] = []
         refused: set[str] = set()
+        accepted: set[str] = set()
         for sent in results:
             keys = [k for k in changes if split_key(k)[0] == sent.charger_id]
             if sent.accepted:
+                accepted.add(sent.charger_id)
                 for key in keys:
                     in_force[key] = changes[key]
                     changed[split_key(key)] = InForce(changes[key], now)
@@ -360,9 +376,9 @@ class EnergyManager:
                 events.append(refused_report(site.config.site_id, sent.charger_id, reason, now))
         if events:
             await self.ports.events.publish(events)
-        return refused
+        return refused, accepted
 
-    async def _tell_unsupported(self, site_id: str, snap: _Snapshot, now: datetime) -> None:
+    async def _tell_unsupported(self, site_id: str, snap: Snapshot, now: datetime) -> None:
         """SmartChargingRefused once per connection of a charger without smart charging."""
         events = []
         for charger_id in snap.chargers:
@@ -382,15 +398,3 @@ class EnergyManager:
         memory.reported = dict(memory.last)
         memory.reported_at = now
         await self.ports.events.publish([load_report(figures, now)])
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    demands: list[Demand]
-    chargers: Mapping[str, ChargerFacts]
-    links: Mapping[str, Link]
-    known: Mapping[str, InForce]  # per EVSE key, still valid (sent since the last connect)
-    rows: Mapping[tuple[str, int], InForce]
-    sessions: Sequence[ActiveSession]
-    other_load: Amps3
-    measured: Mapping[tuple[str, int], Measured]

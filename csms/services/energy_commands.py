@@ -21,7 +21,7 @@ from csms.domain.charging_profiles import (
     check_against,
 )
 from csms.domain.energy import Demand
-from csms.ports.energy import ActiveSession, Link, ProfileCommands
+from csms.ports.energy import ActiveSession, InForce, Link, ProfileCommands
 from csms.ports.gateway import CommandStatus
 from csms.services.energy_demands import ChargerFacts, charger_load, split_key
 
@@ -222,3 +222,37 @@ def _reason(
     if status is CommandStatus.TIMEOUT:
         return "did not answer"
     return detail or str(status)
+
+
+def as_raised(
+    raises: Mapping[str, float],
+    in_force: Mapping[str, float],
+    demands: Sequence[Demand],
+    now: datetime,
+) -> dict[tuple[str, int], InForce]:
+    """The rows of `raises` as if every charger took them: each EVSE's limit and its
+    charger's station maximum."""
+    limits = {**in_force, **raises}
+    rows = {split_key(key): InForce(amps, now) for key, amps in raises.items()}
+    for charger_id in {split_key(key)[0] for key in raises}:
+        rows[(charger_id, 0)] = InForce(charger_load(limits, demands, charger_id), now)
+    return rows
+
+
+def held_before(
+    raises: Mapping[str, float],
+    unanswered: set[str],
+    known: Mapping[str, InForce],
+    rows: Mapping[tuple[str, int], InForce],
+) -> dict[tuple[str, int], InForce]:
+    """The rows to put back for chargers that did not answer their raise (gone offline):
+    what they held before still stands."""
+    out: dict[tuple[str, int], InForce] = {}
+    for key in raises:
+        charger_id, evse_id = split_key(key)
+        if charger_id in unanswered and (was := known.get(key)) is not None:
+            out[(charger_id, evse_id)] = was
+    for charger_id in unanswered:
+        if (held := rows.get((charger_id, 0))) is not None:
+            out[(charger_id, 0)] = held
+    return out

@@ -176,3 +176,17 @@ def meter_load(measured: Mapping[tuple[str, int], Measured], charger_id: str) ->
             for i in range(3):
                 load[i] += seen.amps[i]
     return load[0], load[1], load[2]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one round of a site starts from."""
+
+    demands: list[Demand]
+    chargers: Mapping[str, ChargerFacts]
+    links: Mapping[str, Link]
+    known: Mapping[str, InForce]  # per EVSE key, still valid (sent since the last connect)
+    rows: Mapping[tuple[str, int], InForce]
+    sessions: Sequence[ActiveSession]
+    other_load: Amps3
+    measured: Mapping[tuple[str, int], Measured]

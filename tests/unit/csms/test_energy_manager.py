@@ -308,3 +308,47 @@ async def test_an_idle_charger_holds_the_minimum_a_car_needs_while_the_site_has_
     await manager.run_round("LOT-5")
     # No room for a second reserve (32 + 6 + 6 > 40): the late charger holds 0 A.
     assert ("LATE", "ChargingStationMaxProfile", 0.0) in profiles.calls
+
+
+async def test_a_raise_is_kept_before_it_goes_out_and_put_back_when_nobody_answered(clock):
+    clock.at = T0
+    sites, readings, in_force = InMemorySites(), FakeReadings(), InMemoryInForce()
+    profiles = RecordingProfiles(watch=in_force)
+    ports = EnergyPorts(
+        sites=sites,
+        readings=readings,
+        in_force=in_force,
+        facts=FakeSmartCharging(),
+        commands=profiles,
+        links=readings,
+        events=RecordingEvents(),
+    )
+    manager = EnergyManager(ports, clock, timedelta(hours=3), allocator=fair_share)
+    config = SiteConfig(
+        site_id="LOT-6",
+        connection=SiteConnection(phases=3, voltage=230, limit_amps=(64.0, 64.0, 64.0)),
+        chargers=("A", "B"),
+        charger_max_amps=32,
+    )
+    await sites.put(config, T0)
+    for cid in "AB":
+        readings.connected[cid] = Link("1.6", T0 - timedelta(hours=1))
+        readings.statuses[cid] = {1: "Available"}
+    readings.statuses["A"] = {1: "Charging"}
+    _start(readings, "A", T0)
+    await manager.run_round("LOT-6")
+    assert in_force.rows[("B", 1)].limit_amps == 6.0  # idle: its reserve
+    # B starts: its raise to 32 A is on record before the call goes out, so a node that
+    # takes the site over after a crash mid-round plans against what B may now draw.
+    readings.statuses["B"] = {1: "Charging"}
+    _start(readings, "B", T0)
+    profiles.calls.clear()
+    profiles.recorded.clear()
+    profiles.answers["B"] = "offline"  # ... and B is gone before it answers
+    clock.at = T0 + timedelta(seconds=2)
+    await manager.run_round("LOT-6")
+    [raised] = [i for i, call in enumerate(profiles.calls) if call[0] == "B"]
+    assert profiles.recorded[raised][("B", 1)] == 32.0
+    # Not taken: the 6 A it held before stands on record.
+    assert in_force.rows[("B", 1)].limit_amps == 6.0
+    assert in_force.rows[("B", 0)].limit_amps == 6.0

@@ -116,11 +116,14 @@ class FakeSmartCharging:
 
 class RecordingProfiles:
     """`calls` lists (charger_id, purpose, limit) in the order they were sent; `answers`
-    names a charger's answer status (default Accepted)."""
+    names a charger's answer status (default Accepted; "offline": nothing was sent). With
+    `watch`, `recorded` has the limits in force that store held as each call went out."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: InMemoryInForce | None = None) -> None:
         self.calls: list[tuple[str, str, float]] = []
         self.answers: dict[str, str] = {}
+        self.watch = watch
+        self.recorded: list[dict[tuple[str, int], float]] = []
 
     async def set_charging_profile(
         self,
@@ -131,7 +134,11 @@ class RecordingProfiles:
         requested_by: str | None = None,
     ) -> CommandOutcome:
         self.calls.append((charger_id, profile.purpose.value, profile.periods[0].limit))
+        if self.watch is not None:
+            self.recorded.append({k: v.limit_amps for k, v in self.watch.rows.items()})
         status = self.answers.get(charger_id, "Accepted")
+        if status == "offline":
+            return CommandOutcome(CommandStatus.OFFLINE, "SetChargingProfile", detail="offline")
         return CommandOutcome(
             CommandStatus.ANSWERED, "SetChargingProfile", response={"status": status}
         )
